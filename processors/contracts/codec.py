@@ -1,0 +1,161 @@
+"""Bytes <-> typed events. Input is validated against the shipped JSON Schemas, compiled once."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from typing import Any, Callable
+
+import fastjsonschema
+import orjson
+
+from processors.contracts.events import (
+    ExecutionResult,
+    MessageIngested,
+    TaskCreated,
+)
+from processors.errors import InvalidEvent, PayloadTooLarge, UnsupportedSchemaVersion
+
+SCHEMA_VERSION = 1
+SCHEMA_NAMES = (
+    "task-created",
+    "execution-result",
+    "message-ingested",
+    "task-schedule",
+    "schedule-snapshot",
+    "message-duplicate",
+)
+DEFAULT_MAX_BYTES = 1_000_000
+_NUL_ESCAPE = b"\\u0000"
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """The published JSON Schema for one event type."""
+    if name not in SCHEMA_NAMES:
+        raise KeyError(f"unknown schema {name!r}; known: {', '.join(SCHEMA_NAMES)}")
+    text = resources.files("processors.contracts").joinpath(f"schemas/{name}.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@cache
+def _validator(name: str) -> Callable[[Any], Any]:
+    return fastjsonschema.compile(load_schema(name))  # type: ignore[no-any-return]
+
+
+def _parse(payload: bytes, name: str, max_bytes: int) -> dict[str, Any]:
+    if len(payload) > max_bytes:
+        raise PayloadTooLarge(
+            f"{name} payload is {len(payload)} bytes, over the {max_bytes}-byte limit",
+            hint="raise TASKSAGE_MAX_EVENT_BYTES or send smaller events",
+        )
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(f"{name} payload is not valid UTF-8 JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise InvalidEvent(f"{name} payload must be a JSON object, got {type(doc).__name__}")
+    version = doc.get("schema_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version != SCHEMA_VERSION:
+        raise UnsupportedSchemaVersion(
+            f"{name} schema_version {version} is not supported (this worker reads {SCHEMA_VERSION})",
+            hint="upgrade the worker or publish version 1 events",
+        )
+    try:
+        _validator(name)(doc)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        raise InvalidEvent(f"{name} does not match its schema: {exc.message}") from None
+    # PostgreSQL text cannot hold NUL; reject here with a clear reason instead of failing the batch.
+    if _NUL_ESCAPE in payload:
+        raise InvalidEvent(f"{name} contains a NUL character (\\u0000), which text fields cannot store")
+    return doc
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _opt_time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def decode_task_created(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> TaskCreated:
+    d = _parse(payload, "task-created", max_bytes)
+    return TaskCreated(
+        event_id=d["event_id"],
+        occurred_at=_time(d["occurred_at"]),
+        task_id=d["task_id"],
+        description=d["description"],
+        kind=d.get("kind"),
+        priority=d.get("priority", 0),
+        requirements=tuple(d.get("requirements", ())),
+        dependencies=tuple(d.get("dependencies", ())),
+        context=d.get("context", {}),
+        requested_agent=d.get("requested_agent"),
+        deadline=_opt_time(d.get("deadline")),
+    )
+
+
+def decode_execution_result(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> ExecutionResult:
+    d = _parse(payload, "execution-result", max_bytes)
+    duration = d.get("duration_ms")
+    cost = d.get("cost_usd")
+    return ExecutionResult(
+        event_id=d["event_id"],
+        occurred_at=_time(d["occurred_at"]),
+        task_id=d["task_id"],
+        agent=d["agent"],
+        model=d["model"],
+        success=d["success"],
+        finished_at=_time(d["finished_at"]),
+        duration_ms=None if duration is None else float(duration),
+        cost_usd=None if cost is None else float(cost),
+        error_message=d.get("error_message"),
+    )
+
+
+def decode_message_ingested(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> MessageIngested:
+    d = _parse(payload, "message-ingested", max_bytes)
+    return MessageIngested(
+        event_id=d["event_id"],
+        occurred_at=_time(d["occurred_at"]),
+        message_id=d["message_id"],
+        source=d["source"],
+        author=d["author"],
+        content=d["content"],
+        thread_id=d.get("thread_id"),
+        task_id=d.get("task_id"),
+    )
+
+
+def _default(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def to_document(event: Any) -> dict[str, Any]:
+    """A plain JSON-ready dict of any event record (datetimes as RFC 3339 strings)."""
+    doc: dict[str, Any] = orjson.loads(encode(event))
+    return doc
+
+
+def encode(event: Any) -> bytes:
+    """JSON bytes of any event record, field order as declared."""
+    return orjson.dumps(event, default=_default)
+
+
+def validate_output(name: str, payload: bytes) -> None:
+    """Check an outgoing record against its schema (used by tests and `tasksage publish`)."""
+    _validator(name)(orjson.loads(payload))
+
+
+DECODERS: dict[str, Callable[[bytes, int], Any]] = {
+    "task-created": decode_task_created,
+    "execution-result": decode_execution_result,
+    "message-ingested": decode_message_ingested,
+}

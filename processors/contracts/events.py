@@ -1,0 +1,128 @@
+"""Typed records for every event tasksage reads or writes. Field names match the JSON Schemas."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCreated:
+    event_id: str
+    occurred_at: datetime
+    task_id: str
+    description: str
+    kind: str | None = None
+    priority: int = 0
+    requirements: tuple[str, ...] = ()
+    dependencies: tuple[str, ...] = ()
+    context: dict[str, Any] = field(default_factory=dict)
+    requested_agent: str | None = None
+    deadline: datetime | None = None
+    schema_version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionResult:
+    event_id: str
+    occurred_at: datetime
+    task_id: str
+    agent: str
+    model: str
+    success: bool
+    finished_at: datetime
+    duration_ms: float | None = None
+    cost_usd: float | None = None
+    error_message: str | None = None
+    schema_version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class MessageIngested:
+    event_id: str
+    occurred_at: datetime
+    message_id: str
+    source: str
+    author: str
+    content: str
+    thread_id: str | None = None
+    task_id: str | None = None
+    schema_version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ArmAlternative:
+    agent: str
+    model: str
+    success_probability: float
+    confidence: float
+    predicted_duration_ms: float | None
+    expected_cost_usd: float | None
+    evidence: float
+    meets_target: bool
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarTask:
+    task_id: str
+    similarity: float
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSchedule:
+    event_id: str
+    occurred_at: datetime
+    schedule_id: str
+    task_id: str
+    kind: str | None
+    priority: int
+    deadline: datetime | None
+    agent: str
+    model: str
+    success_probability: float
+    confidence: float
+    predicted_duration_ms: float | None
+    expected_cost_usd: float | None
+    success_target: float
+    cold_start: bool
+    exploration: bool
+    embedding_model: str
+    alternatives: tuple[ArmAlternative, ...]
+    similar_tasks: tuple[SimilarTask, ...]
+    source_event_id: str
+    schema_version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotEntry:
+    rank: int
+    task_id: str
+    score: float
+    agent: str
+    model: str
+    success_probability: float
+    predicted_duration_ms: float | None
+    priority: int
+    deadline: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleSnapshot:
+    event_id: str
+    occurred_at: datetime
+    pending_count: int
+    entries: tuple[SnapshotEntry, ...]
+    schema_version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDuplicate:
+    event_id: str
+    occurred_at: datetime
+    message_id: str
+    duplicate_of: str
+    similarity: float
+    embedding_model: str
+    schema_version: int = 1

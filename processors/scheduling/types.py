@@ -1,0 +1,130 @@
+"""Plain values the scheduler decides on. No I/O here: repositories fill these, tests build them by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Arm:
+    """One (agent, model) choice."""
+
+    agent: str
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArmTotals:
+    """Outcome counts for one arm in one scope (all tasks, one kind, or one past task)."""
+
+    attempts: float = 0.0
+    successes: float = 0.0
+    duration_sum_ms: float = 0.0
+    duration_n: float = 0.0
+    cost_sum_usd: float = 0.0
+    cost_n: float = 0.0
+
+    @property
+    def failures(self) -> float:
+        return self.attempts - self.successes
+
+
+@dataclass(frozen=True, slots=True)
+class NeighbourOutcome:
+    """Outcomes of one arm on one similar past task."""
+
+    task_id: str
+    similarity: float  # cosine similarity in [-1, 1]
+    arm: Arm
+    totals: ArmTotals
+
+
+@dataclass(frozen=True, slots=True)
+class TierOption:
+    """A row of the static tier table: the cold-start answer for a kind (or '*' for any kind)."""
+
+    kind: str
+    tier: int  # 1 = cheapest / fastest
+    arm: Arm
+    cost_per_call_usd: float | None = None
+    expected_duration_ms: float | None = None
+    prior_success: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileAffinity:
+    """Cosine similarity of the task to an arm's adapted success and failure profile vectors."""
+
+    success_similarity: float | None
+    failure_similarity: float | None
+    success_weight: float  # how many outcomes shaped the success profile
+    failure_weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerConfig:
+    success_target: float = 0.8
+    prior_strength: float = 2.0  # pseudo-observations behind the per-arm prior
+    neighbour_k: int = 20
+    similarity_floor: float = 0.0  # neighbours below this similarity carry no weight
+    similarity_sharpness: float = 10.0  # weight = exp(sharpness * (sim - 1))
+    exploration_rate: float = 0.05  # bandit exploration; 0 disables
+    use_profiles: bool = True  # let adapted profile vectors nudge the estimate
+    profile_weight: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulingInput:
+    task_id: str
+    kind: str | None
+    priority: int
+    requested_agent: str | None
+    global_stats: Mapping[Arm, ArmTotals]
+    kind_stats: Mapping[Arm, ArmTotals]
+    neighbours: Sequence[NeighbourOutcome]
+    tiers: Sequence[TierOption]  # rows for this kind, else the '*' rows
+    profiles: Mapping[Arm, ProfileAffinity] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ArmEstimate:
+    arm: Arm
+    success_probability: float
+    confidence: float  # 0..1, grows with evidence
+    predicted_duration_ms: float | None
+    expected_cost_usd: float | None
+    evidence: float  # similarity-weighted outcomes behind the estimate
+    meets_target: bool
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    chosen: ArmEstimate
+    alternatives: tuple[ArmEstimate, ...]  # every arm considered, best first, chosen included
+    cold_start: bool
+    exploration: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PendingTask:
+    task_id: str
+    priority: int
+    deadline: datetime | None
+    created_at: datetime
+    success_probability: float
+    predicted_duration_ms: float | None
+    agent: str
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class RankingConfig:
+    priority_weight: float = 1.0
+    success_weight: float = 2.0
+    duration_weight: float = 0.5  # per log10(ms)
+    deadline_weight: float = 3.0
+    deadline_horizon_s: float = 3600.0
+    age_weight: float = 0.1  # per hour waiting, so nothing starves
