@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -21,7 +21,8 @@ class EmbedderConfig:
     model: str | None = None  # provider default when None
     dimension: int | None = None  # provider default when None
     base_url: str | None = None  # openai: any OpenAI-compatible server
-    api_key: str | None = None  # openai: taken from SecretStr at the edge, never logged
+    # openai: taken from SecretStr at the edge; kept out of repr so logging a config cannot leak it
+    api_key: str | None = field(default=None, repr=False)
     max_batch_inputs: int = 256
     max_batch_tokens: int = 100_000
     timeout_s: float = 30.0
