@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -73,6 +74,10 @@ class SchedulerConfig:
     exploration_rate: float = 0.05  # bandit exploration; 0 disables
     use_profiles: bool = True  # let adapted profile vectors nudge the estimate
     profile_weight: float = 2.0
+    exploration_rule: Literal["optimism", "thompson"] = "optimism"  # see scheduling/choice.py
+    optimism_z: float = 1.0  # optimism rule: upper bound = mean + z * posterior sd
+    default_agent: str = "generalist"  # only when there is no arm at all (no stats, no tier rows)
+    default_model: str = "medium"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +111,7 @@ class Decision:
     alternatives: tuple[ArmEstimate, ...]  # every arm considered, best first, chosen included
     cold_start: bool
     exploration: bool
+    notes: tuple[str, ...] = ()  # why the decision departs from the plain rule (fallbacks, exploration)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,3 +134,4 @@ class RankingConfig:
     deadline_weight: float = 3.0
     deadline_horizon_s: float = 3600.0
     age_weight: float = 0.1  # per hour waiting, so nothing starves
+    default_duration_ms: float = 60_000.0  # stands in for an unknown predicted duration

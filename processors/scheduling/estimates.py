@@ -1,0 +1,223 @@
+"""Per-arm estimates for one task: success probability, confidence, duration, cost. Pure.
+
+Success probability is a Beta posterior built from the general to the specific:
+
+    p0  = the tier row's prior_success for the arm (0.5 without one)
+    p_g = global rate of the arm, shrunk toward p0 by `prior_strength` pseudo-counts
+    p_k = kind rate of the arm, shrunk toward p_g the same way
+    p   = Beta(m * p_k + S, m * (1 - p_k) + F)  with S, F the similarity-weighted neighbour successes
+          and failures, weight = exp(sharpness * (sim - 1)) for sim >= similarity_floor
+
+Each level's data weighs n / (n + m) against the level above, so shrinkage fades as evidence
+grows. Adapted profile vectors may add a small one-sided pseudo-observation (see _profile_nudge).
+
+`evidence` is the similarity-weighted neighbour attempts plus the arm's attempts in the most
+specific pooled scope (the kind when the task has one, else global): outcomes on other kinds
+only reach a kind's estimate through its m-pseudo-count prior, so they do not count as evidence
+for it. The posterior sd is taken as sqrt(p(1-p) / (evidence + m + 1)); confidence is
+1 - sd / sd_without_evidence, and the optimism rule's upper bound is p + z * sd.
+Duration and cost follow the same chain (tier value -> global -> kind -> neighbours).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# Module import, not names: processors.statistics imports the scheduling types, so importing
+# names here would be circular when statistics is imported first.
+from processors import statistics as st
+from processors.scheduling.tiers import tiers_for_kind
+from processors.scheduling.types import (
+    Arm,
+    ArmEstimate,
+    ArmTotals,
+    NeighbourOutcome,
+    ProfileAffinity,
+    SchedulerConfig,
+    SchedulingInput,
+    TierOption,
+)
+
+_EMPTY = ArmTotals()
+_NEUTRAL_PRIOR = 0.5
+_MIN_STRENGTH = 1e-6  # keeps the posterior proper when prior_strength is configured as 0
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    arms: tuple[Arm, ...]
+    notes: tuple[str, ...] = ()
+
+
+def neighbour_weight(similarity: float, config: SchedulerConfig) -> float:
+    """exp(sharpness * (sim - 1)) at or above the floor, else 0: 1 for an identical task, monotone in sim."""
+    if not math.isfinite(similarity) or similarity < config.similarity_floor:
+        return 0.0
+    sim = min(similarity, 1.0)
+    return math.exp(config.similarity_sharpness * (sim - 1.0))
+
+
+def relevant_tiers(inp: SchedulingInput) -> list[TierOption]:
+    """The tier rows that apply to the task, lowest tier first (tolerates unfiltered input)."""
+    return tiers_for_kind(inp.tiers, inp.kind) or sorted(inp.tiers, key=lambda r: (r.tier, r.arm))
+
+
+def candidate_arms(inp: SchedulingInput) -> Candidates:
+    """Every arm seen in stats, neighbours or tiers; only the requested agent's when it has any."""
+    every = (
+        set(inp.global_stats)
+        | set(inp.kind_stats)
+        | {n.arm for n in inp.neighbours if n.task_id != inp.task_id}
+        | {t.arm for t in relevant_tiers(inp)}
+    )
+    if inp.requested_agent is None:
+        return Candidates(tuple(sorted(every)))
+    own = sorted(a for a in every if a.agent == inp.requested_agent)
+    if own:
+        return Candidates(tuple(own))
+    return Candidates(
+        tuple(sorted(every)),
+        (f"requested agent {inp.requested_agent!r} has no known arms; all arms were considered",),
+    )
+
+
+def selected_neighbours(inp: SchedulingInput, config: SchedulerConfig) -> list[NeighbourOutcome]:
+    """Rows of the neighbour_k most similar other tasks (the task itself never counts as evidence)."""
+    best: dict[str, float] = {}
+    for n in inp.neighbours:
+        if n.task_id != inp.task_id:
+            best[n.task_id] = max(best.get(n.task_id, -math.inf), n.similarity)
+    ranked = sorted(best, key=lambda t: (-best[t], t))[: max(config.neighbour_k, 0)]
+    keep = set(ranked)
+    return [n for n in inp.neighbours if n.task_id in keep]
+
+
+def neighbour_evidence(inp: SchedulingInput, config: SchedulerConfig) -> dict[Arm, ArmTotals]:
+    """Per-arm neighbour totals, each scaled by its task's similarity weight."""
+    out: dict[Arm, ArmTotals] = {}
+    for n in selected_neighbours(inp, config):
+        w = neighbour_weight(n.similarity, config)
+        if w > 0:
+            out[n.arm] = st.merge_totals(out.get(n.arm, _EMPTY), st.scale_totals(n.totals, w))
+    return out
+
+
+def has_evidence(inp: SchedulingInput, arms: tuple[Arm, ...], config: SchedulerConfig) -> bool:
+    """Whether any outcome at all (global, kind or weighted neighbours) speaks for a candidate arm."""
+    local = neighbour_evidence(inp, config)
+    return any(
+        inp.global_stats.get(a, _EMPTY).attempts > 0
+        or inp.kind_stats.get(a, _EMPTY).attempts > 0
+        or local.get(a, _EMPTY).attempts > 0
+        for a in arms
+    )
+
+
+def _profile_nudge(
+    affinity: ProfileAffinity | None, config: SchedulerConfig, m: float
+) -> tuple[float, float]:
+    """(extra successes, extra failures) from the task's affinity to the arm's adapted profiles.
+
+    The contrast success_sim - failure_sim (in [-2, 2]) is a Rocchio classifier score. Halved, it
+    becomes at most profile_weight pseudo-observations, scaled by min(w_s, w_f) / (min(w_s, w_f) + m):
+    a contrast is only as trustworthy as the thinner of the two profiles. Like neighbour evidence it
+    competes with the m-strength prior; realistic contrasts (~0.1) move p by a point or two.
+    """
+    if not config.use_profiles or affinity is None or config.profile_weight <= 0:
+        return 0.0, 0.0
+    s, f = affinity.success_similarity, affinity.failure_similarity
+    if s is None or f is None or not (math.isfinite(s) and math.isfinite(f)):
+        return 0.0, 0.0
+    support = max(min(affinity.success_weight, affinity.failure_weight), 0.0)
+    amount = config.profile_weight * max(-1.0, min(1.0, (s - f) / 2.0)) * support / (support + m)
+    return (amount, 0.0) if amount > 0 else (0.0, -amount)
+
+
+def _chain(values: list[tuple[float, float]], base: float | None, m: float) -> float | None:
+    """Shrink each (sum, n) level toward the one before it, starting from base."""
+    current = base
+    for total, n in values:
+        current = st.shrunk_mean(total, n, current, m)
+    return current
+
+
+def arm_score(success_probability: float, cost_usd: float | None, target: float) -> float:
+    """Higher is better. Arms meeting the target score in (1, 2], cheaper higher (unknown cost: 1);
+    the others score their success probability (< target <= 1), so any target-meeting arm ranks first.
+    """
+    if success_probability >= target:
+        return 1.0 + 1.0 / (1.0 + max(cost_usd, 0.0)) if cost_usd is not None else 1.0
+    return success_probability
+
+
+def cost_key(est: ArmEstimate) -> float:
+    """Expected cost for ordering; unknown cost ranks as the most expensive."""
+    return est.expected_cost_usd if est.expected_cost_usd is not None else math.inf
+
+
+def rank_key(est: ArmEstimate) -> tuple[float, float, float, Arm]:
+    """Best first: target-meeting arms by cost, then the rest by success probability, then cost, then name."""
+    if est.meets_target:
+        return (0.0, cost_key(est), -est.success_probability, est.arm)
+    return (1.0, -est.success_probability, cost_key(est), est.arm)
+
+
+def posterior_sd(est: ArmEstimate, config: SchedulerConfig) -> float:
+    p = est.success_probability
+    return math.sqrt(p * (1.0 - p) / (est.evidence + max(config.prior_strength, 0.0) + 1.0))
+
+
+def upper_bound(est: ArmEstimate, config: SchedulerConfig) -> float:
+    """Optimistic success probability: mean + optimism_z * posterior sd, capped at 1."""
+    return min(1.0, est.success_probability + config.optimism_z * posterior_sd(est, config))
+
+
+def estimate_arms(
+    inp: SchedulingInput, config: SchedulerConfig, arms: tuple[Arm, ...] | None = None
+) -> list[ArmEstimate]:
+    """Estimates for the given arms (default: the candidate arms), best first by rank_key."""
+    chosen_arms = candidate_arms(inp).arms if arms is None else arms
+    m = max(config.prior_strength, _MIN_STRENGTH)
+    tier_of: dict[Arm, TierOption] = {}
+    for row in relevant_tiers(inp):
+        tier_of.setdefault(row.arm, row)
+    local = neighbour_evidence(inp, config)
+    out = []
+    for arm in chosen_arms:
+        g = inp.global_stats.get(arm, _EMPTY)
+        k = inp.kind_stats.get(arm, _EMPTY)
+        n = local.get(arm, _EMPTY)
+        tier = tier_of.get(arm)
+        p0 = tier.prior_success if tier is not None and tier.prior_success is not None else _NEUTRAL_PRIOR
+        p_k = st.shrunk_rate(k.successes, k.attempts, st.shrunk_rate(g.successes, g.attempts, p0, m), m)
+        alpha, beta = st.beta_posterior(n.successes, n.attempts, p_k, m)
+        extra_s, extra_f = _profile_nudge(inp.profiles.get(arm), config, m)
+        p = min(1.0, max(0.0, st.beta_mean(alpha + extra_s, beta + extra_f, default=p_k)))
+        pooled = k.attempts if inp.kind is not None else g.attempts
+        evidence = max(n.attempts, 0.0) + max(pooled, 0.0)
+        s0 = max(config.prior_strength, 0.0) + 1.0
+        confidence = 1.0 - math.sqrt(s0 / (evidence + s0))
+        duration = _chain(
+            [(t.duration_sum_ms, t.duration_n) for t in (g, k, n)],
+            tier.expected_duration_ms if tier is not None else None,
+            m,
+        )
+        cost = _chain(
+            [(t.cost_sum_usd, t.cost_n) for t in (g, k, n)],
+            tier.cost_per_call_usd if tier is not None else None,
+            m,
+        )
+        out.append(
+            ArmEstimate(
+                arm=arm,
+                success_probability=p,
+                confidence=min(1.0, max(0.0, confidence)),
+                predicted_duration_ms=duration,
+                expected_cost_usd=cost,
+                evidence=evidence,
+                meets_target=p >= config.success_target,
+                score=arm_score(p, cost, config.success_target),
+            )
+        )
+    return sorted(out, key=rank_key)
