@@ -13,9 +13,15 @@ import fastjsonschema
 import orjson
 
 from processors.contracts.events import (
+    ArmAlternative,
     ExecutionResult,
+    MessageDuplicate,
     MessageIngested,
+    ScheduleSnapshot,
+    SimilarTask,
+    SnapshotEntry,
     TaskCreated,
+    TaskSchedule,
 )
 from processors.errors import InvalidEvent, PayloadTooLarge, UnsupportedSchemaVersion
 
@@ -159,3 +165,41 @@ DECODERS: dict[str, Callable[[bytes, int], Any]] = {
     "execution-result": decode_execution_result,
     "message-ingested": decode_message_ingested,
 }
+
+
+def _alternatives(items: list[dict[str, Any]]) -> tuple[ArmAlternative, ...]:
+    return tuple(ArmAlternative(**a) for a in items)
+
+
+def decode_task_schedule(payload: bytes) -> TaskSchedule:
+    """Typed schedule record for downstream consumers (validated against its schema)."""
+    d = orjson.loads(payload)
+    _validator("task-schedule")(d)
+    return TaskSchedule(
+        **{
+            **d,
+            "occurred_at": _time(d["occurred_at"]),
+            "deadline": _opt_time(d["deadline"]),
+            "alternatives": _alternatives(d["alternatives"]),
+            "similar_tasks": tuple(SimilarTask(**s) for s in d["similar_tasks"]),
+        }
+    )
+
+
+def decode_schedule_snapshot(payload: bytes) -> ScheduleSnapshot:
+    d = orjson.loads(payload)
+    _validator("schedule-snapshot")(d)
+    entries = tuple(SnapshotEntry(**{**e, "deadline": _opt_time(e["deadline"])}) for e in d["entries"])
+    return ScheduleSnapshot(
+        event_id=d["event_id"],
+        occurred_at=_time(d["occurred_at"]),
+        pending_count=d["pending_count"],
+        entries=entries,
+        schema_version=d["schema_version"],
+    )
+
+
+def decode_message_duplicate(payload: bytes) -> MessageDuplicate:
+    d = orjson.loads(payload)
+    _validator("message-duplicate")(d)
+    return MessageDuplicate(**{**d, "occurred_at": _time(d["occurred_at"])})

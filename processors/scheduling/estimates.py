@@ -64,16 +64,18 @@ def relevant_tiers(inp: SchedulingInput) -> list[TierOption]:
 
 
 def candidate_arms(inp: SchedulingInput) -> Candidates:
-    """Every arm seen in stats, neighbours or tiers; only the requested agent's when it has any."""
-    every = (
-        set(inp.global_stats)
-        | set(inp.kind_stats)
+    """Arms that can serve the task: its kind's tier rows, arms tried on its kind, arms tried on
+    similar tasks. Arms known only from other kinds join when the kind has nothing of its own:
+    their global success rate says little about this kind and would lure the choice away."""
+    local = (
+        set(inp.kind_stats)
         | {n.arm for n in inp.neighbours if n.task_id != inp.task_id}
         | {t.arm for t in relevant_tiers(inp)}
     )
+    every = local if (inp.kind is not None and local) else local | set(inp.global_stats)
     if inp.requested_agent is None:
         return Candidates(tuple(sorted(every)))
-    own = sorted(a for a in every if a.agent == inp.requested_agent)
+    own = sorted(a for a in local | set(inp.global_stats) if a.agent == inp.requested_agent)
     if own:
         return Candidates(tuple(own))
     return Candidates(

@@ -169,12 +169,15 @@ def test_duration_without_tier_value_is_the_plain_mean() -> None:
     assert est.predicted_duration_ms == pytest.approx(500)
 
 
-def test_candidates_are_the_union_and_the_requested_agent_narrows_them() -> None:
+def test_candidates_are_the_kinds_arms_and_the_requested_agent_narrows_them() -> None:
     inp = task(
         global_stats={CODER: outcomes(1, 1)},
         neighbours=[NeighbourOutcome("n", 0.5, Arm("researcher", "large"), outcomes(1, 0))],
     )
-    assert set(candidate_arms(inp).arms) == {CHEAP, STRONG, CODER, Arm("researcher", "large")}
+    # An arm known only from other kinds is left out: its global rate says little about this kind.
+    assert set(candidate_arms(inp).arms) == {CHEAP, STRONG, Arm("researcher", "large")}
+    kindless = task(kind=None, global_stats={CODER: outcomes(1, 1)})
+    assert CODER in candidate_arms(kindless).arms
     narrowed = candidate_arms(task(global_stats={CODER: outcomes(1, 1)}, requested_agent="coder"))
     assert narrowed.arms == (CODER,) and narrowed.notes == ()
     unknown = candidate_arms(task(requested_agent="nobody"))

@@ -1,0 +1,58 @@
+"""Wire the processors of the three input streams together."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from processors.contracts.codec import DECODERS
+from processors.embedders.base import Embedder
+from processors.failures import Backoff, Verdict
+from processors.pipeline.config import PipelineConfig
+from processors.pipeline.handler import StreamHandler
+from processors.pipeline.messages import MessageIngestedProcessor
+from processors.pipeline.results import ExecutionResultProcessor, ResultApplier
+from processors.pipeline.snapshots import SnapshotBuilder
+from processors.pipeline.tasks import TaskCreatedProcessor
+from processors.postgres.pool import Pool
+from processors.scheduling.types import TierOption
+
+
+@dataclass(slots=True)
+class Pipeline:
+    handlers: dict[str, StreamHandler]  # physical input topic -> handler
+    tasks: TaskCreatedProcessor
+    results: ExecutionResultProcessor
+    messages: MessageIngestedProcessor
+    snapshots: SnapshotBuilder
+
+
+def build_pipeline(
+    pool: Pool,
+    embedder: Embedder,
+    config: PipelineConfig,
+    tiers: Sequence[TierOption],
+    input_topics: Mapping[str, str],
+    backoff: Backoff,
+    snapshot_size: int = 50,
+    on_retry: Callable[[Verdict, int, float], Awaitable[None]] | None = None,
+    on_recovered: Callable[[], None] | None = None,
+) -> Pipeline:
+    applier = ResultApplier(embedder.model_name, config.learning_rate, config.max_event_bytes)
+    tasks = TaskCreatedProcessor(pool, embedder, config, tiers, applier)
+    results = ExecutionResultProcessor(pool, config, applier)
+    messages = MessageIngestedProcessor(pool, embedder, config)
+    by_stream = {"task-created": tasks, "execution-result": results, "message-ingested": messages}
+    handlers = {
+        topic: StreamHandler(
+            stream,
+            DECODERS[stream],
+            by_stream[stream],
+            max_event_bytes=config.max_event_bytes,
+            backoff=backoff,
+            on_retry=on_retry,
+            on_recovered=on_recovered,
+        )
+        for stream, topic in input_topics.items()
+    }
+    return Pipeline(handlers, tasks, results, messages, SnapshotBuilder(pool, config.ranking, snapshot_size))

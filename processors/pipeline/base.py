@@ -1,0 +1,99 @@
+"""Values that flow between the stream runtime and the processors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+E = TypeVar("E")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """Where a record came from: every log line and dead letter names it."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming(Generic[E]):
+    event: E
+    source: SourceRef
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A record that can never be processed; it goes to the dead-letter topic with its reason."""
+
+    source: SourceRef
+    key: bytes | None
+    value: bytes | None
+    error_class: str
+    error_message: str
+    event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingRecord:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+    outbox_id: int | None = None  # set once the record is in the outbox table
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    topic: str
+    partition: int
+    next_offset: int
+
+
+@dataclass(slots=True)
+class BatchResult:
+    processed: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    held: int = 0
+    outputs: list[OutgoingRecord] = field(default_factory=list)
+
+
+def positions_after(sources: Sequence[SourceRef]) -> list[Position]:
+    """The next offset to read for each partition touched by a batch."""
+    latest: dict[tuple[str, int], int] = {}
+    for src in sources:
+        key = (src.topic, src.partition)
+        latest[key] = max(latest.get(key, -1), src.offset)
+    return [Position(t, p, off + 1) for (t, p), off in sorted(latest.items())]
+
+
+def dead_letter_headers(rejected: Rejected) -> tuple[tuple[str, bytes], ...]:
+    """Kafka Connect's dead-letter header names, so existing tooling reads them."""
+    return (
+        ("__connect.errors.topic", rejected.source.topic.encode()),
+        ("__connect.errors.partition", str(rejected.source.partition).encode()),
+        ("__connect.errors.offset", str(rejected.source.offset).encode()),
+        ("__connect.errors.exception.class.name", rejected.error_class.encode()),
+        ("__connect.errors.exception.message", rejected.error_message.encode("utf-8", "replace")),
+        ("tasksage.event_id", (rejected.event_id or "").encode("utf-8", "replace")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """A record as read from the log, independent of the Kafka client library."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int = 0
+
+    @property
+    def source(self) -> SourceRef:
+        return SourceRef(self.topic, self.partition, self.offset)

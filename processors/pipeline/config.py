@@ -1,0 +1,21 @@
+"""What the processors need to know, built once from the settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from processors.scheduling.types import RankingConfig, SchedulerConfig
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    group_id: str
+    schedules_topic: str
+    duplicates_topic: str
+    dead_letter_topics: Mapping[str, str]  # input topic -> its dead-letter topic
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    ranking: RankingConfig = field(default_factory=RankingConfig)
+    learning_rate: float = 0.1
+    duplicate_threshold: float = 0.95
+    max_event_bytes: int = 1_000_000

@@ -1,0 +1,155 @@
+"""Decode a batch, run its processor under the failure policy, never lose or stop on a record.
+
+Retriable failures (database or embedding provider down) retry the whole batch with backoff
+for as long as it takes; the stream waits instead of dropping. Anything else is narrowed down
+by bisection to the records that cause it, which go to the dead-letter topic with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import orjson
+
+from processors.errors import InvalidEvent
+from processors.failures import Backoff, Verdict, classify
+from processors.pipeline.base import BatchResult, Incoming, RawRecord, Rejected, SourceRef
+
+log = logging.getLogger(__name__)
+
+Decoder = Callable[[bytes, int], Any]
+
+
+class BatchProcessor(Protocol):
+    async def process(
+        self, items: Sequence[Incoming[Any]], rejected: Sequence[Rejected], sources: Sequence[SourceRef]
+    ) -> BatchResult: ...
+
+
+def _event_id_of(value: bytes | None) -> str | None:
+    """Best effort, for dead-letter headers and de-duplication of rejected records."""
+    if not value:
+        return None
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    event_id = doc.get("event_id") if isinstance(doc, dict) else None
+    return event_id if isinstance(event_id, str) and 0 < len(event_id) <= 200 else None
+
+
+def reject(record: RawRecord, error_class: str, message: str) -> Rejected:
+    return Rejected(record.source, record.key, record.value, error_class, message, _event_id_of(record.value))
+
+
+class StreamHandler:
+    def __init__(
+        self,
+        stream: str,
+        decoder: Decoder,
+        processor: BatchProcessor,
+        *,
+        max_event_bytes: int,
+        backoff: Backoff,
+        on_retry: Callable[[Verdict, int, float], Awaitable[None]] | None = None,
+        on_recovered: Callable[[], None] | None = None,
+    ) -> None:
+        self.stream = stream
+        self.decoder = decoder
+        self.processor = processor
+        self.max_event_bytes = max_event_bytes
+        self.backoff = backoff
+        self.on_retry = on_retry
+        self.on_recovered = on_recovered
+        self._rng = random.Random()
+
+    def decode(self, records: Sequence[RawRecord]) -> tuple[list[Incoming[Any]], list[Rejected]]:
+        items: list[Incoming[Any]] = []
+        rejected: list[Rejected] = []
+        for record in records:
+            if record.value is None:
+                rejected.append(reject(record, "InvalidEvent", f"{self.stream} record has no value (tombstone)"))
+                continue
+            try:
+                items.append(Incoming(self.decoder(record.value, self.max_event_bytes), record.source, record.value))
+            except InvalidEvent as exc:
+                rejected.append(reject(record, type(exc).__name__, str(exc)))
+                log.warning(
+                    "rejected topic=%s partition=%d offset=%d event_id=%s reason=%s",
+                    record.topic, record.partition, record.offset, _event_id_of(record.value), exc,
+                )
+        return items, rejected
+
+    async def handle(self, records: Sequence[RawRecord]) -> BatchResult:
+        """Process records exactly once in effect; returns what happened and what to publish."""
+        if not records:
+            return BatchResult()
+        attempt = 0
+        while True:
+            try:
+                items, rejected = self.decode(records)
+                result = await self.processor.process(items, rejected, [r.source for r in records])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                verdict = classify(exc)
+                if verdict.retriable:
+                    delay = self.backoff.delay(attempt, self._rng)
+                    first = records[0]
+                    log.warning(
+                        "retrying topic=%s partition=%d offset=%d records=%d attempt=%d in %.2fs: %s: %s",
+                        first.topic, first.partition, first.offset, len(records), attempt + 1, delay,
+                        verdict.error_class, verdict.message,
+                    )
+                    if self.on_retry is not None:
+                        await self.on_retry(verdict, attempt, delay)
+                    else:
+                        await asyncio.sleep(delay)
+                    attempt += 1
+                    continue
+                return await self._isolate(records, verdict)
+            if attempt and self.on_recovered is not None:
+                self.on_recovered()
+            return result
+
+    async def _isolate(self, records: Sequence[RawRecord], verdict: Verdict) -> BatchResult:
+        if len(records) == 1:
+            record = records[0]
+            log.error(
+                "dead-lettering topic=%s partition=%d offset=%d event_id=%s: %s: %s",
+                record.topic, record.partition, record.offset, _event_id_of(record.value),
+                verdict.error_class, verdict.message,
+            )
+            bad = reject(record, verdict.error_class, verdict.message)
+            return await self._retry_rejection(bad)
+        mid = len(records) // 2
+        left = await self.handle(records[:mid])
+        right = await self.handle(records[mid:])
+        return BatchResult(
+            processed=left.processed + right.processed,
+            duplicates=left.duplicates + right.duplicates,
+            dead_lettered=left.dead_lettered + right.dead_lettered,
+            held=left.held + right.held,
+            outputs=left.outputs + right.outputs,
+        )
+
+    async def _retry_rejection(self, bad: Rejected) -> BatchResult:
+        attempt = 0
+        while True:
+            try:
+                return await self.processor.process([], [bad], [bad.source])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                verdict = classify(exc)
+                delay = self.backoff.delay(attempt, self._rng)
+                log.warning("dead-letter write failed (%s: %s); retrying in %.2fs", verdict.error_class, verdict.message, delay)
+                if self.on_retry is not None:
+                    await self.on_retry(verdict, attempt, delay)
+                else:
+                    await asyncio.sleep(delay)
+                attempt += 1

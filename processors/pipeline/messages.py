@@ -1,0 +1,137 @@
+"""message-ingested: every message is embedded on arrival, stored, and checked for duplicates."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import asyncpg
+
+from processors.contracts import MessageDuplicate, MessageIngested, encode
+from processors.embedders.base import Embedder, Vector
+from processors.pipeline.base import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef
+from processors.pipeline.common import finish_batch, first_of_each_event
+from processors.pipeline.config import PipelineConfig
+from processors.pipeline.embedding import Embedded, EmbeddingStats, embed_texts
+from processors.postgres import embeddings as vector_store
+from processors.postgres import ledger
+from processors.postgres.pool import Pool
+from processors.postgres.vectors import model_literal
+
+STREAM = "message-ingested"
+
+
+class MessageIngestedProcessor:
+    def __init__(self, pool: Pool, embedder: Embedder, config: PipelineConfig, search_concurrency: int = 4) -> None:
+        self.pool = pool
+        self.embedder = embedder
+        self.config = config
+        dim = int(embedder.dimension)
+        self.nearest_sql = f"""
+            SELECT message_id, 1 - (embedding::vector({dim}) <=> $1::vector({dim})) AS similarity
+            FROM message_embeddings WHERE model = {model_literal(embedder.model_name)}
+            ORDER BY embedding::vector({dim}) <=> $1::vector({dim}) LIMIT 2"""
+        self.search_slots = asyncio.Semaphore(search_concurrency)
+        self.embedding_stats = EmbeddingStats()
+
+    async def _nearest(self, vector: Vector, message_id: str) -> tuple[str, float] | None:
+        async with self.search_slots, self.pool.acquire() as conn:
+            rows = await conn.fetch(self.nearest_sql, vector)
+        for row in rows:
+            if row["message_id"] != message_id:
+                return row["message_id"], float(row["similarity"])
+        return None
+
+    def _duplicates(
+        self, messages: Sequence[MessageIngested], embedded: dict[str, Embedded], stored: Sequence[tuple[str, float] | None]
+    ) -> dict[str, tuple[str, float]]:
+        """Nearest earlier message above the threshold, among stored ones and earlier ones in this batch."""
+        threshold = self.config.duplicate_threshold
+        out: dict[str, tuple[str, float]] = {}
+        for i, msg in enumerate(messages):
+            best = stored[i]
+            vector = embedded[msg.message_id].vector
+            for earlier in messages[:i]:
+                sim = float(embedded[earlier.message_id].vector @ vector)
+                if best is None or sim > best[1]:
+                    best = (earlier.message_id, sim)
+            if best is not None and best[1] >= threshold:
+                out[msg.message_id] = best
+        return out
+
+    async def process(
+        self, items: Sequence[Incoming[MessageIngested]], rejected: Sequence[Rejected], sources: Sequence[SourceRef]
+    ) -> BatchResult:
+        result = BatchResult()
+        batch = first_of_each_event(items)
+        result.duplicates = len(items) - len(batch)
+        async with self.pool.acquire() as conn:
+            seen = await ledger.seen_event_ids(conn, STREAM, [i.event.event_id for i in batch])
+        fresh = [i for i in batch if i.event.event_id not in seen]
+        result.duplicates += len(batch) - len(fresh)
+        latest = list({i.event.message_id: i for i in fresh}.values())
+        messages = [i.event for i in latest]
+        embedded: dict[str, Embedded] = {}
+        duplicates: dict[str, tuple[str, float]] = {}
+        if messages:
+            embedded = await embed_texts(
+                self.pool, self.embedder, "message", {m.message_id: m.content for m in messages}, self.embedding_stats
+            )
+            nearest = await asyncio.gather(*(self._nearest(embedded[m.message_id].vector, m.message_id) for m in messages))
+            duplicates = self._duplicates(messages, embedded, nearest)
+        outputs: list[OutgoingRecord] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            claimed = await ledger.claim_events(conn, STREAM, [(i.event.event_id, i.source) for i in fresh])
+            result.duplicates += len(fresh) - len(claimed)
+            winners = [m for m in messages if m.event_id in claimed]
+            if winners:
+                await self._store(conn, winners, embedded, duplicates)
+                now = datetime.now(UTC)
+                for m in winners:
+                    if m.message_id in duplicates:
+                        other, sim = duplicates[m.message_id]
+                        notice = MessageDuplicate(
+                            event_id=f"duplicate:{m.event_id}",
+                            occurred_at=now,
+                            message_id=m.message_id,
+                            duplicate_of=other,
+                            similarity=round(sim, 6),
+                            embedding_model=self.embedder.model_name,
+                        )
+                        outputs.append(OutgoingRecord(self.config.duplicates_topic, m.message_id.encode(), encode(notice)))
+            result.processed = len(claimed)
+            await finish_batch(conn, self.config, STREAM, rejected, sources, outputs, result)
+        return result
+
+    async def _store(
+        self,
+        conn: asyncpg.Connection,
+        messages: Sequence[MessageIngested],
+        embedded: dict[str, Embedded],
+        duplicates: dict[str, tuple[str, float]],
+    ) -> None:
+        await conn.executemany(
+            """INSERT INTO messages (message_id, source, author, content, thread_id, task_id, occurred_at,
+                   content_hash, created_event_id, duplicate_of, duplicate_similarity)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+               ON CONFLICT (message_id) DO UPDATE SET source = EXCLUDED.source, author = EXCLUDED.author,
+                   content = EXCLUDED.content, thread_id = EXCLUDED.thread_id, task_id = EXCLUDED.task_id,
+                   content_hash = EXCLUDED.content_hash, created_event_id = EXCLUDED.created_event_id,
+                   duplicate_of = EXCLUDED.duplicate_of, duplicate_similarity = EXCLUDED.duplicate_similarity""",
+            [
+                (
+                    m.message_id, m.source, m.author, m.content, m.thread_id, m.task_id, m.occurred_at,
+                    embedded[m.message_id].content_hash, m.event_id,
+                    duplicates[m.message_id][0] if m.message_id in duplicates else None,
+                    duplicates[m.message_id][1] if m.message_id in duplicates else None,
+                )
+                for m in messages
+            ],
+        )
+        await vector_store.store_vectors(
+            conn,
+            "message",
+            self.embedder.model_name,
+            [(m.message_id, embedded[m.message_id].content_hash, embedded[m.message_id].vector) for m in messages],
+        )

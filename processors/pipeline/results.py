@@ -1,0 +1,215 @@
+"""execution-result: update outcome history, statistics and profile vectors exactly once."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from processors.adaptation import update_profile
+from processors.contracts import ExecutionResult
+from processors.contracts.codec import decode_execution_result
+from processors.pipeline.base import BatchResult, Incoming, Rejected, SourceRef
+from processors.pipeline.common import finish_batch, first_of_each_event
+from processors.pipeline.config import PipelineConfig
+from processors.postgres import embeddings as vector_store
+from processors.postgres import knowledge, ledger
+from processors.postgres.pool import Pool
+from processors.scheduling.types import Arm
+
+log = logging.getLogger(__name__)
+STREAM = "execution-result"
+GLOBAL_SCOPE = knowledge.GLOBAL_SCOPE
+
+
+@dataclass(slots=True)
+class _Sums:
+    attempts: int = 0
+    successes: int = 0
+    duration_sum_ms: float = 0.0
+    duration_n: int = 0
+    cost_sum_usd: float = 0.0
+    cost_n: int = 0
+    last_finished_at: datetime | None = None
+
+    def add(self, r: ExecutionResult) -> None:
+        self.attempts += 1
+        self.successes += int(r.success)
+        if r.duration_ms is not None:
+            self.duration_sum_ms += r.duration_ms
+            self.duration_n += 1
+        if r.cost_usd is not None:
+            self.cost_sum_usd += r.cost_usd
+            self.cost_n += 1
+        if self.last_finished_at is None or r.finished_at > self.last_finished_at:
+            self.last_finished_at = r.finished_at
+
+
+class ResultApplier:
+    """Applies results to the database inside the caller's transaction."""
+
+    def __init__(self, embedding_model: str, learning_rate: float, max_event_bytes: int) -> None:
+        self.embedding_model = embedding_model
+        self.learning_rate = learning_rate
+        self.max_event_bytes = max_event_bytes
+
+    async def apply(
+        self, conn: asyncpg.Connection, results: Sequence[tuple[ExecutionResult, SourceRef, bytes]]
+    ) -> tuple[int, int]:
+        """Returns (applied, held). Results for unknown tasks wait in held_results."""
+        if not results:
+            return 0, 0
+        rows = await conn.fetch(
+            "SELECT task_id, kind FROM tasks WHERE task_id = ANY($1::text[])", list({r.task_id for r, _, _ in results})
+        )
+        kinds: dict[str, str | None] = {row["task_id"]: row["kind"] for row in rows}
+        known = [r for r, _, _ in results if r.task_id in kinds]
+        unknown = [(r, s, raw) for r, s, raw in results if r.task_id not in kinds]
+        if unknown:
+            await conn.executemany(
+                """INSERT INTO held_results (event_id, task_id, payload, topic, partition, "offset")
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING""",
+                [(r.event_id, r.task_id, raw, s.topic, s.partition, s.offset) for r, s, raw in unknown],
+            )
+        if known:
+            await self._apply_known(conn, known, kinds)
+        return len(known), len(unknown)
+
+    async def release_held(self, conn: asyncpg.Connection, task_ids: Sequence[str]) -> int:
+        """Apply results that arrived before these tasks; returns how many."""
+        rows = await conn.fetch(
+            """DELETE FROM held_results WHERE task_id = ANY($1::text[])
+               RETURNING payload, topic, partition, "offset" """,
+            list(task_ids),
+        )
+        if not rows:
+            return 0
+        held = [
+            (
+                decode_execution_result(bytes(r["payload"]), self.max_event_bytes),
+                SourceRef(r["topic"], r["partition"], r["offset"]),
+                bytes(r["payload"]),
+            )
+            for r in rows
+        ]
+        held.sort(key=lambda h: (h[1].topic, h[1].partition, h[1].offset))
+        applied, _ = await self.apply(conn, held)
+        return applied
+
+    async def _apply_known(
+        self, conn: asyncpg.Connection, results: Sequence[ExecutionResult], kinds: dict[str, str | None]
+    ) -> None:
+        await conn.executemany(
+            """INSERT INTO executions (event_id, task_id, kind, agent, model, success, duration_ms, cost_usd,
+                   error_message, finished_at, occurred_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (event_id) DO NOTHING""",
+            [
+                (r.event_id, r.task_id, kinds[r.task_id], r.agent, r.model, r.success, r.duration_ms, r.cost_usd,
+                 r.error_message, r.finished_at, r.occurred_at)
+                for r in results
+            ],
+        )
+        per_task: dict[tuple[str, str, str], _Sums] = defaultdict(_Sums)
+        per_scope: dict[tuple[str, str, str], _Sums] = defaultdict(_Sums)
+        for r in results:
+            per_task[(r.task_id, r.agent, r.model)].add(r)
+            per_scope[(GLOBAL_SCOPE, r.agent, r.model)].add(r)
+            kind = kinds[r.task_id]
+            if kind:
+                per_scope[(kind, r.agent, r.model)].add(r)
+        # Sorted keys: concurrent workers lock rows in the same order, so they cannot deadlock.
+        await conn.executemany(
+            """INSERT INTO task_arm_outcomes (task_id, agent, model, attempts, successes, duration_sum_ms,
+                   duration_n, cost_sum_usd, cost_n, last_finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+               ON CONFLICT (task_id, agent, model) DO UPDATE SET
+                   attempts = task_arm_outcomes.attempts + EXCLUDED.attempts,
+                   successes = task_arm_outcomes.successes + EXCLUDED.successes,
+                   duration_sum_ms = task_arm_outcomes.duration_sum_ms + EXCLUDED.duration_sum_ms,
+                   duration_n = task_arm_outcomes.duration_n + EXCLUDED.duration_n,
+                   cost_sum_usd = task_arm_outcomes.cost_sum_usd + EXCLUDED.cost_sum_usd,
+                   cost_n = task_arm_outcomes.cost_n + EXCLUDED.cost_n,
+                   last_finished_at = GREATEST(task_arm_outcomes.last_finished_at, EXCLUDED.last_finished_at)""",
+            [(*k, *_values(v), v.last_finished_at) for k, v in sorted(per_task.items())],
+        )
+        await conn.executemany(
+            """INSERT INTO arm_stats (scope, agent, model, attempts, successes, duration_sum_ms, duration_n,
+                   cost_sum_usd, cost_n) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               ON CONFLICT (scope, agent, model) DO UPDATE SET
+                   attempts = arm_stats.attempts + EXCLUDED.attempts,
+                   successes = arm_stats.successes + EXCLUDED.successes,
+                   duration_sum_ms = arm_stats.duration_sum_ms + EXCLUDED.duration_sum_ms,
+                   duration_n = arm_stats.duration_n + EXCLUDED.duration_n,
+                   cost_sum_usd = arm_stats.cost_sum_usd + EXCLUDED.cost_sum_usd,
+                   cost_n = arm_stats.cost_n + EXCLUDED.cost_n, updated_at = now()""",
+            [(*k, *_values(v)) for k, v in sorted(per_scope.items())],
+        )
+        per_status: dict[str, _Sums] = defaultdict(_Sums)
+        for r in results:
+            per_status[r.task_id].add(r)
+        await conn.executemany(
+            """UPDATE tasks SET attempts = attempts + $2, successes = successes + $3,
+                   status = CASE WHEN successes + $3 > 0 THEN 'succeeded' ELSE 'failed' END,
+                   last_outcome_at = GREATEST(last_outcome_at, $4)
+               WHERE task_id = $1""",
+            [(t, v.attempts, v.successes, v.last_finished_at) for t, v in sorted(per_status.items())],
+        )
+        await self._adapt_profiles(conn, results)
+
+    async def _adapt_profiles(self, conn: asyncpg.Connection, results: Sequence[ExecutionResult]) -> None:
+        if self.learning_rate <= 0:
+            return
+        vectors = await vector_store.vectors_for(conn, "task", self.embedding_model, [r.task_id for r in results])
+        usable = [r for r in results if r.task_id in vectors]
+        if not usable:
+            return
+        arms = sorted({Arm(r.agent, r.model) for r in usable})
+        current = await knowledge.profiles(conn, self.embedding_model, for_update=True, arms=arms)
+        changed: dict[tuple[Arm, str], tuple[object, float]] = {}
+        for r in usable:
+            key = (Arm(r.agent, r.model), "success" if r.success else "failure")
+            profile, weight = changed.get(key) or current.get(key) or (None, 0.0)
+            changed[key] = update_profile(profile, weight, vectors[r.task_id], self.learning_rate)  # type: ignore[arg-type]
+        await conn.executemany(
+            """INSERT INTO arm_profiles (agent, model, embedding_model, outcome, vector, weight)
+               VALUES ($1, $2, $3, $4, $5, $6)
+               ON CONFLICT (agent, model, embedding_model, outcome) DO UPDATE
+               SET vector = EXCLUDED.vector, weight = EXCLUDED.weight, updated_at = now()""",
+            [
+                (arm.agent, arm.model, self.embedding_model, outcome, vec, weight)
+                for (arm, outcome), (vec, weight) in sorted(changed.items(), key=lambda kv: (kv[0][0], kv[0][1]))
+            ],
+        )
+
+
+def _values(s: _Sums) -> tuple[int, int, float, int, float, int]:
+    return (s.attempts, s.successes, s.duration_sum_ms, s.duration_n, s.cost_sum_usd, s.cost_n)
+
+
+class ExecutionResultProcessor:
+    def __init__(self, pool: Pool, config: PipelineConfig, applier: ResultApplier) -> None:
+        self.pool = pool
+        self.config = config
+        self.applier = applier
+
+    async def process(
+        self,
+        items: Sequence[Incoming[ExecutionResult]],
+        rejected: Sequence[Rejected],
+        sources: Sequence[SourceRef],
+    ) -> BatchResult:
+        result = BatchResult()
+        batch = first_of_each_event(items)
+        result.duplicates = len(items) - len(batch)
+        async with self.pool.acquire() as conn, conn.transaction():
+            claimed = await ledger.claim_events(conn, STREAM, [(i.event.event_id, i.source) for i in batch])
+            result.duplicates += len(batch) - len(claimed)
+            fresh = [(i.event, i.source, i.raw) for i in batch if i.event.event_id in claimed]
+            applied, held = await self.applier.apply(conn, fresh)
+            result.processed = applied
+            result.held = held
+            await finish_batch(conn, self.config, STREAM, rejected, sources, [], result)
+        return result

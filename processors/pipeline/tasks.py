@@ -1,0 +1,258 @@
+"""task-created: embed the description, find similar past tasks, decide, store, emit a schedule."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import asyncpg
+import orjson
+
+from processors.contracts import ArmAlternative, SimilarTask, TaskCreated, TaskSchedule, encode
+from processors.embedders.base import Embedder, Vector
+from processors.pipeline.base import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef
+from processors.pipeline.common import finish_batch, first_of_each_event
+from processors.pipeline.config import PipelineConfig
+from processors.pipeline.embedding import Embedded, EmbeddingStats, embed_texts
+from processors.pipeline.results import ResultApplier
+from processors.postgres import embeddings as vector_store
+from processors.postgres import knowledge, ledger
+from processors.postgres.pool import Pool
+from processors.scheduling import decide
+from processors.scheduling.types import (
+    Arm,
+    ArmEstimate,
+    ArmTotals,
+    Decision,
+    NeighbourOutcome,
+    ProfileAffinity,
+    SchedulingInput,
+    TierOption,
+)
+
+log = logging.getLogger(__name__)
+STREAM = "task-created"
+
+
+def _affinities(vector: Vector, profiles: dict[tuple[Arm, str], tuple[Vector, float]]) -> dict[Arm, ProfileAffinity]:
+    arms = {arm for arm, _ in profiles}
+    out = {}
+    for arm in arms:
+        good = profiles.get((arm, "success"))
+        bad = profiles.get((arm, "failure"))
+        out[arm] = ProfileAffinity(
+            success_similarity=None if good is None else float(good[0] @ vector),
+            failure_similarity=None if bad is None else float(bad[0] @ vector),
+            success_weight=0.0 if good is None else good[1],
+            failure_weight=0.0 if bad is None else bad[1],
+        )
+    return out
+
+
+def _alternative(e: ArmEstimate) -> ArmAlternative:
+    return ArmAlternative(
+        agent=e.arm.agent,
+        model=e.arm.model,
+        success_probability=e.success_probability,
+        confidence=e.confidence,
+        predicted_duration_ms=e.predicted_duration_ms,
+        expected_cost_usd=e.expected_cost_usd,
+        evidence=e.evidence,
+        meets_target=e.meets_target,
+        score=e.score,
+    )
+
+
+def build_schedule(
+    task: TaskCreated, decision: Decision, neighbours: Sequence[NeighbourOutcome], embedding_model: str, target: float
+) -> TaskSchedule:
+    similar: dict[str, float] = {}
+    for n in neighbours:
+        similar.setdefault(n.task_id, round(n.similarity, 6))
+    chosen = decision.chosen
+    schedule_id = f"{task.task_id}:{task.event_id}"
+    return TaskSchedule(
+        event_id=f"schedule:{schedule_id}",
+        occurred_at=datetime.now(UTC),
+        schedule_id=schedule_id,
+        task_id=task.task_id,
+        kind=task.kind,
+        priority=task.priority,
+        deadline=task.deadline,
+        agent=chosen.arm.agent,
+        model=chosen.arm.model,
+        success_probability=chosen.success_probability,
+        confidence=chosen.confidence,
+        predicted_duration_ms=chosen.predicted_duration_ms,
+        expected_cost_usd=chosen.expected_cost_usd,
+        success_target=target,
+        cold_start=decision.cold_start,
+        exploration=decision.exploration,
+        embedding_model=embedding_model,
+        alternatives=tuple(_alternative(e) for e in decision.alternatives),
+        similar_tasks=tuple(SimilarTask(t, s) for t, s in similar.items()),
+        source_event_id=task.event_id,
+    )
+
+
+class TaskCreatedProcessor:
+    def __init__(
+        self,
+        pool: Pool,
+        embedder: Embedder,
+        config: PipelineConfig,
+        tiers: Sequence[TierOption],
+        results: ResultApplier,
+        search_concurrency: int = 4,
+    ) -> None:
+        self.pool = pool
+        self.embedder = embedder
+        self.config = config
+        self.tiers = list(tiers)
+        self.results = results
+        self.neighbours = knowledge.NeighbourQuery(embedder.model_name, embedder.dimension, config.scheduler.neighbour_k)
+        self.search_slots = asyncio.Semaphore(search_concurrency)
+        self.embedding_stats = EmbeddingStats()
+
+    def _tiers_for(self, kind: str | None) -> list[TierOption]:
+        rows = [t for t in self.tiers if kind is not None and t.kind == kind]
+        return rows or [t for t in self.tiers if t.kind == "*"]
+
+    async def _neighbours(self, vector: Vector, task_id: str) -> list[NeighbourOutcome]:
+        async with self.search_slots, self.pool.acquire() as conn:
+            return await self.neighbours.fetch(conn, vector, task_id)
+
+    async def plan(self, tasks: Sequence[TaskCreated]) -> tuple[dict[str, Embedded], list[TaskSchedule]]:
+        """Embed and decide, reading only committed history (no locks held)."""
+        embedded = await embed_texts(
+            self.pool, self.embedder, "task", {t.task_id: t.description for t in tasks}, self.embedding_stats
+        )
+        found = await asyncio.gather(*(self._neighbours(embedded[t.task_id].vector, t.task_id) for t in tasks))
+        scopes = ["*", *sorted({t.kind for t in tasks if t.kind})]
+        async with self.pool.acquire() as conn:
+            stats = await knowledge.arm_stats(conn, scopes)
+            profiles = (
+                await knowledge.profiles(conn, self.embedder.model_name) if self.config.scheduler.use_profiles else {}
+            )
+        schedules = []
+        for task, neighbours in zip(tasks, found, strict=True):
+            vector = embedded[task.task_id].vector
+            empty: dict[Arm, ArmTotals] = {}
+            decision = decide(
+                SchedulingInput(
+                    task_id=task.task_id,
+                    kind=task.kind,
+                    priority=task.priority,
+                    requested_agent=task.requested_agent,
+                    global_stats=stats["*"],
+                    kind_stats=stats.get(task.kind, empty) if task.kind else empty,
+                    neighbours=neighbours,
+                    tiers=self._tiers_for(task.kind),
+                    profiles=_affinities(vector, profiles) if profiles else {},
+                ),
+                self.config.scheduler,
+            )
+            schedules.append(
+                build_schedule(task, decision, neighbours, self.embedder.model_name, self.config.scheduler.success_target)
+            )
+        return embedded, schedules
+
+    async def process(
+        self, items: Sequence[Incoming[TaskCreated]], rejected: Sequence[Rejected], sources: Sequence[SourceRef]
+    ) -> BatchResult:
+        result = BatchResult()
+        batch = first_of_each_event(items)
+        result.duplicates = len(items) - len(batch)
+        async with self.pool.acquire() as conn:
+            seen = await ledger.seen_event_ids(conn, STREAM, [i.event.event_id for i in batch])
+        fresh = [i for i in batch if i.event.event_id not in seen]
+        result.duplicates += len(batch) - len(fresh)
+        # A task id published twice in one batch: the later event wins, like an upsert.
+        latest = {i.event.task_id: i for i in fresh}
+        embedded, schedules = await self.plan([i.event for i in latest.values()]) if latest else ({}, [])
+        by_task = {s.task_id: s for s in schedules}
+        outputs: list[OutgoingRecord] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            claimed = await ledger.claim_events(conn, STREAM, [(i.event.event_id, i.source) for i in fresh])
+            result.duplicates += len(fresh) - len(claimed)
+            winners = [i for i in latest.values() if i.event.event_id in claimed]
+            if winners:
+                await self._store(conn, winners, embedded, by_task)
+                outputs += [
+                    OutgoingRecord(self.config.schedules_topic, s.task_id.encode(), encode(s))
+                    for s in (by_task[i.event.task_id] for i in winners)
+                ]
+                held = await self.results.release_held(conn, [i.event.task_id for i in winners])
+                result.held -= held
+            result.processed = len(claimed)
+            await finish_batch(conn, self.config, STREAM, rejected, sources, outputs, result)
+        return result
+
+    async def _store(
+        self,
+        conn: asyncpg.Connection,
+        winners: Sequence[Incoming[TaskCreated]],
+        embedded: dict[str, Embedded],
+        schedules: dict[str, TaskSchedule],
+    ) -> None:
+        await conn.executemany(
+            """INSERT INTO tasks (task_id, description, kind, priority, requirements, dependencies, context,
+                   requested_agent, deadline, occurred_at, content_hash, created_event_id)
+               VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9, $10, $11, $12)
+               ON CONFLICT (task_id) DO UPDATE SET description = EXCLUDED.description, kind = EXCLUDED.kind,
+                   priority = EXCLUDED.priority, requirements = EXCLUDED.requirements,
+                   dependencies = EXCLUDED.dependencies, context = EXCLUDED.context,
+                   requested_agent = EXCLUDED.requested_agent, deadline = EXCLUDED.deadline,
+                   content_hash = EXCLUDED.content_hash, created_event_id = EXCLUDED.created_event_id""",
+            [
+                (
+                    t.task_id,
+                    t.description,
+                    t.kind,
+                    t.priority,
+                    orjson.dumps(list(t.requirements)).decode(),
+                    orjson.dumps(list(t.dependencies)).decode(),
+                    orjson.dumps(t.context).decode(),
+                    t.requested_agent,
+                    t.deadline,
+                    t.occurred_at,
+                    embedded[t.task_id].content_hash,
+                    t.event_id,
+                )
+                for t in (i.event for i in winners)
+            ],
+        )
+        await vector_store.store_vectors(
+            conn,
+            "task",
+            self.embedder.model_name,
+            [(i.event.task_id, embedded[i.event.task_id].content_hash, embedded[i.event.task_id].vector) for i in winners],
+        )
+        await conn.executemany(
+            """INSERT INTO predictions (schedule_id, task_id, agent, model, success_probability, confidence,
+                   predicted_duration_ms, expected_cost_usd, success_target, cold_start, exploration,
+                   embedding_model, alternatives, source_event_id)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14)
+               ON CONFLICT (schedule_id) DO NOTHING""",
+            [
+                (
+                    s.schedule_id,
+                    s.task_id,
+                    s.agent,
+                    s.model,
+                    s.success_probability,
+                    s.confidence,
+                    s.predicted_duration_ms,
+                    s.expected_cost_usd,
+                    s.success_target,
+                    s.cold_start,
+                    s.exploration,
+                    s.embedding_model,
+                    encode(list(s.alternatives)).decode(),
+                    s.source_event_id,
+                )
+                for s in (schedules[i.event.task_id] for i in winners)
+            ],
+        )

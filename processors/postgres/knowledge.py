@@ -1,0 +1,117 @@
+"""Reads the scheduler needs: neighbours with outcomes, arm statistics, tiers, profiles."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from processors.embedders.base import Vector
+from processors.postgres.embeddings import as_array
+from processors.postgres.vectors import model_literal
+from processors.scheduling.types import Arm, ArmTotals, NeighbourOutcome, TierOption
+
+GLOBAL_SCOPE = "*"
+
+
+def _totals(row: asyncpg.Record) -> ArmTotals:
+    return ArmTotals(
+        attempts=float(row["attempts"]),
+        successes=float(row["successes"]),
+        duration_sum_ms=float(row["duration_sum_ms"]),
+        duration_n=float(row["duration_n"]),
+        cost_sum_usd=float(row["cost_sum_usd"]),
+        cost_n=float(row["cost_n"]),
+    )
+
+
+class NeighbourQuery:
+    """k nearest past tasks that have outcomes, through the model's partial HNSW index."""
+
+    def __init__(self, model: str, dimension: int, k: int, oversample: int = 4) -> None:
+        dim = int(dimension)
+        self.k = k
+        # Candidates come from the index, then tasks without outcomes drop out in the join:
+        # oversampling keeps k neighbours on pgvector versions without iterative scans.
+        self.sql = f"""
+            WITH nn AS (
+                SELECT e.task_id, e.embedding::vector({dim}) <=> $1::vector({dim}) AS distance
+                FROM task_embeddings e
+                WHERE e.model = {model_literal(model)}
+                ORDER BY e.embedding::vector({dim}) <=> $1::vector({dim})
+                LIMIT $2
+            )
+            SELECT nn.task_id, 1 - nn.distance AS similarity, o.agent, o.model, o.attempts, o.successes,
+                   o.duration_sum_ms, o.duration_n, o.cost_sum_usd, o.cost_n
+            FROM nn JOIN task_arm_outcomes o ON o.task_id = nn.task_id
+            WHERE nn.task_id <> $3
+            ORDER BY nn.distance, o.agent, o.model"""
+        self.candidates = k * oversample
+
+    async def fetch(self, conn: asyncpg.Connection, vector: Vector, exclude_task_id: str) -> list[NeighbourOutcome]:
+        rows = await conn.fetch(self.sql, vector, self.candidates, exclude_task_id)
+        out: list[NeighbourOutcome] = []
+        tasks: set[str] = set()
+        for r in rows:
+            if r["task_id"] not in tasks:
+                if len(tasks) >= self.k:
+                    break
+                tasks.add(r["task_id"])
+            out.append(NeighbourOutcome(r["task_id"], float(r["similarity"]), Arm(r["agent"], r["model"]), _totals(r)))
+        return out
+
+
+async def arm_stats(conn: asyncpg.Connection, scopes: Sequence[str]) -> dict[str, dict[Arm, ArmTotals]]:
+    rows = await conn.fetch(
+        """SELECT scope, agent, model, attempts, successes, duration_sum_ms, duration_n, cost_sum_usd, cost_n
+           FROM arm_stats WHERE scope = ANY($1::text[])""",
+        list(scopes),
+    )
+    out: dict[str, dict[Arm, ArmTotals]] = {s: {} for s in scopes}
+    for r in rows:
+        out[r["scope"]][Arm(r["agent"], r["model"])] = _totals(r)
+    return out
+
+
+async def replace_tiers(conn: asyncpg.Connection, tiers: Sequence[TierOption]) -> None:
+    async with conn.transaction():
+        await conn.execute("DELETE FROM tier_defaults")
+        await conn.executemany(
+            """INSERT INTO tier_defaults (kind, tier, agent, model, cost_per_call_usd, expected_duration_ms,
+                   prior_success) VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+            [
+                (t.kind, t.tier, t.arm.agent, t.arm.model, t.cost_per_call_usd, t.expected_duration_ms, t.prior_success)
+                for t in tiers
+            ],
+        )
+
+
+async def load_tiers(conn: asyncpg.Connection) -> list[TierOption]:
+    rows = await conn.fetch("SELECT * FROM tier_defaults ORDER BY kind, tier, agent, model")
+    return [
+        TierOption(
+            r["kind"], r["tier"], Arm(r["agent"], r["model"]), r["cost_per_call_usd"], r["expected_duration_ms"],
+            r["prior_success"],
+        )
+        for r in rows
+    ]
+
+
+async def profiles(
+    conn: asyncpg.Connection, embedding_model: str, *, for_update: bool = False, arms: Sequence[Arm] = ()
+) -> dict[tuple[Arm, str], tuple[Vector, float]]:
+    """(arm, 'success'|'failure') -> (profile vector, weight)."""
+    lock = " ORDER BY agent, model, outcome FOR UPDATE" if for_update else ""
+    where = ""
+    args: list[object] = [embedding_model]
+    if arms:
+        where = " AND (agent, model) IN (SELECT * FROM unnest($2::text[], $3::text[]))"
+        args += [[a.agent for a in arms], [a.model for a in arms]]
+    rows = await conn.fetch(
+        f"SELECT agent, model, outcome, vector, weight FROM arm_profiles WHERE embedding_model = $1{where}{lock}",
+        *args,
+    )
+    return {
+        (Arm(r["agent"], r["model"]), r["outcome"]): (as_array(r["vector"]), float(r["weight"]))
+        for r in rows
+    }

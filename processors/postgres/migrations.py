@@ -1,0 +1,99 @@
+"""Forward-only, checksummed SQL migrations applied under an advisory lock.
+
+Files are `sql/NNNN_name.sql`, applied in order, each in its own transaction. An applied
+file whose text changed is refused: fix forward with a new file instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from processors.errors import MigrationError
+
+log = logging.getLogger(__name__)
+
+_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+# Any constant works; it only has to be the same for every tasksage process.
+_LOCK_KEY = 0x7A5C5A6E
+
+DEFAULT_SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
+
+
+def discover(sql_dir: Path = DEFAULT_SQL_DIR) -> list[Migration]:
+    found: list[Migration] = []
+    for path in sorted(sql_dir.glob("*.sql")):
+        match = _FILE.match(path.name)
+        if not match:
+            raise MigrationError(f"{path.name}: migration files must be named NNNN_name.sql")
+        found.append(Migration(int(match.group(1)), match.group(2), path.read_text("utf-8")))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"duplicate migration numbers in {sql_dir}")
+    return found
+
+
+async def applied(conn: asyncpg.Connection) -> dict[int, tuple[str, str]]:
+    """version -> (name, checksum) of what the database has, empty on a fresh database."""
+    exists = await conn.fetchval("SELECT to_regclass('public.schema_migrations') IS NOT NULL")
+    if not exists:
+        return {}
+    rows = await conn.fetch("SELECT version, name, checksum FROM schema_migrations")
+    return {r["version"]: (r["name"], r["checksum"]) for r in rows}
+
+
+async def migrate(conn: asyncpg.Connection, sql_dir: Path = DEFAULT_SQL_DIR) -> list[Migration]:
+    """Apply pending migrations; returns those applied now. Safe to run from many processes."""
+    migrations = discover(sql_dir)
+    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+    try:
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        done = await applied(conn)
+        for migration in migrations:
+            if migration.version in done:
+                name, checksum = done[migration.version]
+                if checksum != migration.checksum:
+                    raise MigrationError(
+                        f"migration {migration.version:04d}_{name}.sql was changed after it was applied",
+                        hint="migrations are forward-only: restore the file and add a new one",
+                    )
+        unknown = sorted(set(done) - {m.version for m in migrations})
+        if unknown:
+            raise MigrationError(
+                f"database has migrations this code does not know: {unknown}",
+                hint="run a newer tasksage against this database",
+            )
+        pending = [m for m in migrations if m.version not in done]
+        for migration in pending:
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
+                )
+            log.info("applied migration %04d_%s", migration.version, migration.name)
+        return pending
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)

@@ -1,0 +1,30 @@
+"""asyncpg pool with the binary pgvector codec on every connection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from pgvector.asyncpg import register_vector
+
+from processors.errors import DatabaseUnavailable
+
+Pool = asyncpg.Pool
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # Binary vectors cost ~2 us each instead of ~1 ms as text literals (BRIEF.md).
+    await register_vector(conn)
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 4, **kwargs: Any) -> Pool:
+    """Open a pool; the vector extension must already exist (run migrations first)."""
+    try:
+        pool: Pool = await asyncpg.create_pool(
+            dsn, min_size=min_size, max_size=max_size, init=_init_connection, **kwargs
+        )
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise DatabaseUnavailable(
+            f"cannot connect to PostgreSQL: {exc}", hint="check DATABASE_URL and that the server is up"
+        ) from exc
+    return pool

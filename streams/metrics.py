@@ -1,0 +1,93 @@
+"""Prometheus metrics and the health endpoint, served by one small asyncio HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+log = logging.getLogger(__name__)
+
+EVENTS_IN = Counter("tasksage_events_in_total", "Records read from input topics", ["topic"])
+EVENTS_PROCESSED = Counter("tasksage_events_processed_total", "Events whose effects were committed", ["topic"])
+EVENTS_DUPLICATE = Counter("tasksage_events_duplicate_total", "Events skipped as already processed", ["topic"])
+EVENTS_DEAD_LETTERED = Counter("tasksage_events_dead_lettered_total", "Records sent to a dead-letter topic", ["topic"])
+EVENTS_HELD = Gauge("tasksage_results_held", "Execution results waiting for their task")
+EVENTS_OUT = Counter("tasksage_events_out_total", "Records published", ["topic"])
+RETRIES = Counter("tasksage_retries_total", "Batch retries after a retriable failure", ["topic", "error"])
+BATCH_SECONDS = Histogram(
+    "tasksage_batch_seconds", "Time to process one batch", ["topic"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+EVENT_LATENCY = Histogram(
+    "tasksage_event_latency_seconds", "Record timestamp to committed effects", ["topic"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+EMBED_SECONDS = Histogram("tasksage_embedding_seconds", "Embedding provider call time", ["model"])
+EMBED_TEXTS = Counter("tasksage_embedding_texts_total", "Texts sent to the embedding provider", ["model"])
+EMBED_REUSED = Counter("tasksage_embedding_reused_total", "Texts whose stored vector was reused", ["model"])
+EMBED_TOKENS = Counter("tasksage_embedding_tokens_total", "Tokens embedded (estimated when unknown)", ["model"])
+CONSUMER_LAG = Gauge("tasksage_consumer_lag", "Records behind the log end", ["topic", "partition"])
+HEALTHY = Gauge("tasksage_healthy", "1 when the worker is processing, 0 while it waits on a dependency")
+
+
+class Health:
+    def __init__(self) -> None:
+        self.reason: str | None = "starting"
+        HEALTHY.set(0)
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+    def set_ok(self) -> None:
+        self.reason = None
+        HEALTHY.set(1)
+
+    def set_failing(self, reason: str) -> None:
+        self.reason = reason
+        HEALTHY.set(0)
+
+
+class MetricsServer:
+    """GET /metrics (Prometheus), /healthz (200 or 503 with the reason)."""
+
+    def __init__(self, port: int, health: Health, host: str = "0.0.0.0") -> None:  # noqa: S104 - scraped from outside
+        self.port = port
+        self.host = host
+        self.health = health
+        self.server: asyncio.base_events.Server | None = None
+
+    async def start(self) -> None:
+        if self.port <= 0:
+            return
+        try:
+            self.server = await asyncio.start_server(self._serve, self.host, self.port)
+        except OSError as exc:
+            log.warning("metrics port %d unavailable (%s); metrics are off", self.port, exc)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            request = await asyncio.wait_for(reader.readline(), 5)
+            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
+                pass
+            path = request.split(b" ")[1].decode() if request.count(b" ") >= 2 else "/"
+            if path.startswith("/healthz") or path.startswith("/readyz"):
+                status = "200 OK" if self.health.ok else "503 Service Unavailable"
+                body = b"ok\n" if self.health.ok else f"waiting: {self.health.reason}\n".encode()
+                ctype = "text/plain"
+            else:
+                status, body, ctype = "200 OK", generate_latest(), CONTENT_TYPE_LATEST
+            writer.write(
+                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+                "Connection: close\r\n\r\n".encode() + body
+            )
+            await writer.drain()
+        writer.close()
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()

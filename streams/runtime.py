@@ -1,0 +1,188 @@
+"""Resolve services (embedded or configured), open the database, build the pipeline."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from types import TracebackType
+
+import asyncpg
+
+from processors.embedders import create_embedder
+from processors.embedders.base import Embedder
+from processors.errors import ConfigurationError
+from processors.failures import Backoff, Verdict
+from processors.pipeline.assembly import Pipeline, build_pipeline
+from processors.pipeline.config import PipelineConfig
+from processors.postgres import knowledge
+from processors.postgres.migrations import migrate
+from processors.postgres.pool import Pool, create_pool
+from processors.postgres.vectors import ensure_indexes, register_model
+from processors.scheduling.tiers import load_tiers
+from streams.embedded import (
+    EmbeddedBroker,
+    EmbeddedPostgres,
+    ServiceInfo,
+    read_service_info,
+    write_service_info,
+)
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    bootstrap: str
+    dsn: str
+    embedded: bool = False
+
+
+def resolve_endpoints(settings: Settings) -> Endpoints:
+    """Configured services first, then those of a running `tasksage up`."""
+    running = read_service_info(settings.data_dir)
+    bootstrap = settings.kafka_bootstrap_servers or (running.kafka_bootstrap_servers if running else None)
+    dsn = settings.database_url.get_secret_value() if settings.database_url else None
+    dsn = dsn or (running.database_url if running else None)
+    if not bootstrap or not dsn:
+        missing = [n for n, v in (("KAFKA_BOOTSTRAP_SERVERS", bootstrap), ("DATABASE_URL", dsn)) if not v]
+        raise ConfigurationError(
+            f"no {' or '.join(missing)} configured and no `tasksage up` running in {settings.data_dir}",
+            hint="start the embedded services with `tasksage up`, or set the environment variables",
+        )
+    return Endpoints(bootstrap, dsn)
+
+
+class EmbeddedServices(AbstractAsyncContextManager["EmbeddedServices"]):
+    """Starts what is not configured: the Tansu broker and/or pgserver PostgreSQL."""
+
+    def __init__(self, settings: Settings, *, kafka_port: int | None = None) -> None:
+        self.settings = settings
+        self.broker: EmbeddedBroker | None = None
+        self.postgres: EmbeddedPostgres | None = None
+        self.kafka_port = kafka_port or settings.embedded_kafka_port
+        self.endpoints: Endpoints | None = None
+
+    async def __aenter__(self) -> EmbeddedServices:
+        import os
+
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        bootstrap = s.kafka_bootstrap_servers
+        if not bootstrap:
+            self.broker = EmbeddedBroker(self.kafka_port, s.data_dir / "broker.log")
+            self.broker.start()
+            bootstrap = self.broker.bootstrap
+        dsn = s.database_url.get_secret_value() if s.database_url else None
+        if not dsn:
+            self.postgres = EmbeddedPostgres(s.data_dir / "pg")
+            dsn = self.postgres.start()
+        self.endpoints = Endpoints(bootstrap, dsn, embedded=self.broker is not None or self.postgres is not None)
+        write_service_info(s.data_dir, ServiceInfo(bootstrap, dsn, os.getpid()))
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        (self.settings.data_dir / "services.json").unlink(missing_ok=True)
+        if self.broker:
+            self.broker.stop()
+        if self.postgres:
+            self.postgres.stop()
+
+
+async def open_pool(settings: Settings, dsn: str, *, max_size: int | None = None) -> Pool:
+    return await create_pool(
+        dsn,
+        min_size=settings.db_pool_min,
+        max_size=max_size or settings.db_pool_max,
+        server_settings={"hnsw.ef_search": str(settings.hnsw_ef_search), "application_name": "tasksage"},
+    )
+
+
+async def prepare_database(settings: Settings, dsn: str) -> None:
+    """Migrations, in their own connection (the pool's codec needs the vector type to exist)."""
+    try:
+        conn = await asyncpg.connect(dsn)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise ConfigurationError(f"cannot connect to PostgreSQL: {exc}", hint="check DATABASE_URL") from exc
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+
+
+async def prepare_model(settings: Settings, pool: Pool, embedder: Embedder) -> None:
+    async with pool.acquire() as conn:
+        await register_model(conn, embedder.model_name, embedder.dimension, settings.embedder)
+        created = await ensure_indexes(
+            conn, embedder.model_name, embedder.dimension, m=settings.hnsw_m, ef_construction=settings.hnsw_ef_construction
+        )
+        if created:
+            log.info("created vector indexes: %s", ", ".join(created))
+
+
+def pipeline_config(settings: Settings) -> PipelineConfig:
+    return PipelineConfig(
+        group_id=settings.consumer_group,
+        schedules_topic=settings.topic_task_schedules,
+        duplicates_topic=settings.topic_message_duplicates,
+        dead_letter_topics={t: settings.dead_letter_topic(t) for t in settings.input_topics.values()},
+        scheduler=settings.scheduler_config(),
+        ranking=settings.ranking_config(),
+        learning_rate=settings.learning_rate,
+        duplicate_threshold=settings.duplicate_threshold,
+        max_event_bytes=settings.max_event_bytes,
+    )
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    endpoints: Endpoints
+    pool: Pool
+    embedder: Embedder
+    pipeline: Pipeline
+
+    async def close(self) -> None:
+        await self.embedder.aclose()
+        await self.pool.close()
+
+
+async def open_runtime(
+    settings: Settings,
+    endpoints: Endpoints,
+    *,
+    on_retry: object = None,
+    on_recovered: object = None,
+) -> Runtime:
+    await prepare_database(settings, endpoints.dsn)
+    pool = await open_pool(settings, endpoints.dsn)
+    embedder = create_embedder(settings.embedder_config())
+    await prepare_model(settings, pool, embedder)
+    tiers = load_tiers(settings.tiers_file)
+    async with pool.acquire() as conn:
+        await knowledge.replace_tiers(conn, tiers)
+    pipeline = build_pipeline(
+        pool,
+        embedder,
+        pipeline_config(settings),
+        tiers,
+        settings.input_topics,
+        Backoff(settings.retry_initial_s, settings.retry_max_s),
+        settings.snapshot_size,
+        on_retry=on_retry,  # type: ignore[arg-type]
+        on_recovered=on_recovered,  # type: ignore[arg-type]
+    )
+    return Runtime(settings, endpoints, pool, embedder, pipeline)
+
+
+__all__ = [
+    "EmbeddedServices",
+    "Endpoints",
+    "Runtime",
+    "Verdict",
+    "open_runtime",
+    "resolve_endpoints",
+]

@@ -1,0 +1,138 @@
+"""One typed settings object, read once at start from the environment (and flags)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from processors.embedders.base import EmbedderConfig
+from processors.scheduling.types import RankingConfig, SchedulerConfig
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every knob of tasksage. Env vars: TASKSAGE_<FIELD>, plus the standard names noted."""
+
+    model_config = SettingsConfigDict(env_prefix="TASKSAGE_", extra="ignore", frozen=True, populate_by_name=True)
+
+    # Services. Unset means: start the embedded ones (Tansu broker, pgserver PostgreSQL).
+    kafka_bootstrap_servers: str | None = Field(
+        None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "TASKSAGE_KAFKA_BOOTSTRAP_SERVERS")
+    )
+    database_url: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("DATABASE_URL", "TASKSAGE_DATABASE_URL")
+    )
+    data_dir: Path = Path(".tasksage")
+    embedded_kafka_port: int = 19092
+
+    # Kafka security, passed through to aiokafka.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+
+    # Topics.
+    topic_task_created: str = "task-created"
+    topic_execution_result: str = "execution-result"
+    topic_message_ingested: str = "message-ingested"
+    topic_task_schedules: str = "task-schedules"
+    topic_schedule_snapshots: str = "schedule-snapshots"
+    topic_message_duplicates: str = "message-duplicates"
+    dead_letter_suffix: str = ".dlq"
+    topic_partitions: int = 4
+    consumer_group: str = "tasksage"
+
+    # Consumption.
+    batch_max_records: int = 500
+    fetch_max_wait_ms: int = 5
+    session_timeout_ms: int = 6000
+    heartbeat_interval_ms: int = 1000
+    max_event_bytes: int = 1_000_000
+    shutdown_timeout_s: float = 30.0
+    retry_initial_s: float = 0.2
+    retry_max_s: float = 10.0
+    held_result_timeout_s: float = 3600.0
+
+    # Embeddings.
+    embedder: Literal["hash", "local", "openai"] = "hash"
+    embedding_model: str | None = None
+    embedding_dimension: int | None = None
+    openai_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_BASE_URL", "TASKSAGE_OPENAI_BASE_URL")
+    )
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_API_KEY", "TASKSAGE_OPENAI_API_KEY")
+    )
+    embed_batch_inputs: int = 256
+    embed_batch_tokens: int = 100_000
+    embed_timeout_s: float = 30.0
+
+    # Vector index.
+    hnsw_m: int = 16
+    hnsw_ef_construction: int = 64
+    hnsw_ef_search: int = 80
+
+    # Scheduling and learning.
+    success_target: float = 0.8
+    neighbour_k: int = 20
+    exploration_rate: float = 0.05
+    learning_rate: float = 0.1
+    use_profiles: bool = True
+    tiers_file: Path = REPO_ROOT / "deploy" / "tiers.toml"
+    snapshot_interval_s: float = 2.0
+    snapshot_size: int = 50
+    duplicate_threshold: float = 0.95
+
+    # Operations.
+    metrics_port: int = 9464
+    log_level: str = "INFO"
+    db_pool_min: int = 1
+    db_pool_max: int = 4
+
+    def embedder_config(self) -> EmbedderConfig:
+        return EmbedderConfig(
+            provider=self.embedder,
+            model=self.embedding_model,
+            dimension=self.embedding_dimension,
+            base_url=self.openai_base_url,
+            api_key=self.openai_api_key.get_secret_value() if self.openai_api_key else None,
+            max_batch_inputs=self.embed_batch_inputs,
+            max_batch_tokens=self.embed_batch_tokens,
+            timeout_s=self.embed_timeout_s,
+        )
+
+    def scheduler_config(self) -> SchedulerConfig:
+        return SchedulerConfig(
+            success_target=self.success_target,
+            neighbour_k=self.neighbour_k,
+            exploration_rate=self.exploration_rate,
+            use_profiles=self.use_profiles,
+        )
+
+    def ranking_config(self) -> RankingConfig:
+        return RankingConfig()
+
+    def dead_letter_topic(self, topic: str) -> str:
+        return f"{topic}{self.dead_letter_suffix}"
+
+    @property
+    def input_topics(self) -> dict[str, str]:
+        """Logical stream name -> physical topic name."""
+        return {
+            "task-created": self.topic_task_created,
+            "execution-result": self.topic_execution_result,
+            "message-ingested": self.topic_message_ingested,
+        }
+
+    @property
+    def output_topics(self) -> list[str]:
+        return [self.topic_task_schedules, self.topic_schedule_snapshots, self.topic_message_duplicates]
+
+    def all_topics(self) -> list[str]:
+        inputs = list(self.input_topics.values())
+        return inputs + [self.dead_letter_topic(t) for t in inputs] + self.output_topics

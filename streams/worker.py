@@ -1,0 +1,245 @@
+"""The worker: consume input topics, run the pipeline, publish what it produced.
+
+Consumer positions live in PostgreSQL, committed in the same transaction as the effects
+(see processors/postgres/ledger.py); on every assignment the consumer seeks to them. Kafka
+offsets are committed too, but only so that lag shows up in Kafka's own tools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+
+from processors.contracts import encode
+from processors.failures import Verdict
+from processors.pipeline.base import BatchResult, OutgoingRecord, RawRecord
+from processors.postgres import ledger
+from processors.postgres.pool import Pool
+from streams import metrics
+from streams.kafka import ensure_topics, make_consumer, make_producer
+from streams.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def to_raw(record: ConsumerRecord[bytes, bytes]) -> RawRecord:
+    return RawRecord(record.topic, record.partition, record.offset, record.key, record.value, record.timestamp or 0)
+
+
+class Publisher:
+    """Sends records and then removes them from the outbox; a crash in between re-sends them."""
+
+    def __init__(self, producer: AIOKafkaProducer, pool: Pool) -> None:
+        self.producer = producer
+        self.pool = pool
+
+    async def publish(self, records: Sequence[OutgoingRecord]) -> None:
+        if not records:
+            return
+        futures = [
+            await self.producer.send(r.topic, r.value, key=r.key, headers=list(r.headers)) for r in records
+        ]
+        await asyncio.gather(*futures)
+        for r in records:
+            metrics.EVENTS_OUT.labels(r.topic).inc()
+        ids = [r.outbox_id for r in records if r.outbox_id is not None]
+        if ids:
+            async with self.pool.acquire() as conn:
+                await ledger.remove_from_outbox(conn, ids)
+
+    async def sweep(self, older_than_s: float) -> int:
+        async with self.pool.acquire() as conn:
+            left = await ledger.pending_outbox(conn, older_than_s)
+        await self.publish(left)
+        return len(left)
+
+
+class PositionListener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        log.info("partitions revoked: %s", _describe(revoked))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self.worker.seek_to_stored_positions(assigned)
+
+
+def _describe(tps: Sequence[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(tps)) or "none"
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    processed: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    duplicates: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    dead_lettered: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    published: int = 0
+    changed: bool = False
+
+
+class Worker:
+    def __init__(self, runtime: Runtime, health: metrics.Health | None = None) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.health = health or metrics.Health()
+        self.stats = WorkerStats()
+        self.consumer: AIOKafkaConsumer | None = None
+        self.publisher: Publisher | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self._stopping = asyncio.Event()
+        self._background: list[asyncio.Task[None]] = []
+        for handler in runtime.pipeline.handlers.values():
+            handler.on_retry = self._wait_before_retry
+            handler.on_recovered = self.health.set_ok
+
+    async def seek_to_stored_positions(self, assigned: Sequence[TopicPartition]) -> None:
+        assert self.consumer is not None
+        async with self.runtime.pool.acquire() as conn:
+            stored = await ledger.load_positions(
+                conn, self.settings.consumer_group, [(tp.topic, tp.partition) for tp in assigned]
+            )
+        for tp in assigned:
+            position = stored.get((tp.topic, tp.partition))
+            if position is None:
+                await self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, position)
+        log.info("partitions assigned: %s (positions from PostgreSQL: %d)", _describe(assigned), len(stored))
+
+    async def _wait_before_retry(self, verdict: Verdict, attempt: int, delay: float) -> None:
+        """Pause fetching while a dependency is down, so nothing is dropped and nothing piles up."""
+        self.health.set_failing(f"{verdict.error_class}: {verdict.message}")
+        metrics.RETRIES.labels("*", verdict.error_class).inc()
+        await asyncio.sleep(delay)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self, ready: asyncio.Event | None = None) -> None:
+        s = self.settings
+        endpoints = self.runtime.endpoints
+        await ensure_topics(s, endpoints.bootstrap)
+        self.producer = make_producer(s, endpoints.bootstrap)
+        await self.producer.start()
+        self.publisher = Publisher(self.producer, self.runtime.pool)
+        self.consumer = make_consumer(s, endpoints.bootstrap, group_id=s.consumer_group)
+        self.consumer.subscribe(list(s.input_topics.values()), listener=PositionListener(self))
+        await self.consumer.start()
+        try:
+            swept = await self.publisher.sweep(older_than_s=0.0 if endpoints.embedded else 30.0)
+            if swept:
+                log.info("published %d records left in the outbox by an earlier run", swept)
+            self._background = [
+                asyncio.create_task(self._snapshot_loop(), name="snapshots"),
+                asyncio.create_task(self._sweep_loop(), name="outbox-sweep"),
+            ]
+            self.health.set_ok()
+            if ready is not None:
+                ready.set()
+            await self._consume_loop()
+        except Exception:
+            log.exception("worker failed")
+            raise
+        finally:
+            await self._shutdown()
+
+    async def _consume_loop(self) -> None:
+        assert self.consumer is not None
+        while not self._stopping.is_set():
+            fetched = await self.consumer.getmany(timeout_ms=200, max_records=self.settings.batch_max_records)
+            if not fetched:
+                continue
+            by_topic: dict[str, list[RawRecord]] = defaultdict(list)
+            for tp, records in sorted(fetched.items()):
+                by_topic[tp.topic].extend(to_raw(r) for r in records)
+            for topic, records in by_topic.items():
+                await self.process(topic, records)
+            await self._commit_to_kafka(fetched)
+
+    async def process(self, topic: str, records: list[RawRecord]) -> BatchResult:
+        handler = self.runtime.pipeline.handlers[topic]
+        metrics.EVENTS_IN.labels(topic).inc(len(records))
+        started = time.perf_counter()
+        result = await handler.handle(records)
+        assert self.publisher is not None
+        await self.publisher.publish(result.outputs)
+        now_ms = time.time() * 1000
+        for r in records:
+            if r.timestamp_ms:
+                metrics.EVENT_LATENCY.labels(topic).observe(max(0.0, now_ms - r.timestamp_ms) / 1000)
+        metrics.BATCH_SECONDS.labels(topic).observe(time.perf_counter() - started)
+        metrics.EVENTS_PROCESSED.labels(topic).inc(result.processed)
+        metrics.EVENTS_DUPLICATE.labels(topic).inc(result.duplicates)
+        metrics.EVENTS_DEAD_LETTERED.labels(topic).inc(result.dead_lettered)
+        self.stats.processed[topic] += result.processed
+        self.stats.duplicates[topic] += result.duplicates
+        self.stats.dead_lettered[topic] += result.dead_lettered
+        self.stats.published += len(result.outputs)
+        if result.processed:
+            self.stats.changed = True
+        log.debug(
+            "batch topic=%s partition=%d offset=%d..%d processed=%d duplicates=%d dead_lettered=%d",
+            topic, records[0].partition, records[0].offset, records[-1].offset,
+            result.processed, result.duplicates, result.dead_lettered,
+        )
+        return result
+
+    async def _commit_to_kafka(self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        assert self.consumer is not None
+        offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items() if records}
+        try:
+            await self.consumer.commit(offsets)
+        except Exception as exc:  # noqa: BLE001 - positions of record are in PostgreSQL
+            log.debug("kafka offset commit skipped: %s", exc)
+
+    async def _snapshot_loop(self) -> None:
+        builder = self.runtime.pipeline.snapshots
+        while not self._stopping.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.settings.snapshot_interval_s)
+            if not self.stats.changed:
+                continue
+            self.stats.changed = False
+            try:
+                snapshot = await builder.build_if_changed()
+                if snapshot is not None and self.producer is not None:
+                    await self.producer.send_and_wait(self.settings.topic_schedule_snapshots, encode(snapshot), key=b"all")
+                    metrics.EVENTS_OUT.labels(self.settings.topic_schedule_snapshots).inc()
+            except Exception as exc:  # noqa: BLE001 - the next tick tries again
+                log.warning("schedule snapshot failed: %s", exc)
+                self.stats.changed = True
+
+    async def _sweep_loop(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), 10)
+            if self.publisher is None:
+                continue
+            try:
+                await self.publisher.sweep(older_than_s=30.0)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("outbox sweep failed: %s", exc)
+
+    async def _shutdown(self) -> None:
+        self._stopping.set()
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.consumer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.consumer.stop(), self.settings.shutdown_timeout_s)
+        if self.producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.producer.stop(), self.settings.shutdown_timeout_s)
+        log.info("worker stopped")
