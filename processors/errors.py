@@ -17,21 +17,21 @@ class TasksageError(Exception):
         return f"{base} ({self.hint})" if self.hint else base
 
 
-class InvalidEvent(TasksageError):  # noqa: N818 - reads as a verdict on the input
+class InvalidEvent(TasksageError):
     """The record can never be processed as it is: dead-letter it with this reason."""
 
     retriable = False
 
 
-class UnsupportedSchemaVersion(InvalidEvent):  # noqa: N818
+class UnsupportedSchemaVersion(InvalidEvent):
     """The event names a schema_version this worker cannot read."""
 
 
-class PayloadTooLarge(InvalidEvent):  # noqa: N818
+class PayloadTooLarge(InvalidEvent):
     """The record is larger than the configured limit."""
 
 
-class WrongDimension(InvalidEvent):  # noqa: N818
+class WrongDimension(InvalidEvent):
     """An embedding came back with a dimension other than the model's."""
 
 

@@ -35,33 +35,63 @@ _WORDS = {
 
 FAMILIES: tuple[Family, ...] = (
     Family(
-        "code-simple", "code", "coder",
-        ("fix typo in {module} error message", "rename helper function in {module} module",
-         "add missing null check in {module} handler", "update {module} log message wording"),
-        (0.93, 0.96, 0.98), 3_000,
+        "code-simple",
+        "code",
+        "coder",
+        (
+            "fix typo in {module} error message",
+            "rename helper function in {module} module",
+            "add missing null check in {module} handler",
+            "update {module} log message wording",
+        ),
+        (0.93, 0.96, 0.98),
+        3_000,
     ),
     Family(
-        "code-complex", "code", "coder",
-        ("refactor {module} concurrency and locking across services with a schema migration",
-         "redesign {module} transaction isolation and distributed locking under concurrency",
-         "migrate {module} storage schema with zero downtime and concurrent writers"),
-        (0.30, 0.62, 0.92), 12_000,
+        "code-complex",
+        "code",
+        "coder",
+        (
+            "refactor {module} concurrency and locking across services with a schema migration",
+            "redesign {module} transaction isolation and distributed locking under concurrency",
+            "migrate {module} storage schema with zero downtime and concurrent writers",
+        ),
+        (0.30, 0.62, 0.92),
+        12_000,
     ),
     Family(
-        "research", "research", "researcher",
-        ("compare {a} and {b} for {topic} and summarize the tradeoffs",
-         "survey how {a} and {b} handle {topic} and recommend one"),
-        (0.45, 0.85, 0.94), 8_000,
+        "research",
+        "research",
+        "researcher",
+        (
+            "compare {a} and {b} for {topic} and summarize the tradeoffs",
+            "survey how {a} and {b} handle {topic} and recommend one",
+        ),
+        (0.45, 0.85, 0.94),
+        8_000,
     ),
     Family(
-        "qa", "qa", "generalist",
-        ("answer customer question about {topic} in {module}", "summarize the {module} incident report about {topic}"),
-        (0.90, 0.95, 0.97), 2_000,
+        "qa",
+        "qa",
+        "generalist",
+        (
+            "answer customer question about {topic} in {module}",
+            "summarize the {module} incident report about {topic}",
+        ),
+        (0.90, 0.95, 0.97),
+        2_000,
     ),
     Family(
-        "ops", "ops", "generalist",
-        ("rotate credentials for {service}", "restart {service} after config change", "scale {service} replicas"),
-        (0.88, 0.94, 0.97), 2_500,
+        "ops",
+        "ops",
+        "generalist",
+        (
+            "rotate credentials for {service}",
+            "restart {service} after config change",
+            "scale {service} replicas",
+        ),
+        (0.88, 0.94, 0.97),
+        2_500,
     ),
 )
 
@@ -72,7 +102,7 @@ class SampleTask:
     family: Family
 
     def success_probability(self, arm: Arm) -> float:
-        if arm.agent != self.family.agent and arm.agent != "generalist":
+        if arm.agent not in (self.family.agent, "generalist"):
             return 0.05
         penalty = 0.0 if arm.agent == self.family.agent else 0.08
         tier = ("small", "medium", "large").index(arm.model) if arm.model in MODEL_COST_USD else 1
@@ -108,7 +138,11 @@ class SampleWorkload:
 
     def outcome(self, sample: SampleTask, arm: Arm, attempt: int = 1) -> ExecutionResult:
         success = self.rng.random() < sample.success_probability(arm)
-        duration = sample.family.base_duration_ms * MODEL_SPEED.get(arm.model, 1.5) * self.rng.lognormvariate(0, 0.25)
+        duration = (
+            sample.family.base_duration_ms
+            * MODEL_SPEED.get(arm.model, 1.5)
+            * self.rng.lognormvariate(0, 0.25)
+        )
         finished = sample.task.occurred_at + timedelta(milliseconds=duration)
         return ExecutionResult(
             event_id=f"demo-result-{sample.task.task_id}-{arm.agent}-{arm.model}-{attempt}",

@@ -52,7 +52,9 @@ def run_async(factory: Callable[[asyncio.Event], Awaitable[T]]) -> T:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--log-level", envvar="TASKSAGE_LOG_LEVEL", default="INFO", show_default=True, help="Log level.")
+@click.option(
+    "--log-level", envvar="TASKSAGE_LOG_LEVEL", default="INFO", show_default=True, help="Log level."
+)
 @click.option(
     "--data-dir",
     envvar="TASKSAGE_DATA_DIR",
@@ -145,11 +147,15 @@ async def _run_worker(settings: Settings, endpoints: Any, stop: asyncio.Event) -
 
 
 @cli.command()
-@click.option("--embedder", type=click.Choice(["hash", "local", "openai"]), default=None, help="Embedding provider.")
+@click.option(
+    "--embedder", type=click.Choice(["hash", "local", "openai"]), default=None, help="Embedding provider."
+)
 @click.option("--group", "consumer_group", default=None, help="Consumer group [default: tasksage].")
 @click.option("--metrics-port", type=int, default=None, help="Prometheus and /healthz port (0 = off).")
 @click.pass_context
-def worker(ctx: click.Context, embedder: str | None, consumer_group: str | None, metrics_port: int | None) -> None:
+def worker(
+    ctx: click.Context, embedder: str | None, consumer_group: str | None, metrics_port: int | None
+) -> None:
     """Run the stream processor against the configured (or `up`-started) services."""
     from streams.runtime import resolve_endpoints
 
@@ -190,7 +196,12 @@ def migrate(ctx: click.Context) -> None:
 @cli.command()
 @click.argument("event_type", type=click.Choice(["task-created", "execution-result", "message-ingested"]))
 @click.argument("source", type=click.File("rb"), default="-")
-@click.option("--fill/--no-fill", default=True, show_default=True, help="Add missing event_id, schema_version, occurred_at.")
+@click.option(
+    "--fill/--no-fill",
+    default=True,
+    show_default=True,
+    help="Add missing event_id, schema_version, occurred_at.",
+)
 @click.pass_context
 def publish(ctx: click.Context, event_type: str, source: Any, fill: bool) -> None:
     """Publish JSON Lines (one event per line) from FILE or stdin.
@@ -235,7 +246,9 @@ def publish(ctx: click.Context, event_type: str, source: Any, fill: bool) -> Non
 @click.option("--limit", type=int, default=None, help="Stop after N records.")
 @click.option("--timeout", type=float, default=None, help="Stop after S seconds without records.")
 @click.pass_context
-def consume(ctx: click.Context, topic: str, from_beginning: bool, limit: int | None, timeout: float | None) -> None:
+def consume(
+    ctx: click.Context, topic: str, from_beginning: bool, limit: int | None, timeout: float | None
+) -> None:
     """Print records of TOPIC as JSON Lines (dead letters include their headers)."""
     from streams.kafka import make_consumer
     from streams.runtime import resolve_endpoints
@@ -244,8 +257,12 @@ def consume(ctx: click.Context, topic: str, from_beginning: bool, limit: int | N
 
     async def main(stop: asyncio.Event) -> int:
         consumer = make_consumer(
-            settings, resolve_endpoints(settings).bootstrap, topic, group_id=None,
-            auto_offset_reset="earliest" if from_beginning else "latest", fetch_max_wait_ms=100,
+            settings,
+            resolve_endpoints(settings).bootstrap,
+            topic,
+            group_id=None,
+            auto_offset_reset="earliest" if from_beginning else "latest",
+            fetch_max_wait_ms=100,
         )
         await consumer.start()
         count = 0
@@ -280,7 +297,9 @@ def consume(ctx: click.Context, topic: str, from_beginning: bool, limit: int | N
 
 @cli.command()
 @click.option("--topics", multiple=True, help="Input topics to replay [default: all three].")
-@click.option("--from-beginning", "from_beginning", is_flag=True, default=True, help="Replay from the oldest record.")
+@click.option(
+    "--from-beginning", "from_beginning", is_flag=True, default=True, help="Replay from the oldest record."
+)
 @click.option("--since", type=click.DateTime(), default=None, help="Replay records newer than this time.")
 @click.pass_context
 def replay(ctx: click.Context, topics: tuple[str, ...], from_beginning: bool, since: datetime | None) -> None:
@@ -303,11 +322,18 @@ def replay(ctx: click.Context, topics: tuple[str, ...], from_beginning: bool, si
     async def main(stop: asyncio.Event) -> Any:
         runtime = await open_runtime(settings, resolve_endpoints(settings))
         try:
-            with Progress(TextColumn("replay"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                          TimeRemainingColumn(), console=console) as progress:
+            with Progress(
+                TextColumn("replay"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeRemainingColumn(),
+                console=console,
+            ) as progress:
                 bar = progress.add_task("replay", total=None)
                 return await run_replay(
-                    runtime, chosen, since=since,
+                    runtime,
+                    chosen,
+                    since=since,
                     on_progress=lambda done, total: progress.update(bar, completed=done, total=total),
                 )
         finally:
@@ -348,7 +374,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
     out.print(f"broker   {report.bootstrap}\ndatabase {report.database} (pgvector {report.pgvector})")
     table = Table("topic", "partitions", "records", "lag", title="topics")
     for t in report.topics:
-        table.add_row(t["topic"], str(t["partitions"]), str(t["records"]), "" if t["lag"] is None else str(t["lag"]))
+        table.add_row(
+            t["topic"], str(t["partitions"]), str(t["records"]), "" if t["lag"] is None else str(t["lag"])
+        )
     out.print(table)
     rows = Table("table", "rows", title="rows")
     for name, count in report.rows.items():

@@ -1,10 +1,10 @@
 """A small typed client for upstream and downstream services (the CLI is built on it).
 
-    async with TasksagePublisher(settings) as publisher:
-        await publisher.publish_task(TaskCreated(...))
+async with TasksagePublisher(settings) as publisher:
+    await publisher.publish_task(TaskCreated(...))
 
-    async for schedule in schedules(settings, from_beginning=True):
-        print(schedule.task_id, schedule.agent, schedule.model)
+async for schedule in schedules(settings, from_beginning=True):
+    print(schedule.task_id, schedule.agent, schedule.model)
 """
 
 from __future__ import annotations
@@ -93,7 +93,11 @@ async def schedules(
 ) -> AsyncIterator[TaskSchedule]:
     """Typed task-schedule records, as they arrive. Deduplicate by `event_id` if you need to."""
     async for value in records(
-        settings, settings.topic_task_schedules, from_beginning=from_beginning, group_id=group_id, bootstrap=bootstrap
+        settings,
+        settings.topic_task_schedules,
+        from_beginning=from_beginning,
+        group_id=group_id,
+        bootstrap=bootstrap,
     ):
         yield decode_task_schedule(value)
 

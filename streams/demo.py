@@ -60,9 +60,16 @@ def progress_line(state: DemoState) -> Text:
     )
 
 
-async def collect_schedules(settings: Settings, bootstrap: str, state: DemoState, ready: asyncio.Event) -> None:
+async def collect_schedules(
+    settings: Settings, bootstrap: str, state: DemoState, ready: asyncio.Event
+) -> None:
     consumer = make_consumer(
-        settings, bootstrap, settings.topic_task_schedules, group_id=None, auto_offset_reset="earliest", fetch_max_wait_ms=20
+        settings,
+        bootstrap,
+        settings.topic_task_schedules,
+        group_id=None,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=20,
     )
     await consumer.start()
     ready.set()
@@ -95,7 +102,9 @@ async def run_demo(settings: Settings, rounds: int, per_round: int, seed: int, l
         worker = Worker(runtime)
         worker_task = asyncio.create_task(worker.run())
         ready = asyncio.Event()
-        collector = asyncio.create_task(collect_schedules(settings, services.endpoints.bootstrap, state, ready))
+        collector = asyncio.create_task(
+            collect_schedules(settings, services.endpoints.bootstrap, state, ready)
+        )
         refresher = asyncio.create_task(_refresh(live, state))
         try:
             await ready.wait()
@@ -110,7 +119,9 @@ async def run_demo(settings: Settings, rounds: int, per_round: int, seed: int, l
                     await publisher.flush()
                     state.published_tasks += len(batch)
                     state.phase = "waiting for schedules"
-                    await wait_until(lambda b=batch: all(s.task.task_id in state.schedules for s in b), 120, "schedules")
+                    await wait_until(
+                        lambda b=batch: all(s.task.task_id in state.schedules for s in b), 120, "schedules"
+                    )
                     state.phase = "publishing outcomes"
                     for sample in batch:
                         chosen = state.schedules[sample.task.task_id]
@@ -120,8 +131,13 @@ async def run_demo(settings: Settings, rounds: int, per_round: int, seed: int, l
                     await publisher.flush()
                     state.published_results += len(batch)
                     state.phase = "learning"
-                    await wait_until(lambda: worker.stats.processed[settings.topic_execution_result]
-                                     >= state.published_results, 120, "outcomes to be applied")
+                    await wait_until(
+                        lambda: (
+                            worker.stats.processed[settings.topic_execution_result] >= state.published_results
+                        ),
+                        120,
+                        "outcomes to be applied",
+                    )
             state.phase = "done"
         finally:
             for task in (collector, refresher):
@@ -147,11 +163,18 @@ def summary(state: DemoState) -> list[Table]:
         by_kind[row[0].family.name].append(row)
     late = state.rounds // 2
     per_kind = Table(
-        "task family", "tasks", "cold start", "recommended now", "predicted success", "actual success",
-        "predicted duration", "actual duration", title="What tasksage learned (second half of the run)",
+        "task family",
+        "tasks",
+        "cold start",
+        "recommended now",
+        "predicted success",
+        "actual success",
+        "predicted duration",
+        "actual duration",
+        title="What tasksage learned (second half of the run)",
     )
     for name, rows in sorted(by_kind.items()):
-        half = rows[len(rows) * late // max(1, state.rounds):] or rows
+        half = rows[len(rows) * late // max(1, state.rounds) :] or rows
         choice = Counter(f"{r[1].agent}/{r[1].model}" for r in half).most_common(1)[0][0]
         durations = [r[1].predicted_duration_ms for r in half if r[1].predicted_duration_ms is not None]
         per_kind.add_row(
@@ -187,13 +210,21 @@ def demo(ctx: click.Context, rounds: int, tasks_per_round: int, seed: int, embed
     Starts Tansu and PostgreSQL + pgvector in DATA_DIR/demo (wiped first), the worker, and
     a sample workload; stops everything at the end or on Ctrl-C.
     """
-    from streams.cli import console as err, run_async
+    from streams.cli import console as err
+    from streams.cli import run_async
 
     data_dir = Path(ctx.obj["data_dir"]) / "demo"
     clear_data_dir(data_dir)
-    settings = Settings(
-        data_dir=data_dir, embedder=embedder, metrics_port=0, snapshot_interval_s=1.0,
-        kafka_bootstrap_servers=None, database_url=None,
+    # The demo always runs on the embedded services, whatever the environment points at.
+    settings = Settings.model_validate(
+        {
+            "data_dir": data_dir,
+            "embedder": embedder,
+            "metrics_port": 0,
+            "snapshot_interval_s": 1.0,
+            "kafka_bootstrap_servers": None,
+            "database_url": None,
+        }
     )
     err.print(f"starting the embedded broker and PostgreSQL in {data_dir} ...")
 

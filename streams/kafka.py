@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -66,10 +67,8 @@ async def ensure_topics(settings: Settings, bootstrap: str, topics: list[str] | 
         existing = set(await admin.list_topics())
         wanted = [t for t in (topics or settings.all_topics()) if t not in existing]
         if wanted:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([NewTopic(t, settings.topic_partitions, 1) for t in wanted])
-            except TopicAlreadyExistsError:
-                pass
             log.info("created topics: %s", ", ".join(wanted))
         return wanted
     finally:

@@ -11,24 +11,36 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 log = logging.getLogger(__name__)
 
 EVENTS_IN = Counter("tasksage_events_in_total", "Records read from input topics", ["topic"])
-EVENTS_PROCESSED = Counter("tasksage_events_processed_total", "Events whose effects were committed", ["topic"])
-EVENTS_DUPLICATE = Counter("tasksage_events_duplicate_total", "Events skipped as already processed", ["topic"])
-EVENTS_DEAD_LETTERED = Counter("tasksage_events_dead_lettered_total", "Records sent to a dead-letter topic", ["topic"])
+EVENTS_PROCESSED = Counter(
+    "tasksage_events_processed_total", "Events whose effects were committed", ["topic"]
+)
+EVENTS_DUPLICATE = Counter(
+    "tasksage_events_duplicate_total", "Events skipped as already processed", ["topic"]
+)
+EVENTS_DEAD_LETTERED = Counter(
+    "tasksage_events_dead_lettered_total", "Records sent to a dead-letter topic", ["topic"]
+)
 EVENTS_HELD = Gauge("tasksage_results_held", "Execution results waiting for their task")
 EVENTS_OUT = Counter("tasksage_events_out_total", "Records published", ["topic"])
 RETRIES = Counter("tasksage_retries_total", "Batch retries after a retriable failure", ["topic", "error"])
 BATCH_SECONDS = Histogram(
-    "tasksage_batch_seconds", "Time to process one batch", ["topic"],
+    "tasksage_batch_seconds",
+    "Time to process one batch",
+    ["topic"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 EVENT_LATENCY = Histogram(
-    "tasksage_event_latency_seconds", "Record timestamp to committed effects", ["topic"],
+    "tasksage_event_latency_seconds",
+    "Record timestamp to committed effects",
+    ["topic"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 EMBED_SECONDS = Histogram("tasksage_embedding_seconds", "Embedding provider call time", ["model"])
 EMBED_TEXTS = Counter("tasksage_embedding_texts_total", "Texts sent to the embedding provider", ["model"])
 EMBED_REUSED = Counter("tasksage_embedding_reused_total", "Texts whose stored vector was reused", ["model"])
-EMBED_TOKENS = Counter("tasksage_embedding_tokens_total", "Tokens embedded (estimated when unknown)", ["model"])
+EMBED_TOKENS = Counter(
+    "tasksage_embedding_tokens_total", "Tokens embedded (estimated when unknown)", ["model"]
+)
 CONSUMER_LAG = Gauge("tasksage_consumer_lag", "Records behind the log end", ["topic", "partition"])
 HEALTHY = Gauge("tasksage_healthy", "1 when the worker is processing, 0 while it waits on a dependency")
 
@@ -82,7 +94,8 @@ class MetricsServer:
                 status, body, ctype = "200 OK", generate_latest(), CONTENT_TYPE_LATEST
             writer.write(
                 f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-                "Connection: close\r\n\r\n".encode() + body
+                "Connection: close\r\n\r\n".encode()
+                + body
             )
             await writer.drain()
         writer.close()

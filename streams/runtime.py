@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
@@ -78,7 +79,9 @@ class EmbeddedServices(AbstractAsyncContextManager["EmbeddedServices"]):
         if not dsn:
             self.postgres = EmbeddedPostgres(s.data_dir / "pg")
             dsn = self.postgres.start()
-        self.endpoints = Endpoints(bootstrap, dsn, embedded=self.broker is not None or self.postgres is not None)
+        self.endpoints = Endpoints(
+            bootstrap, dsn, embedded=self.broker is not None or self.postgres is not None
+        )
         write_service_info(s.data_dir, ServiceInfo(bootstrap, dsn, os.getpid()))
         return self
 
@@ -117,7 +120,11 @@ async def prepare_model(settings: Settings, pool: Pool, embedder: Embedder) -> N
     async with pool.acquire() as conn:
         await register_model(conn, embedder.model_name, embedder.dimension, settings.embedder)
         created = await ensure_indexes(
-            conn, embedder.model_name, embedder.dimension, m=settings.hnsw_m, ef_construction=settings.hnsw_ef_construction
+            conn,
+            embedder.model_name,
+            embedder.dimension,
+            m=settings.hnsw_m,
+            ef_construction=settings.hnsw_ef_construction,
         )
         if created:
             log.info("created vector indexes: %s", ", ".join(created))
@@ -154,8 +161,8 @@ async def open_runtime(
     settings: Settings,
     endpoints: Endpoints,
     *,
-    on_retry: object = None,
-    on_recovered: object = None,
+    on_retry: Callable[[Verdict, int, float], Awaitable[None]] | None = None,
+    on_recovered: Callable[[], None] | None = None,
 ) -> Runtime:
     await prepare_database(settings, endpoints.dsn)
     pool = await open_pool(settings, endpoints.dsn)
@@ -172,8 +179,8 @@ async def open_runtime(
         settings.input_topics,
         Backoff(settings.retry_initial_s, settings.retry_max_s),
         settings.snapshot_size,
-        on_retry=on_retry,  # type: ignore[arg-type]
-        on_recovered=on_recovered,  # type: ignore[arg-type]
+        on_retry=on_retry,
+        on_recovered=on_recovered,
     )
     return Runtime(settings, endpoints, pool, embedder, pipeline)
 

@@ -17,7 +17,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     """Every knob of tasksage. Env vars: TASKSAGE_<FIELD>, plus the standard names noted."""
 
-    model_config = SettingsConfigDict(env_prefix="TASKSAGE_", extra="ignore", frozen=True, populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="TASKSAGE_", extra="ignore", frozen=True, populate_by_name=True
+    )
 
     # Services. Unset means: start the embedded ones (Tansu broker, pgserver PostgreSQL).
     kafka_bootstrap_servers: str | None = Field(

@@ -35,7 +35,9 @@ class StatusReport:
     pgvector: str = ""
 
 
-async def topic_report(settings: Settings, bootstrap: str, positions: dict[tuple[str, int], int]) -> list[dict[str, Any]]:
+async def topic_report(
+    settings: Settings, bootstrap: str, positions: dict[tuple[str, int], int]
+) -> list[dict[str, Any]]:
     consumer = make_consumer(settings, bootstrap, group_id=None)
     await consumer.start()
     try:
@@ -65,9 +67,14 @@ async def gather_status(settings: Settings, bootstrap: str, dsn_label: str, pool
             report.rows[table] = int(await conn.fetchval(f"SELECT count(*) FROM {table}"))
         version = await vectors.pgvector_version(conn)
         report.pgvector = ".".join(map(str, version))
-        for r in await conn.fetch("SELECT name, dimension, provider, active FROM embedding_models ORDER BY name"):
+        for r in await conn.fetch(
+            "SELECT name, dimension, provider, active FROM embedding_models ORDER BY name"
+        ):
             report.models.append(dict(r))
-        for table, source, key in (("task_embeddings", "tasks", "task_id"), ("message_embeddings", "messages", "message_id")):
+        for table, source, key in (
+            ("task_embeddings", "tasks", "task_id"),
+            ("message_embeddings", "messages", "message_id"),
+        ):
             for model in report.models:
                 embedded = await conn.fetchval(
                     f"""SELECT count(*) FROM {source} s JOIN {table} e ON e.{key} = s.{key}

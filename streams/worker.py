@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 
 
 def to_raw(record: ConsumerRecord[bytes, bytes]) -> RawRecord:
-    return RawRecord(record.topic, record.partition, record.offset, record.key, record.value, record.timestamp or 0)
+    return RawRecord(
+        record.topic, record.partition, record.offset, record.key, record.value, record.timestamp or 0
+    )
 
 
 class Publisher:
@@ -188,17 +190,24 @@ class Worker:
             self.stats.changed = True
         log.debug(
             "batch topic=%s partition=%d offset=%d..%d processed=%d duplicates=%d dead_lettered=%d",
-            topic, records[0].partition, records[0].offset, records[-1].offset,
-            result.processed, result.duplicates, result.dead_lettered,
+            topic,
+            records[0].partition,
+            records[0].offset,
+            records[-1].offset,
+            result.processed,
+            result.duplicates,
+            result.dead_lettered,
         )
         return result
 
-    async def _commit_to_kafka(self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+    async def _commit_to_kafka(
+        self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
         assert self.consumer is not None
         offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items() if records}
         try:
             await self.consumer.commit(offsets)
-        except Exception as exc:  # noqa: BLE001 - positions of record are in PostgreSQL
+        except Exception as exc:
             log.debug("kafka offset commit skipped: %s", exc)
 
     async def _snapshot_loop(self) -> None:
@@ -212,9 +221,11 @@ class Worker:
             try:
                 snapshot = await builder.build_if_changed()
                 if snapshot is not None and self.producer is not None:
-                    await self.producer.send_and_wait(self.settings.topic_schedule_snapshots, encode(snapshot), key=b"all")
+                    await self.producer.send_and_wait(
+                        self.settings.topic_schedule_snapshots, encode(snapshot), key=b"all"
+                    )
                     metrics.EVENTS_OUT.labels(self.settings.topic_schedule_snapshots).inc()
-            except Exception as exc:  # noqa: BLE001 - the next tick tries again
+            except Exception as exc:
                 log.warning("schedule snapshot failed: %s", exc)
                 self.stats.changed = True
 
@@ -226,7 +237,7 @@ class Worker:
                 continue
             try:
                 await self.publisher.sweep(older_than_s=30.0)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.warning("outbox sweep failed: %s", exc)
 
     async def _shutdown(self) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from importlib import resources
-from typing import Any, Callable
+from typing import Any
 
 import fastjsonschema
 import orjson
@@ -50,7 +51,8 @@ def load_schema(name: str) -> dict[str, Any]:
 
 @cache
 def _validator(name: str) -> Callable[[Any], Any]:
-    return fastjsonschema.compile(load_schema(name))  # type: ignore[no-any-return]
+    compiled: Callable[[Any], Any] = fastjsonschema.compile(load_schema(name))
+    return compiled
 
 
 def _parse(payload: bytes, name: str, max_bytes: int) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from processors.contracts.codec import DECODERS
 from processors.embedders.base import Embedder
 from processors.failures import Backoff, Verdict
 from processors.pipeline.config import PipelineConfig
-from processors.pipeline.handler import StreamHandler
+from processors.pipeline.handler import BatchProcessor, StreamHandler
 from processors.pipeline.messages import MessageIngestedProcessor
 from processors.pipeline.results import ExecutionResultProcessor, ResultApplier
 from processors.pipeline.snapshots import SnapshotBuilder
@@ -42,7 +42,11 @@ def build_pipeline(
     tasks = TaskCreatedProcessor(pool, embedder, config, tiers, applier)
     results = ExecutionResultProcessor(pool, config, applier)
     messages = MessageIngestedProcessor(pool, embedder, config)
-    by_stream = {"task-created": tasks, "execution-result": results, "message-ingested": messages}
+    by_stream: dict[str, BatchProcessor] = {
+        "task-created": tasks,
+        "execution-result": results,
+        "message-ingested": messages,
+    }
     handlers = {
         topic: StreamHandler(
             stream,

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, TypeVar
-
-import asyncpg
+from typing import Protocol, TypeVar
 
 from processors.pipeline.base import (
     BatchResult,
@@ -18,6 +16,7 @@ from processors.pipeline.base import (
 )
 from processors.pipeline.config import PipelineConfig
 from processors.postgres import ledger
+from processors.postgres.pool import Conn
 
 
 class HasEventId(Protocol):
@@ -48,7 +47,7 @@ def rejected_key(rejected: Rejected) -> str:
 
 
 async def finish_batch(
-    conn: asyncpg.Connection,
+    conn: Conn,
     config: PipelineConfig,
     stream: str,
     rejected: Sequence[Rejected],
@@ -64,15 +63,12 @@ async def finish_batch(
             if key in fresh:
                 outputs.append(
                     OutgoingRecord(
-                        config.dead_letter_topics[rej.source.topic], rej.key, rej.value or b"", dead_letter_headers(rej)
+                        config.dead_letter_topics[rej.source.topic],
+                        rej.key,
+                        rej.value or b"",
+                        dead_letter_headers(rej),
                     )
                 )
                 result.dead_lettered += 1
     result.outputs = await ledger.add_to_outbox(conn, outputs)
     await ledger.save_positions(conn, config.group_id, positions_after(sources))
-
-
-
-
-
-

@@ -72,15 +72,23 @@ class StreamHandler:
         rejected: list[Rejected] = []
         for record in records:
             if record.value is None:
-                rejected.append(reject(record, "InvalidEvent", f"{self.stream} record has no value (tombstone)"))
+                rejected.append(
+                    reject(record, "InvalidEvent", f"{self.stream} record has no value (tombstone)")
+                )
                 continue
             try:
-                items.append(Incoming(self.decoder(record.value, self.max_event_bytes), record.source, record.value))
+                items.append(
+                    Incoming(self.decoder(record.value, self.max_event_bytes), record.source, record.value)
+                )
             except InvalidEvent as exc:
                 rejected.append(reject(record, type(exc).__name__, str(exc)))
                 log.warning(
                     "rejected topic=%s partition=%d offset=%d event_id=%s reason=%s",
-                    record.topic, record.partition, record.offset, _event_id_of(record.value), exc,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    _event_id_of(record.value),
+                    exc,
                 )
         return items, rejected
 
@@ -102,8 +110,14 @@ class StreamHandler:
                     first = records[0]
                     log.warning(
                         "retrying topic=%s partition=%d offset=%d records=%d attempt=%d in %.2fs: %s: %s",
-                        first.topic, first.partition, first.offset, len(records), attempt + 1, delay,
-                        verdict.error_class, verdict.message,
+                        first.topic,
+                        first.partition,
+                        first.offset,
+                        len(records),
+                        attempt + 1,
+                        delay,
+                        verdict.error_class,
+                        verdict.message,
                     )
                     if self.on_retry is not None:
                         await self.on_retry(verdict, attempt, delay)
@@ -121,8 +135,12 @@ class StreamHandler:
             record = records[0]
             log.error(
                 "dead-lettering topic=%s partition=%d offset=%d event_id=%s: %s: %s",
-                record.topic, record.partition, record.offset, _event_id_of(record.value),
-                verdict.error_class, verdict.message,
+                record.topic,
+                record.partition,
+                record.offset,
+                _event_id_of(record.value),
+                verdict.error_class,
+                verdict.message,
             )
             bad = reject(record, verdict.error_class, verdict.message)
             return await self._retry_rejection(bad)
@@ -147,7 +165,12 @@ class StreamHandler:
             except Exception as exc:
                 verdict = classify(exc)
                 delay = self.backoff.delay(attempt, self._rng)
-                log.warning("dead-letter write failed (%s: %s); retrying in %.2fs", verdict.error_class, verdict.message, delay)
+                log.warning(
+                    "dead-letter write failed (%s: %s); retrying in %.2fs",
+                    verdict.error_class,
+                    verdict.message,
+                    delay,
+                )
                 if self.on_retry is not None:
                     await self.on_retry(verdict, attempt, delay)
                 else:

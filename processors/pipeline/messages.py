@@ -6,8 +6,6 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import asyncpg
-
 from processors.contracts import MessageDuplicate, MessageIngested, encode
 from processors.embedders.base import Embedder, Vector
 from processors.pipeline.base import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef
@@ -16,14 +14,16 @@ from processors.pipeline.config import PipelineConfig
 from processors.pipeline.embedding import Embedded, EmbeddingStats, embed_texts
 from processors.postgres import embeddings as vector_store
 from processors.postgres import ledger
-from processors.postgres.pool import Pool
+from processors.postgres.pool import Conn, Pool
 from processors.postgres.vectors import model_literal
 
 STREAM = "message-ingested"
 
 
 class MessageIngestedProcessor:
-    def __init__(self, pool: Pool, embedder: Embedder, config: PipelineConfig, search_concurrency: int = 4) -> None:
+    def __init__(
+        self, pool: Pool, embedder: Embedder, config: PipelineConfig, search_concurrency: int = 4
+    ) -> None:
         self.pool = pool
         self.embedder = embedder
         self.config = config
@@ -44,7 +44,10 @@ class MessageIngestedProcessor:
         return None
 
     def _duplicates(
-        self, messages: Sequence[MessageIngested], embedded: dict[str, Embedded], stored: Sequence[tuple[str, float] | None]
+        self,
+        messages: Sequence[MessageIngested],
+        embedded: dict[str, Embedded],
+        stored: Sequence[tuple[str, float] | None],
     ) -> dict[str, tuple[str, float]]:
         """Nearest earlier message above the threshold, among stored ones and earlier ones in this batch."""
         threshold = self.config.duplicate_threshold
@@ -61,7 +64,10 @@ class MessageIngestedProcessor:
         return out
 
     async def process(
-        self, items: Sequence[Incoming[MessageIngested]], rejected: Sequence[Rejected], sources: Sequence[SourceRef]
+        self,
+        items: Sequence[Incoming[MessageIngested]],
+        rejected: Sequence[Rejected],
+        sources: Sequence[SourceRef],
     ) -> BatchResult:
         result = BatchResult()
         batch = first_of_each_event(items)
@@ -76,9 +82,15 @@ class MessageIngestedProcessor:
         duplicates: dict[str, tuple[str, float]] = {}
         if messages:
             embedded = await embed_texts(
-                self.pool, self.embedder, "message", {m.message_id: m.content for m in messages}, self.embedding_stats
+                self.pool,
+                self.embedder,
+                "message",
+                {m.message_id: m.content for m in messages},
+                self.embedding_stats,
             )
-            nearest = await asyncio.gather(*(self._nearest(embedded[m.message_id].vector, m.message_id) for m in messages))
+            nearest = await asyncio.gather(
+                *(self._nearest(embedded[m.message_id].vector, m.message_id) for m in messages)
+            )
             duplicates = self._duplicates(messages, embedded, nearest)
         outputs: list[OutgoingRecord] = []
         async with self.pool.acquire() as conn, conn.transaction():
@@ -99,14 +111,18 @@ class MessageIngestedProcessor:
                             similarity=round(sim, 6),
                             embedding_model=self.embedder.model_name,
                         )
-                        outputs.append(OutgoingRecord(self.config.duplicates_topic, m.message_id.encode(), encode(notice)))
+                        outputs.append(
+                            OutgoingRecord(
+                                self.config.duplicates_topic, m.message_id.encode(), encode(notice)
+                            )
+                        )
             result.processed = len(claimed)
             await finish_batch(conn, self.config, STREAM, rejected, sources, outputs, result)
         return result
 
     async def _store(
         self,
-        conn: asyncpg.Connection,
+        conn: Conn,
         messages: Sequence[MessageIngested],
         embedded: dict[str, Embedded],
         duplicates: dict[str, tuple[str, float]],
@@ -121,8 +137,15 @@ class MessageIngestedProcessor:
                    duplicate_of = EXCLUDED.duplicate_of, duplicate_similarity = EXCLUDED.duplicate_similarity""",
             [
                 (
-                    m.message_id, m.source, m.author, m.content, m.thread_id, m.task_id, m.occurred_at,
-                    embedded[m.message_id].content_hash, m.event_id,
+                    m.message_id,
+                    m.source,
+                    m.author,
+                    m.content,
+                    m.thread_id,
+                    m.task_id,
+                    m.occurred_at,
+                    embedded[m.message_id].content_hash,
+                    m.event_id,
                     duplicates[m.message_id][0] if m.message_id in duplicates else None,
                     duplicates[m.message_id][1] if m.message_id in duplicates else None,
                 )
@@ -133,5 +156,8 @@ class MessageIngestedProcessor:
             conn,
             "message",
             self.embedder.model_name,
-            [(m.message_id, embedded[m.message_id].content_hash, embedded[m.message_id].vector) for m in messages],
+            [
+                (m.message_id, embedded[m.message_id].content_hash, embedded[m.message_id].vector)
+                for m in messages
+            ],
         )

@@ -8,8 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
 from processors.adaptation import update_profile
 from processors.contracts import ExecutionResult
 from processors.contracts.codec import decode_execution_result
@@ -18,7 +16,7 @@ from processors.pipeline.common import finish_batch, first_of_each_event
 from processors.pipeline.config import PipelineConfig
 from processors.postgres import embeddings as vector_store
 from processors.postgres import knowledge, ledger
-from processors.postgres.pool import Pool
+from processors.postgres.pool import Conn, Pool
 from processors.scheduling.types import Arm
 
 log = logging.getLogger(__name__)
@@ -58,13 +56,14 @@ class ResultApplier:
         self.max_event_bytes = max_event_bytes
 
     async def apply(
-        self, conn: asyncpg.Connection, results: Sequence[tuple[ExecutionResult, SourceRef, bytes]]
+        self, conn: Conn, results: Sequence[tuple[ExecutionResult, SourceRef, bytes]]
     ) -> tuple[int, int]:
         """Returns (applied, held). Results for unknown tasks wait in held_results."""
         if not results:
             return 0, 0
         rows = await conn.fetch(
-            "SELECT task_id, kind FROM tasks WHERE task_id = ANY($1::text[])", list({r.task_id for r, _, _ in results})
+            "SELECT task_id, kind FROM tasks WHERE task_id = ANY($1::text[])",
+            list({r.task_id for r, _, _ in results}),
         )
         kinds: dict[str, str | None] = {row["task_id"]: row["kind"] for row in rows}
         known = [r for r, _, _ in results if r.task_id in kinds]
@@ -79,7 +78,7 @@ class ResultApplier:
             await self._apply_known(conn, known, kinds)
         return len(known), len(unknown)
 
-    async def release_held(self, conn: asyncpg.Connection, task_ids: Sequence[str]) -> int:
+    async def release_held(self, conn: Conn, task_ids: Sequence[str]) -> int:
         """Apply results that arrived before these tasks; returns how many."""
         rows = await conn.fetch(
             """DELETE FROM held_results WHERE task_id = ANY($1::text[])
@@ -101,15 +100,26 @@ class ResultApplier:
         return applied
 
     async def _apply_known(
-        self, conn: asyncpg.Connection, results: Sequence[ExecutionResult], kinds: dict[str, str | None]
+        self, conn: Conn, results: Sequence[ExecutionResult], kinds: dict[str, str | None]
     ) -> None:
         await conn.executemany(
             """INSERT INTO executions (event_id, task_id, kind, agent, model, success, duration_ms, cost_usd,
                    error_message, finished_at, occurred_at)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (event_id) DO NOTHING""",
             [
-                (r.event_id, r.task_id, kinds[r.task_id], r.agent, r.model, r.success, r.duration_ms, r.cost_usd,
-                 r.error_message, r.finished_at, r.occurred_at)
+                (
+                    r.event_id,
+                    r.task_id,
+                    kinds[r.task_id],
+                    r.agent,
+                    r.model,
+                    r.success,
+                    r.duration_ms,
+                    r.cost_usd,
+                    r.error_message,
+                    r.finished_at,
+                    r.occurred_at,
+                )
                 for r in results
             ],
         )
@@ -159,10 +169,12 @@ class ResultApplier:
         )
         await self._adapt_profiles(conn, results)
 
-    async def _adapt_profiles(self, conn: asyncpg.Connection, results: Sequence[ExecutionResult]) -> None:
+    async def _adapt_profiles(self, conn: Conn, results: Sequence[ExecutionResult]) -> None:
         if self.learning_rate <= 0:
             return
-        vectors = await vector_store.vectors_for(conn, "task", self.embedding_model, [r.task_id for r in results])
+        vectors = await vector_store.vectors_for(
+            conn, "task", self.embedding_model, [r.task_id for r in results]
+        )
         usable = [r for r in results if r.task_id in vectors]
         if not usable:
             return
@@ -180,7 +192,9 @@ class ResultApplier:
                SET vector = EXCLUDED.vector, weight = EXCLUDED.weight, updated_at = now()""",
             [
                 (arm.agent, arm.model, self.embedding_model, outcome, vec, weight)
-                for (arm, outcome), (vec, weight) in sorted(changed.items(), key=lambda kv: (kv[0][0], kv[0][1]))
+                for (arm, outcome), (vec, weight) in sorted(
+                    changed.items(), key=lambda kv: (kv[0][0], kv[0][1])
+                )
             ],
         )
 

@@ -7,7 +7,6 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import asyncpg
 import orjson
 
 from processors.contracts import ArmAlternative, SimilarTask, TaskCreated, TaskSchedule, encode
@@ -19,7 +18,7 @@ from processors.pipeline.embedding import Embedded, EmbeddingStats, embed_texts
 from processors.pipeline.results import ResultApplier
 from processors.postgres import embeddings as vector_store
 from processors.postgres import knowledge, ledger
-from processors.postgres.pool import Pool
+from processors.postgres.pool import Conn, Pool
 from processors.scheduling import decide
 from processors.scheduling.types import (
     Arm,
@@ -36,7 +35,9 @@ log = logging.getLogger(__name__)
 STREAM = "task-created"
 
 
-def _affinities(vector: Vector, profiles: dict[tuple[Arm, str], tuple[Vector, float]]) -> dict[Arm, ProfileAffinity]:
+def _affinities(
+    vector: Vector, profiles: dict[tuple[Arm, str], tuple[Vector, float]]
+) -> dict[Arm, ProfileAffinity]:
     arms = {arm for arm, _ in profiles}
     out = {}
     for arm in arms:
@@ -66,7 +67,11 @@ def _alternative(e: ArmEstimate) -> ArmAlternative:
 
 
 def build_schedule(
-    task: TaskCreated, decision: Decision, neighbours: Sequence[NeighbourOutcome], embedding_model: str, target: float
+    task: TaskCreated,
+    decision: Decision,
+    neighbours: Sequence[NeighbourOutcome],
+    embedding_model: str,
+    target: float,
 ) -> TaskSchedule:
     similar: dict[str, float] = {}
     for n in neighbours:
@@ -112,7 +117,9 @@ class TaskCreatedProcessor:
         self.config = config
         self.tiers = list(tiers)
         self.results = results
-        self.neighbours = knowledge.NeighbourQuery(embedder.model_name, embedder.dimension, config.scheduler.neighbour_k)
+        self.neighbours = knowledge.NeighbourQuery(
+            embedder.model_name, embedder.dimension, config.scheduler.neighbour_k
+        )
         self.search_slots = asyncio.Semaphore(search_concurrency)
         self.embedding_stats = EmbeddingStats()
 
@@ -129,12 +136,16 @@ class TaskCreatedProcessor:
         embedded = await embed_texts(
             self.pool, self.embedder, "task", {t.task_id: t.description for t in tasks}, self.embedding_stats
         )
-        found = await asyncio.gather(*(self._neighbours(embedded[t.task_id].vector, t.task_id) for t in tasks))
+        found = await asyncio.gather(
+            *(self._neighbours(embedded[t.task_id].vector, t.task_id) for t in tasks)
+        )
         scopes = ["*", *sorted({t.kind for t in tasks if t.kind})]
         async with self.pool.acquire() as conn:
             stats = await knowledge.arm_stats(conn, scopes)
             profiles = (
-                await knowledge.profiles(conn, self.embedder.model_name) if self.config.scheduler.use_profiles else {}
+                await knowledge.profiles(conn, self.embedder.model_name)
+                if self.config.scheduler.use_profiles
+                else {}
             )
         schedules = []
         for task, neighbours in zip(tasks, found, strict=True):
@@ -155,12 +166,17 @@ class TaskCreatedProcessor:
                 self.config.scheduler,
             )
             schedules.append(
-                build_schedule(task, decision, neighbours, self.embedder.model_name, self.config.scheduler.success_target)
+                build_schedule(
+                    task, decision, neighbours, self.embedder.model_name, self.config.scheduler.success_target
+                )
             )
         return embedded, schedules
 
     async def process(
-        self, items: Sequence[Incoming[TaskCreated]], rejected: Sequence[Rejected], sources: Sequence[SourceRef]
+        self,
+        items: Sequence[Incoming[TaskCreated]],
+        rejected: Sequence[Rejected],
+        sources: Sequence[SourceRef],
     ) -> BatchResult:
         result = BatchResult()
         batch = first_of_each_event(items)
@@ -192,7 +208,7 @@ class TaskCreatedProcessor:
 
     async def _store(
         self,
-        conn: asyncpg.Connection,
+        conn: Conn,
         winners: Sequence[Incoming[TaskCreated]],
         embedded: dict[str, Embedded],
         schedules: dict[str, TaskSchedule],
@@ -228,7 +244,10 @@ class TaskCreatedProcessor:
             conn,
             "task",
             self.embedder.model_name,
-            [(i.event.task_id, embedded[i.event.task_id].content_hash, embedded[i.event.task_id].vector) for i in winners],
+            [
+                (i.event.task_id, embedded[i.event.task_id].content_hash, embedded[i.event.task_id].vector)
+                for i in winners
+            ],
         )
         await conn.executemany(
             """INSERT INTO predictions (schedule_id, task_id, agent, model, success_probability, confidence,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-import asyncpg
 import numpy as np
 
 from processors.embedders.base import Vector
+from processors.postgres.pool import Conn
+
 
 def as_array(value: object) -> Vector:
     """float32 numpy array from what the pgvector codec returns (a Vector, or a list)."""
@@ -20,9 +21,7 @@ def as_array(value: object) -> Vector:
 _TABLES = {"task": ("task_embeddings", "task_id"), "message": ("message_embeddings", "message_id")}
 
 
-async def vectors_by_hash(
-    conn: asyncpg.Connection, kind: str, model: str, hashes: Sequence[bytes]
-) -> dict[bytes, Vector]:
+async def vectors_by_hash(conn: Conn, kind: str, model: str, hashes: Sequence[bytes]) -> dict[bytes, Vector]:
     """Vectors already computed for the same text, so unchanged text is never embedded twice."""
     if not hashes:
         return {}
@@ -36,9 +35,7 @@ async def vectors_by_hash(
     return {bytes(r["content_hash"]): as_array(r["embedding"]) for r in rows}
 
 
-async def store_vectors(
-    conn: asyncpg.Connection, kind: str, model: str, rows: Sequence[tuple[str, bytes, Vector]]
-) -> None:
+async def store_vectors(conn: Conn, kind: str, model: str, rows: Sequence[tuple[str, bytes, Vector]]) -> None:
     """Upsert (id, content_hash, vector) for one model."""
     table, id_col = _TABLES[kind]
     await conn.executemany(
@@ -49,7 +46,7 @@ async def store_vectors(
     )
 
 
-async def vectors_for(conn: asyncpg.Connection, kind: str, model: str, ids: Sequence[str]) -> dict[str, Vector]:
+async def vectors_for(conn: Conn, kind: str, model: str, ids: Sequence[str]) -> dict[str, Vector]:
     table, id_col = _TABLES[kind]
     rows = await conn.fetch(
         f"SELECT {id_col} AS id, embedding FROM {table} WHERE model = $1 AND {id_col} = ANY($2::text[])",
@@ -59,9 +56,7 @@ async def vectors_for(conn: asyncpg.Connection, kind: str, model: str, ids: Sequ
     return {r["id"]: as_array(r["embedding"]) for r in rows}
 
 
-async def record_usage(
-    conn: asyncpg.Connection, provider: str, model: str, texts: int, tokens: int, requests: int
-) -> None:
+async def record_usage(conn: Conn, provider: str, model: str, texts: int, tokens: int, requests: int) -> None:
     await conn.execute(
         """INSERT INTO embedding_usage (day, provider, model, texts, tokens, requests) VALUES ($1, $2, $3, $4, $5, $6)
            ON CONFLICT (day, provider, model) DO UPDATE SET texts = embedding_usage.texts + EXCLUDED.texts,

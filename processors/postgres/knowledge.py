@@ -8,6 +8,7 @@ import asyncpg
 
 from processors.embedders.base import Vector
 from processors.postgres.embeddings import as_array
+from processors.postgres.pool import Conn
 from processors.postgres.vectors import model_literal
 from processors.scheduling.types import Arm, ArmTotals, NeighbourOutcome, TierOption
 
@@ -48,7 +49,7 @@ class NeighbourQuery:
             ORDER BY nn.distance, o.agent, o.model"""
         self.candidates = k * oversample
 
-    async def fetch(self, conn: asyncpg.Connection, vector: Vector, exclude_task_id: str) -> list[NeighbourOutcome]:
+    async def fetch(self, conn: Conn, vector: Vector, exclude_task_id: str) -> list[NeighbourOutcome]:
         rows = await conn.fetch(self.sql, vector, self.candidates, exclude_task_id)
         out: list[NeighbourOutcome] = []
         tasks: set[str] = set()
@@ -57,11 +58,15 @@ class NeighbourQuery:
                 if len(tasks) >= self.k:
                     break
                 tasks.add(r["task_id"])
-            out.append(NeighbourOutcome(r["task_id"], float(r["similarity"]), Arm(r["agent"], r["model"]), _totals(r)))
+            out.append(
+                NeighbourOutcome(
+                    r["task_id"], float(r["similarity"]), Arm(r["agent"], r["model"]), _totals(r)
+                )
+            )
         return out
 
 
-async def arm_stats(conn: asyncpg.Connection, scopes: Sequence[str]) -> dict[str, dict[Arm, ArmTotals]]:
+async def arm_stats(conn: Conn, scopes: Sequence[str]) -> dict[str, dict[Arm, ArmTotals]]:
     rows = await conn.fetch(
         """SELECT scope, agent, model, attempts, successes, duration_sum_ms, duration_n, cost_sum_usd, cost_n
            FROM arm_stats WHERE scope = ANY($1::text[])""",
@@ -73,24 +78,36 @@ async def arm_stats(conn: asyncpg.Connection, scopes: Sequence[str]) -> dict[str
     return out
 
 
-async def replace_tiers(conn: asyncpg.Connection, tiers: Sequence[TierOption]) -> None:
+async def replace_tiers(conn: Conn, tiers: Sequence[TierOption]) -> None:
     async with conn.transaction():
         await conn.execute("DELETE FROM tier_defaults")
         await conn.executemany(
             """INSERT INTO tier_defaults (kind, tier, agent, model, cost_per_call_usd, expected_duration_ms,
                    prior_success) VALUES ($1, $2, $3, $4, $5, $6, $7)""",
             [
-                (t.kind, t.tier, t.arm.agent, t.arm.model, t.cost_per_call_usd, t.expected_duration_ms, t.prior_success)
+                (
+                    t.kind,
+                    t.tier,
+                    t.arm.agent,
+                    t.arm.model,
+                    t.cost_per_call_usd,
+                    t.expected_duration_ms,
+                    t.prior_success,
+                )
                 for t in tiers
             ],
         )
 
 
-async def load_tiers(conn: asyncpg.Connection) -> list[TierOption]:
+async def load_tiers(conn: Conn) -> list[TierOption]:
     rows = await conn.fetch("SELECT * FROM tier_defaults ORDER BY kind, tier, agent, model")
     return [
         TierOption(
-            r["kind"], r["tier"], Arm(r["agent"], r["model"]), r["cost_per_call_usd"], r["expected_duration_ms"],
+            r["kind"],
+            r["tier"],
+            Arm(r["agent"], r["model"]),
+            r["cost_per_call_usd"],
+            r["expected_duration_ms"],
             r["prior_success"],
         )
         for r in rows
@@ -98,7 +115,7 @@ async def load_tiers(conn: asyncpg.Connection) -> list[TierOption]:
 
 
 async def profiles(
-    conn: asyncpg.Connection, embedding_model: str, *, for_update: bool = False, arms: Sequence[Arm] = ()
+    conn: Conn, embedding_model: str, *, for_update: bool = False, arms: Sequence[Arm] = ()
 ) -> dict[tuple[Arm, str], tuple[Vector, float]]:
     """(arm, 'success'|'failure') -> (profile vector, weight)."""
     lock = " ORDER BY agent, model, outcome FOR UPDATE" if for_update else ""
@@ -112,6 +129,5 @@ async def profiles(
         *args,
     )
     return {
-        (Arm(r["agent"], r["model"]), r["outcome"]): (as_array(r["vector"]), float(r["weight"]))
-        for r in rows
+        (Arm(r["agent"], r["model"]), r["outcome"]): (as_array(r["vector"]), float(r["weight"])) for r in rows
     }

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-import asyncpg
 import orjson
 
 from processors.pipeline.base import OutgoingRecord, Position, SourceRef
+from processors.postgres.pool import Conn
 
 
-async def seen_event_ids(conn: asyncpg.Connection, stream: str, event_ids: Sequence[str]) -> set[str]:
+async def seen_event_ids(conn: Conn, stream: str, event_ids: Sequence[str]) -> set[str]:
     """Ids already processed; lets a batch skip work (like embedding) for replayed events."""
     rows = await conn.fetch(
         "SELECT event_id FROM inbox WHERE stream = $1 AND event_id = ANY($2::text[])", stream, list(event_ids)
@@ -18,9 +18,7 @@ async def seen_event_ids(conn: asyncpg.Connection, stream: str, event_ids: Seque
     return {r["event_id"] for r in rows}
 
 
-async def claim_events(
-    conn: asyncpg.Connection, stream: str, events: Sequence[tuple[str, SourceRef]]
-) -> set[str]:
+async def claim_events(conn: Conn, stream: str, events: Sequence[tuple[str, SourceRef]]) -> set[str]:
     """Enter event ids into the inbox; returns those that were new. Call inside the effects'
     transaction: a concurrent worker holding the same id blocks here, then gets nothing."""
     if not events:
@@ -38,7 +36,7 @@ async def claim_events(
     return {r["event_id"] for r in rows}
 
 
-async def save_positions(conn: asyncpg.Connection, group_id: str, positions: Sequence[Position]) -> None:
+async def save_positions(conn: Conn, group_id: str, positions: Sequence[Position]) -> None:
     if not positions:
         return
     await conn.execute(
@@ -54,7 +52,7 @@ async def save_positions(conn: asyncpg.Connection, group_id: str, positions: Seq
 
 
 async def load_positions(
-    conn: asyncpg.Connection, group_id: str, partitions: Iterable[tuple[str, int]]
+    conn: Conn, group_id: str, partitions: Iterable[tuple[str, int]]
 ) -> dict[tuple[str, int], int]:
     wanted = list(partitions)
     rows = await conn.fetch(
@@ -67,7 +65,7 @@ async def load_positions(
     return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
 
 
-async def set_positions(conn: asyncpg.Connection, group_id: str, positions: Sequence[Position]) -> None:
+async def set_positions(conn: Conn, group_id: str, positions: Sequence[Position]) -> None:
     """Overwrite positions (replay, or recovery after the broker lost its log)."""
     await conn.executemany(
         """INSERT INTO consumer_positions (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
@@ -77,9 +75,11 @@ async def set_positions(conn: asyncpg.Connection, group_id: str, positions: Sequ
     )
 
 
-async def delete_positions(conn: asyncpg.Connection, group_id: str, topics: Sequence[str]) -> int:
+async def delete_positions(conn: Conn, group_id: str, topics: Sequence[str]) -> int:
     result = await conn.execute(
-        "DELETE FROM consumer_positions WHERE group_id = $1 AND topic = ANY($2::text[])", group_id, list(topics)
+        "DELETE FROM consumer_positions WHERE group_id = $1 AND topic = ANY($2::text[])",
+        group_id,
+        list(topics),
     )
     return int(result.split()[-1])
 
@@ -88,7 +88,7 @@ def _headers_json(headers: tuple[tuple[str, bytes], ...]) -> str:
     return orjson.dumps([[k, v.decode("utf-8", "replace")] for k, v in headers]).decode()
 
 
-async def add_to_outbox(conn: asyncpg.Connection, records: Sequence[OutgoingRecord]) -> list[OutgoingRecord]:
+async def add_to_outbox(conn: Conn, records: Sequence[OutgoingRecord]) -> list[OutgoingRecord]:
     """Store records to publish in the caller's transaction; returns them with their outbox ids."""
     if not records:
         return []
@@ -104,16 +104,17 @@ async def add_to_outbox(conn: asyncpg.Connection, records: Sequence[OutgoingReco
     )
     ids = sorted(r["id"] for r in rows)  # bigserial ids follow insertion order
     return [
-        OutgoingRecord(r.topic, r.key, r.value, r.headers, outbox_id=i) for r, i in zip(records, ids, strict=True)
+        OutgoingRecord(r.topic, r.key, r.value, r.headers, outbox_id=i)
+        for r, i in zip(records, ids, strict=True)
     ]
 
 
-async def remove_from_outbox(conn: asyncpg.Connection, ids: Sequence[int]) -> None:
+async def remove_from_outbox(conn: Conn, ids: Sequence[int]) -> None:
     if ids:
         await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", list(ids))
 
 
-async def pending_outbox(conn: asyncpg.Connection, older_than_s: float, limit: int = 5000) -> list[OutgoingRecord]:
+async def pending_outbox(conn: Conn, older_than_s: float, limit: int = 5000) -> list[OutgoingRecord]:
     """Records left behind by a worker that stopped between commit and publish."""
     rows = await conn.fetch(
         """SELECT id, topic, key, value, headers FROM outbox

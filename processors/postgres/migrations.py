@@ -12,9 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
-
 from processors.errors import MigrationError
+from processors.postgres.pool import Conn
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,7 @@ def discover(sql_dir: Path = DEFAULT_SQL_DIR) -> list[Migration]:
     return found
 
 
-async def applied(conn: asyncpg.Connection) -> dict[int, tuple[str, str]]:
+async def applied(conn: Conn) -> dict[int, tuple[str, str]]:
     """version -> (name, checksum) of what the database has, empty on a fresh database."""
     exists = await conn.fetchval("SELECT to_regclass('public.schema_migrations') IS NOT NULL")
     if not exists:
@@ -58,7 +57,7 @@ async def applied(conn: asyncpg.Connection) -> dict[int, tuple[str, str]]:
     return {r["version"]: (r["name"], r["checksum"]) for r in rows}
 
 
-async def migrate(conn: asyncpg.Connection, sql_dir: Path = DEFAULT_SQL_DIR) -> list[Migration]:
+async def migrate(conn: Conn, sql_dir: Path = DEFAULT_SQL_DIR) -> list[Migration]:
     """Apply pending migrations; returns those applied now. Safe to run from many processes."""
     migrations = discover(sql_dir)
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)

@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+import asyncpg.pool
 from pgvector.asyncpg import register_vector
 
 from processors.errors import DatabaseUnavailable
 
 Pool = asyncpg.Pool
+# A plain connection or one borrowed from the pool; repositories accept either.
+Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import asyncpg
-
 from processors.errors import ConfigurationError
+from processors.postgres.pool import Conn
 
 _SAFE_MODEL = re.compile(r"^[A-Za-z0-9._:/@+-]{1,200}$")
 VECTOR_TABLES = ("task_embeddings", "message_embeddings")
@@ -34,14 +33,14 @@ def index_name(table: str, model: str, dimension: int) -> str:
     return f"{table}_hnsw_{slug}_{dimension}"
 
 
-async def pgvector_version(conn: asyncpg.Connection) -> tuple[int, ...]:
+async def pgvector_version(conn: Conn) -> tuple[int, ...]:
     text = await conn.fetchval("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
     if text is None:
         raise ConfigurationError("the pgvector extension is not installed", hint="run `tasksage migrate`")
     return tuple(int(part) for part in str(text).split("."))
 
 
-async def register_model(conn: asyncpg.Connection, name: str, dimension: int, provider: str) -> EmbeddingModel:
+async def register_model(conn: Conn, name: str, dimension: int, provider: str) -> EmbeddingModel:
     """Record the model; the first model registered becomes the active one for reads."""
     model_literal(name)
     row = await conn.fetchrow("SELECT dimension, active FROM embedding_models WHERE name = $1", name)
@@ -65,13 +64,13 @@ async def register_model(conn: asyncpg.Connection, name: str, dimension: int, pr
     return EmbeddingModel(name, dimension, provider, not has_active)
 
 
-async def active_model(conn: asyncpg.Connection) -> EmbeddingModel | None:
+async def active_model(conn: Conn) -> EmbeddingModel | None:
     row = await conn.fetchrow("SELECT name, dimension, provider FROM embedding_models WHERE active")
     return None if row is None else EmbeddingModel(row["name"], row["dimension"], row["provider"], True)
 
 
 async def ensure_indexes(
-    conn: asyncpg.Connection, model: str, dimension: int, *, m: int = 16, ef_construction: int = 64
+    conn: Conn, model: str, dimension: int, *, m: int = 16, ef_construction: int = 64
 ) -> list[str]:
     """Create the model's HNSW (cosine) index on every vector table if missing."""
     created = []
