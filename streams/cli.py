@@ -389,9 +389,13 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 
 def _register_optional_commands() -> None:
-    from streams import demo
+    import importlib
 
-    cli.add_command(demo.demo)
+    from streams.commands import COMMAND_MODULES
+
+    for name in COMMAND_MODULES:
+        for command in importlib.import_module(name).COMMANDS:
+            cli.add_command(command)
 
 
 def main() -> None:

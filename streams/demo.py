@@ -247,3 +247,6 @@ def demo(ctx: click.Context, rounds: int, tasks_per_round: int, seed: int, embed
     console.print(
         "Schedules are on the task-schedules topic; see README for `tasksage up`, `consume`, `status`."
     )
+
+
+COMMANDS = [demo]

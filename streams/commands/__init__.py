@@ -1,0 +1,6 @@
+"""Subcommands beyond the core ones in streams/cli.py. Each module listed here exposes
+`COMMANDS: list[click.Command]`; add a module by appending its dotted name."""
+
+COMMAND_MODULES: list[str] = [
+    "streams.demo",
+]
