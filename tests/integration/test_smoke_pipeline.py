@@ -12,7 +12,7 @@ from tests.support.waiting import eventually
 
 
 async def test_cold_start_task_is_scheduled_from_the_tier_table(settings, endpoints, worker_factory) -> None:
-    async with worker_factory(settings) as (runtime, worker):
+    async with worker_factory(settings):
         async with TasksagePublisher(settings) as publisher:
             await publisher.publish_task(
                 TaskCreated(
@@ -26,7 +26,9 @@ async def test_cold_start_task_is_scheduled_from_the_tier_table(settings, endpoi
         conn = await asyncpg.connect(endpoints.dsn)
         try:
             row = await eventually(
-                lambda: conn.fetchrow("SELECT agent, model, cold_start FROM predictions WHERE task_id = 'T1'"),
+                lambda: conn.fetchrow(
+                    "SELECT agent, model, cold_start FROM predictions WHERE task_id = 'T1'"
+                ),
                 lambda r: r is not None,
             )
         finally:

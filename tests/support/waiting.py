@@ -11,7 +11,10 @@ T = TypeVar("T")
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], timeout_s: float = 60.0, interval_s: float = 0.1
+    probe: Callable[[], Awaitable[T]],
+    accept: Callable[[T], bool],
+    timeout_s: float = 60.0,
+    interval_s: float = 0.1,
 ) -> T:
     """Poll `probe` until `accept(value)`; fails with the last value seen."""
     deadline = time.monotonic() + timeout_s
