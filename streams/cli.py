@@ -30,7 +30,7 @@ def setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("aiokafka", "kafka"):
+    for noisy in ("aiokafka", "kafka", "pgserver"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
@@ -399,6 +399,10 @@ def _register_optional_commands() -> None:
 
 
 def main() -> None:
+    import warnings
+
+    # pgserver asks platformdirs for a runtime dir it does not need; the warning is noise.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     _register_optional_commands()
     try:
         cli(standalone_mode=True)

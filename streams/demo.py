@@ -33,7 +33,8 @@ from streams.runtime import EmbeddedServices, open_runtime
 from streams.settings import Settings
 from streams.worker import Worker
 
-console = Console()
+# Wide enough for the summary tables even when output is piped (CI logs, `make demo | tee`).
+console = Console(width=None if Console().is_terminal else 120)
 
 
 @dataclass(slots=True)
@@ -162,17 +163,11 @@ def summary(state: DemoState) -> list[Table]:
     for row in state.rows:
         by_kind[row[0].family.name].append(row)
     late = state.rounds // 2
-    per_kind = Table(
-        "task family",
-        "tasks",
-        "cold start",
-        "recommended now",
-        "predicted success",
-        "actual success",
-        "predicted duration",
-        "actual duration",
-        title="What tasksage learned (second half of the run)",
-    )
+    per_kind = Table(title="What tasksage learned (figures from the second half of the run)")
+    for header in ("task family", "tasks", "cold starts", "now recommends"):
+        per_kind.add_column(header, no_wrap=True)
+    for header in ("predicted success", "actual success", "predicted duration", "actual duration"):
+        per_kind.add_column(header, justify="right")
     for name, rows in sorted(by_kind.items()):
         half = rows[len(rows) * late // max(1, state.rounds) :] or rows
         choice = Counter(f"{r[1].agent}/{r[1].model}" for r in half).most_common(1)[0][0]
@@ -242,6 +237,7 @@ def demo(ctx: click.Context, rounds: int, tasks_per_round: int, seed: int, embed
             return job.result()
 
     state = run_async(main)
+    console.print()
     for table in summary(state):
         console.print(table)
     console.print(
