@@ -228,9 +228,12 @@ def publish(ctx: click.Context, event_type: str, source: Any, fill: bool) -> Non
                             payload = orjson.dumps(complete_event(doc))
                     futures.append(await publisher.publish_raw(event_type, payload, wait=False))
                     sent += 1
-                except (InvalidEvent, orjson.JSONDecodeError) as exc:
+                except InvalidEvent as exc:
                     bad += 1
                     console.print(f"line {number}: [red]not sent[/red]: {exc}")
+                except orjson.JSONDecodeError as exc:
+                    bad += 1
+                    console.print(f"line {number}: [red]not sent[/red]: not valid JSON ({exc})")
             await asyncio.gather(*futures)
         return sent, bad
 

@@ -200,8 +200,7 @@ class TaskCreatedProcessor:
                     OutgoingRecord(self.config.schedules_topic, s.task_id.encode(), encode(s))
                     for s in (by_task[i.event.task_id] for i in winners)
                 ]
-                held = await self.results.release_held(conn, [i.event.task_id for i in winners])
-                result.held -= held
+                await self.results.release_held(conn, [i.event.task_id for i in winners])
             result.processed = len(claimed)
             await finish_batch(conn, self.config, STREAM, rejected, sources, outputs, result)
         return result
