@@ -35,6 +35,12 @@ EVENT_LATENCY = Histogram(
     ["topic"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+STAGE_SECONDS = Histogram(
+    "tasksage_stage_seconds",
+    "Time per batch stage: plan (embed, neighbour search, decide) and commit (one transaction)",
+    ["topic", "stage"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 EMBED_SECONDS = Histogram("tasksage_embedding_seconds", "Embedding provider call time", ["model"])
 EMBED_TEXTS = Counter("tasksage_embedding_texts_total", "Texts sent to the embedding provider", ["model"])
 EMBED_REUSED = Counter("tasksage_embedding_reused_total", "Texts whose stored vector was reused", ["model"])

@@ -99,6 +99,7 @@ class Worker:
         self.producer: AIOKafkaProducer | None = None
         self._stopping = asyncio.Event()
         self._background: list[asyncio.Task[None]] = []
+        self._embedding_seen: tuple[int, int, int, float] = (0, 0, 0, 0.0)
         for handler in runtime.pipeline.handlers.values():
             handler.on_retry = self._wait_before_retry
             handler.on_recovered = self.health.set_ok
@@ -179,6 +180,9 @@ class Worker:
             if r.timestamp_ms:
                 metrics.EVENT_LATENCY.labels(topic).observe(max(0.0, now_ms - r.timestamp_ms) / 1000)
         metrics.BATCH_SECONDS.labels(topic).observe(time.perf_counter() - started)
+        for stage, seconds in result.stage_seconds.items():
+            metrics.STAGE_SECONDS.labels(topic, stage).observe(seconds)
+        self._observe_embedding()
         metrics.EVENTS_PROCESSED.labels(topic).inc(result.processed)
         metrics.EVENTS_DUPLICATE.labels(topic).inc(result.duplicates)
         metrics.EVENTS_DEAD_LETTERED.labels(topic).inc(result.dead_lettered)
@@ -199,6 +203,22 @@ class Worker:
             result.dead_lettered,
         )
         return result
+
+    def _observe_embedding(self) -> None:
+        """Export the embedding counters the processors keep (they hold no metrics library)."""
+        pipeline = self.runtime.pipeline
+        model = self.runtime.embedder.model_name
+        texts = pipeline.tasks.embedding_stats.texts + pipeline.messages.embedding_stats.texts
+        reused = pipeline.tasks.embedding_stats.reused + pipeline.messages.embedding_stats.reused
+        tokens = pipeline.tasks.embedding_stats.tokens + pipeline.messages.embedding_stats.tokens
+        seconds = pipeline.tasks.embedding_stats.seconds + pipeline.messages.embedding_stats.seconds
+        last = self._embedding_seen
+        metrics.EMBED_TEXTS.labels(model).inc(texts - last[0])
+        metrics.EMBED_REUSED.labels(model).inc(reused - last[1])
+        metrics.EMBED_TOKENS.labels(model).inc(tokens - last[2])
+        if texts > last[0]:
+            metrics.EMBED_SECONDS.labels(model).observe(seconds - last[3])
+        self._embedding_seen = (texts, reused, tokens, seconds)
 
     async def _commit_to_kafka(
         self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -60,6 +62,16 @@ class BatchResult:
     dead_lettered: int = 0
     held: int = 0
     outputs: list[OutgoingRecord] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # e.g. embed, search, commit
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Accumulate wall time of a stage, for metrics and the benchmark's breakdown."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + time.perf_counter() - started
 
 
 def positions_after(sources: Sequence[SourceRef]) -> list[Position]:

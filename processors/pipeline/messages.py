@@ -81,17 +81,37 @@ class MessageIngestedProcessor:
         embedded: dict[str, Embedded] = {}
         duplicates: dict[str, tuple[str, float]] = {}
         if messages:
-            embedded = await embed_texts(
-                self.pool,
-                self.embedder,
-                "message",
-                {m.message_id: m.content for m in messages},
-                self.embedding_stats,
-            )
-            nearest = await asyncio.gather(
-                *(self._nearest(embedded[m.message_id].vector, m.message_id) for m in messages)
-            )
-            duplicates = self._duplicates(messages, embedded, nearest)
+            with result.timed("plan"):
+                embedded, duplicates = await self._plan(messages)
+        with result.timed("commit"):
+            await self._commit(result, fresh, messages, embedded, duplicates, rejected, sources)
+        return result
+
+    async def _plan(
+        self, messages: Sequence[MessageIngested]
+    ) -> tuple[dict[str, Embedded], dict[str, tuple[str, float]]]:
+        embedded = await embed_texts(
+            self.pool,
+            self.embedder,
+            "message",
+            {m.message_id: m.content for m in messages},
+            self.embedding_stats,
+        )
+        nearest = await asyncio.gather(
+            *(self._nearest(embedded[m.message_id].vector, m.message_id) for m in messages)
+        )
+        return embedded, self._duplicates(messages, embedded, nearest)
+
+    async def _commit(
+        self,
+        result: BatchResult,
+        fresh: Sequence[Incoming[MessageIngested]],
+        messages: Sequence[MessageIngested],
+        embedded: dict[str, Embedded],
+        duplicates: dict[str, tuple[str, float]],
+        rejected: Sequence[Rejected],
+        sources: Sequence[SourceRef],
+    ) -> None:
         outputs: list[OutgoingRecord] = []
         async with self.pool.acquire() as conn, conn.transaction():
             claimed = await ledger.claim_events(conn, STREAM, [(i.event.event_id, i.source) for i in fresh])
@@ -118,7 +138,6 @@ class MessageIngestedProcessor:
                         )
             result.processed = len(claimed)
             await finish_batch(conn, self.config, STREAM, rejected, sources, outputs, result)
-        return result
 
     async def _store(
         self,

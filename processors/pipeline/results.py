@@ -218,6 +218,17 @@ class ExecutionResultProcessor:
         result = BatchResult()
         batch = first_of_each_event(items)
         result.duplicates = len(items) - len(batch)
+        with result.timed("commit"):
+            await self._commit(result, batch, rejected, sources)
+        return result
+
+    async def _commit(
+        self,
+        result: BatchResult,
+        batch: Sequence[Incoming[ExecutionResult]],
+        rejected: Sequence[Rejected],
+        sources: Sequence[SourceRef],
+    ) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             claimed = await ledger.claim_events(conn, STREAM, [(i.event.event_id, i.source) for i in batch])
             result.duplicates += len(batch) - len(claimed)
@@ -226,4 +237,3 @@ class ExecutionResultProcessor:
             result.processed = applied
             result.held = held
             await finish_batch(conn, self.config, STREAM, rejected, sources, [], result)
-        return result

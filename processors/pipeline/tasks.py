@@ -187,8 +187,23 @@ class TaskCreatedProcessor:
         result.duplicates += len(batch) - len(fresh)
         # A task id published twice in one batch: the later event wins, like an upsert.
         latest = {i.event.task_id: i for i in fresh}
-        embedded, schedules = await self.plan([i.event for i in latest.values()]) if latest else ({}, [])
+        with result.timed("plan"):
+            embedded, schedules = await self.plan([i.event for i in latest.values()]) if latest else ({}, [])
         by_task = {s.task_id: s for s in schedules}
+        with result.timed("commit"):
+            await self._commit(result, fresh, latest, embedded, by_task, rejected, sources)
+        return result
+
+    async def _commit(
+        self,
+        result: BatchResult,
+        fresh: Sequence[Incoming[TaskCreated]],
+        latest: dict[str, Incoming[TaskCreated]],
+        embedded: dict[str, Embedded],
+        by_task: dict[str, TaskSchedule],
+        rejected: Sequence[Rejected],
+        sources: Sequence[SourceRef],
+    ) -> None:
         outputs: list[OutgoingRecord] = []
         async with self.pool.acquire() as conn, conn.transaction():
             claimed = await ledger.claim_events(conn, STREAM, [(i.event.event_id, i.source) for i in fresh])
@@ -203,7 +218,6 @@ class TaskCreatedProcessor:
                 await self.results.release_held(conn, [i.event.task_id for i in winners])
             result.processed = len(claimed)
             await finish_batch(conn, self.config, STREAM, rejected, sources, outputs, result)
-        return result
 
     async def _store(
         self,
