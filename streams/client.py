@@ -18,8 +18,15 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from processors.contracts import ExecutionResult, MessageIngested, TaskCreated, TaskSchedule, encode
-from processors.contracts.codec import DECODERS, decode_task_schedule
+from processors.contracts import (
+    ExecutionResult,
+    MessageIngested,
+    ScheduleSnapshot,
+    TaskCreated,
+    TaskSchedule,
+    encode,
+)
+from processors.contracts.codec import DECODERS, decode_schedule_snapshot, decode_task_schedule
 from processors.errors import InvalidEvent
 from streams.kafka import make_consumer, make_producer
 from streams.runtime import resolve_endpoints
@@ -100,6 +107,24 @@ async def schedules(
         bootstrap=bootstrap,
     ):
         yield decode_task_schedule(value)
+
+
+async def snapshots(
+    settings: Settings,
+    *,
+    from_beginning: bool = False,
+    group_id: str | None = None,
+    bootstrap: str | None = None,
+) -> AsyncIterator[ScheduleSnapshot]:
+    """Typed schedule snapshots: the ranked order of pending tasks, newest last."""
+    async for value in records(
+        settings,
+        settings.topic_schedule_snapshots,
+        from_beginning=from_beginning,
+        group_id=group_id,
+        bootstrap=bootstrap,
+    ):
+        yield decode_schedule_snapshot(value)
 
 
 async def records(

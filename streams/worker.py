@@ -235,8 +235,8 @@ class Worker:
         while not self._stopping.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.settings.snapshot_interval_s)
-            if not self.stats.changed:
-                continue
+            # Deadlines move even when no event arrives, so re-rank every tick; the builder
+            # only returns a snapshot when the order actually changed.
             self.stats.changed = False
             try:
                 snapshot = await builder.build_if_changed()
