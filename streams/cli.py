@@ -106,8 +106,9 @@ def up(ctx: click.Context, fresh: bool, no_worker: bool, kafka_port: int | None)
         async with EmbeddedServices(settings, kafka_port=kafka_port) as services:
             assert services.endpoints is not None
             console.print("[green]services are up[/green]; in another shell:")
-            console.print(f"  export KAFKA_BOOTSTRAP_SERVERS={services.endpoints.bootstrap}")
-            console.print(f"  export DATABASE_URL='{services.endpoints.dsn}'")
+            # soft_wrap: a wrapped export line cannot be copied into a shell.
+            console.print(f"  export KAFKA_BOOTSTRAP_SERVERS={services.endpoints.bootstrap}", soft_wrap=True)
+            console.print(f"  export DATABASE_URL='{services.endpoints.dsn}'", soft_wrap=True)
             console.print("  (or run tasksage commands from this directory: they find these services)")
             if no_worker:
                 from streams.runtime import prepare_database
@@ -148,7 +149,10 @@ async def _run_worker(settings: Settings, endpoints: Any, stop: asyncio.Event) -
 
 @cli.command()
 @click.option(
-    "--embedder", type=click.Choice(["hash", "local", "openai"]), default=None, help="Embedding provider."
+    "--embedder",
+    type=click.Choice(["hash", "local", "openai"]),
+    default=None,
+    help="Embedding provider [default: TASKSAGE_EMBEDDER, else hash].",
 )
 @click.option("--group", "consumer_group", default=None, help="Consumer group [default: tasksage].")
 @click.option("--metrics-port", type=int, default=None, help="Prometheus and /healthz port (0 = off).")
@@ -204,7 +208,7 @@ def migrate(ctx: click.Context) -> None:
 )
 @click.pass_context
 def publish(ctx: click.Context, event_type: str, source: Any, fill: bool) -> None:
-    """Publish JSON Lines (one event per line) from FILE or stdin.
+    """Publish JSON Lines (one event per line) from SOURCE, a file or - for stdin (the default).
 
     Each line is validated against the event's JSON Schema first; invalid lines are
     reported with their line number and reason and are not sent.
@@ -301,9 +305,18 @@ def consume(
 @cli.command()
 @click.option("--topics", multiple=True, help="Input topics to replay [default: all three].")
 @click.option(
-    "--from-beginning", "from_beginning", is_flag=True, default=True, help="Replay from the oldest record."
+    "--from-beginning",
+    "from_beginning",
+    is_flag=True,
+    default=True,
+    help="Replay from the oldest record (the default without --since).",
 )
-@click.option("--since", type=click.DateTime(), default=None, help="Replay records newer than this time.")
+@click.option(
+    "--since",
+    type=click.DateTime(),
+    default=None,
+    help="Replay only records timestamped at or after this local time.",
+)
 @click.pass_context
 def replay(ctx: click.Context, topics: tuple[str, ...], from_beginning: bool, since: datetime | None) -> None:
     """Reprocess input topics through the pipeline (backfill).
