@@ -32,37 +32,41 @@ class NeighbourQuery:
     def __init__(self, model: str, dimension: int, k: int, oversample: int = 4) -> None:
         dim = int(dimension)
         self.k = k
-        # Candidates come from the index, then tasks without outcomes drop out in the join:
-        # oversampling keeps k neighbours on pgvector versions without iterative scans.
-        self.sql = f"""
-            WITH nn AS (
-                SELECT e.task_id, e.embedding::vector({dim}) <=> $1::vector({dim}) AS distance
-                FROM task_embeddings e
-                WHERE e.model = {model_literal(model)}
-                ORDER BY e.embedding::vector({dim}) <=> $1::vector({dim})
-                LIMIT $2
-            )
-            SELECT nn.task_id, 1 - nn.distance AS similarity, o.agent, o.model, o.attempts, o.successes,
-                   o.duration_sum_ms, o.duration_n, o.cost_sum_usd, o.cost_n
-            FROM nn JOIN task_arm_outcomes o ON o.task_id = nn.task_id
-            WHERE nn.task_id <> $3
-            ORDER BY nn.distance, o.agent, o.model"""
+        # Candidates come from the index, then tasks without outcomes drop out: oversampling
+        # keeps k neighbours on pgvector versions without iterative scans.
         self.candidates = k * oversample
+        # LIMIT is a literal: with a parameter, the generic plan that prepared statements switch
+        # to guesses 10% of the table and prefers a sequential scan over the HNSW index.
+        # Outcomes come in a second statement: joined in one, the planner hashes the whole table.
+        self.sql = f"""
+            SELECT e.task_id, e.embedding::vector({dim}) <=> $1::vector({dim}) AS distance
+            FROM task_embeddings e
+            WHERE e.model = {model_literal(model)}
+            ORDER BY e.embedding::vector({dim}) <=> $1::vector({dim})
+            LIMIT {int(self.candidates)}"""
+        self.outcomes_sql = """
+            SELECT task_id, agent, model, attempts, successes, duration_sum_ms, duration_n, cost_sum_usd, cost_n
+            FROM task_arm_outcomes WHERE task_id = ANY($1::text[]) ORDER BY task_id, agent, model"""
 
     async def fetch(self, conn: Conn, vector: Vector, exclude_task_id: str) -> list[NeighbourOutcome]:
-        rows = await conn.fetch(self.sql, vector, self.candidates, exclude_task_id)
+        nearest = [(r["task_id"], 1.0 - float(r["distance"])) for r in await conn.fetch(self.sql, vector)]
+        nearest = [(t, s) for t, s in nearest if t != exclude_task_id]
+        if not nearest:
+            return []
+        by_task: dict[str, list[asyncpg.Record]] = {}
+        for r in await conn.fetch(self.outcomes_sql, [t for t, _ in nearest]):
+            by_task.setdefault(r["task_id"], []).append(r)
         out: list[NeighbourOutcome] = []
-        tasks: set[str] = set()
-        for r in rows:
-            if r["task_id"] not in tasks:
-                if len(tasks) >= self.k:
-                    break
-                tasks.add(r["task_id"])
-            out.append(
-                NeighbourOutcome(
-                    r["task_id"], float(r["similarity"]), Arm(r["agent"], r["model"]), _totals(r)
-                )
-            )
+        taken = 0
+        for task_id, similarity in nearest:
+            rows = by_task.get(task_id)
+            if not rows:
+                continue  # no outcome yet: says nothing about which arm works
+            for r in rows:
+                out.append(NeighbourOutcome(task_id, similarity, Arm(r["agent"], r["model"]), _totals(r)))
+            taken += 1
+            if taken >= self.k:
+                break
         return out
 
 
