@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit integration faults contract bench evaluate clean
+.PHONY: install demo test lint typecheck unit integration faults contract bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,17 @@ typecheck: $(STAMP)
 test: $(STAMP) lint typecheck  ## install, lint, type-check and run the whole suite
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
-unit: $(STAMP)
-	$(BIN)/pytest -q tests/unit tests/contract
+unit: $(STAMP)  ## pure tests only (seconds)
+	$(BIN)/pytest -q tests/unit
+
+contract: $(STAMP)  ## golden events and schema checksums
+	$(BIN)/pytest -q tests/contract
+
+integration: $(STAMP)  ## through the real embedded broker and database
+	$(BIN)/pytest -q tests/integration
+
+faults: $(STAMP)  ## kill, restart, outage and bad-input tests
+	$(BIN)/pytest -q tests/faults
 
 bench: $(STAMP)  ## throughput/latency benchmark, writes bench-report.json
 	$(BIN)/tasksage bench --json bench-report.json
