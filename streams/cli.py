@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -138,13 +139,29 @@ async def _run_worker(settings: Settings, endpoints: Any, stop: asyncio.Event) -
     )
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    worker.stop()
+    stopper.cancel()
+    await _stop_worker(worker, task, settings.shutdown_timeout_s)
+    await server.stop()
     try:
-        await asyncio.wait_for(task, settings.shutdown_timeout_s)
-    finally:
-        stopper.cancel()
-        await server.stop()
-        await runtime.close()
+        await asyncio.wait_for(runtime.close(), max(0.5, settings.shutdown_timeout_s * 0.1))
+    except Exception as exc:
+        logging.getLogger(__name__).warning("closing connections: %s", exc or "timed out")
+        runtime.pool.terminate()
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        raise SystemExit(1)
+
+
+async def _stop_worker(worker: Any, task: asyncio.Task[None], timeout_s: float) -> None:
+    """Finish the in-flight batch (or hand it back) and leave the group within `timeout_s`."""
+    log = logging.getLogger(__name__)
+    started = time.monotonic()
+    worker.stop()
+    done, _ = await asyncio.wait({task}, timeout=max(0.5, timeout_s * 0.6))
+    if not done:
+        log.warning("in-flight batch still running after %.1fs: handing it back uncommitted", timeout_s * 0.6)
+        task.cancel()
+        await asyncio.wait({task}, timeout=max(0.5, timeout_s * 0.3))
+    log.info("worker shut down in %.1fs", time.monotonic() - started)
 
 
 @cli.command()

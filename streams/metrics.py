@@ -51,22 +51,66 @@ CONSUMER_LAG = Gauge("tasksage_consumer_lag", "Records behind the log end", ["to
 HEALTHY = Gauge("tasksage_healthy", "1 when the worker is processing, 0 while it waits on a dependency")
 
 
+LOG_RESETS = Counter(
+    "tasksage_log_resets_total",
+    "Partitions whose stored position no longer matched the broker's log (lost or replaced)",
+    ["topic", "partition"],
+)
+HELD_EXPIRED = Counter(
+    "tasksage_held_results_expired_total", "Held execution results dead-lettered after the wait"
+)
+DEPENDENCY_UP = Gauge(
+    "tasksage_dependency_up", "1 while a dependency answers, 0 while the worker waits on it", ["dependency"]
+)
+
+
 class Health:
+    """Why the worker is not healthy, per component; healthy when no component has a problem.
+
+    Problems make /healthz answer 503 (the worker is waiting and not making progress). Notices
+    do not: they report something an operator must know about while the worker keeps going,
+    such as a broker that lost its logs.
+    """
+
     def __init__(self) -> None:
-        self.reason: str | None = "starting"
+        self._problems: dict[str, str] = {"worker": "starting"}
+        self._notices: dict[str, str] = {}
         HEALTHY.set(0)
 
     @property
     def ok(self) -> bool:
-        return self.reason is None
+        return not self._problems
 
-    def set_ok(self) -> None:
-        self.reason = None
-        HEALTHY.set(1)
+    @property
+    def reason(self) -> str | None:
+        if not self._problems:
+            return None
+        return "; ".join(f"{name}: {why}" for name, why in sorted(self._problems.items()))
 
-    def set_failing(self, reason: str) -> None:
-        self.reason = reason
+    @property
+    def notices(self) -> dict[str, str]:
+        return dict(self._notices)
+
+    def set_ok(self, component: str | None = None) -> None:
+        """Clear one component's problem, or (no argument) the ones set by the batch pipeline."""
+        if component is None:
+            for name in ("worker", "pipeline"):
+                self._problems.pop(name, None)
+        else:
+            self._problems.pop(component, None)
+        HEALTHY.set(1 if self.ok else 0)
+
+    def set_failing(self, reason: str, component: str = "pipeline") -> None:
+        self._problems[component] = reason
         HEALTHY.set(0)
+
+    def notice(self, key: str, text: str) -> None:
+        self._notices[key] = text
+
+    def body(self) -> str:
+        lines = ["ok"] if self.ok else [f"waiting: {self.reason}"]
+        lines += [f"notice: {text}" for _, text in sorted(self._notices.items())]
+        return "\n".join(lines) + "\n"
 
 
 class MetricsServer:
@@ -94,7 +138,7 @@ class MetricsServer:
             path = request.split(b" ")[1].decode() if request.count(b" ") >= 2 else "/"
             if path.startswith("/healthz") or path.startswith("/readyz"):
                 status = "200 OK" if self.health.ok else "503 Service Unavailable"
-                body = b"ok\n" if self.health.ok else f"waiting: {self.health.reason}\n".encode()
+                body = self.health.body().encode()
                 ctype = "text/plain"
             else:
                 status, body, ctype = "200 OK", generate_latest(), CONTENT_TYPE_LATEST

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     retry_initial_s: float = 0.2
     retry_max_s: float = 10.0
     held_result_timeout_s: float = 3600.0
+    # Delivery checks (README: "Delivery guarantees and failure handling").
+    held_result_check_interval_s: float = 30.0  # how often held results are checked for expiry
+    outbox_sweep_after_s: float = 30.0  # outbox rows older than this are re-published by the sweep
+    health_probe_interval_s: float = 5.0  # PostgreSQL and broker probes behind /healthz
+    log_check_timeout_s: float = 2.0  # reading back a partition's last record on assignment
 
     # Embeddings.
     embedder: Literal["hash", "local", "openai"] = "hash"
@@ -73,6 +78,8 @@ class Settings(BaseSettings):
     embed_batch_inputs: int = 256
     embed_batch_tokens: int = 100_000
     embed_timeout_s: float = 30.0
+    embed_max_retries: int = 5  # per request, inside the embedder; then the batch waits and retries
+    embed_circuit_reset_s: float = 30.0  # an open circuit lets a trial request through after this
 
     # Vector index.
     hnsw_m: int = 16
@@ -106,6 +113,8 @@ class Settings(BaseSettings):
             max_batch_inputs=self.embed_batch_inputs,
             max_batch_tokens=self.embed_batch_tokens,
             timeout_s=self.embed_timeout_s,
+            max_retries=self.embed_max_retries,
+            circuit_reset_s=self.embed_circuit_reset_s,
         )
 
     def scheduler_config(self) -> SchedulerConfig:

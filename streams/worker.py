@@ -21,10 +21,12 @@ from aiokafka.abc import ConsumerRebalanceListener
 from processors.contracts import encode
 from processors.failures import Verdict
 from processors.pipeline.base import BatchResult, OutgoingRecord, RawRecord
+from processors.pipeline.handler import RetryAbandoned
 from processors.postgres import ledger
 from processors.postgres.pool import Pool
-from streams import metrics
+from streams import metrics, upkeep
 from streams.kafka import ensure_topics, make_consumer, make_producer
+from streams.log_integrity import LogIntegrity
 from streams.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -69,10 +71,17 @@ class PositionListener(ConsumerRebalanceListener):  # type: ignore[misc]
         self.worker = worker
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self.worker.hand_back(revoked)
         log.info("partitions revoked: %s", _describe(revoked))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        await self.worker.seek_to_stored_positions(assigned)
+        try:
+            await self.worker.seek_to_stored_positions(assigned)
+        except Exception:
+            # The consumer would swallow this and read from Kafka's committed offsets instead:
+            # stop, so that a restart seeks to the positions in PostgreSQL.
+            log.exception("cannot seek to the positions stored in PostgreSQL; stopping the worker")
+            self.worker.fail()
 
 
 def _describe(tps: Sequence[TopicPartition]) -> str:
@@ -98,33 +107,61 @@ class Worker:
         self.publisher: Publisher | None = None
         self.producer: AIOKafkaProducer | None = None
         self._stopping = asyncio.Event()
+        self._failed = False
         self._background: list[asyncio.Task[None]] = []
         self._embedding_seen: tuple[int, int, int, float] = (0, 0, 0, 0.0)
+        # Held while a batch is processed: a revocation waits for it, so the next owner of the
+        # partitions starts from positions that include it.
+        self._batch_lock = asyncio.Lock()
+        # Partitions sought to their PostgreSQL positions. The consumer may fetch a newly assigned
+        # partition from Kafka's offsets before our assignment callback has sought it; such
+        # records are dropped (the seek re-reads them), so nothing is read from a wrong position.
+        self._positioned: set[TopicPartition] = set()
+        self.integrity = LogIntegrity(self.settings, runtime.endpoints.bootstrap, runtime.pool, self.health)
         for handler in runtime.pipeline.handlers.values():
             handler.on_retry = self._wait_before_retry
             handler.on_recovered = self.health.set_ok
 
     async def seek_to_stored_positions(self, assigned: Sequence[TopicPartition]) -> None:
         assert self.consumer is not None
+        self._positioned.clear()
         async with self.runtime.pool.acquire() as conn:
             stored = await ledger.load_positions(
                 conn, self.settings.consumer_group, [(tp.topic, tp.partition) for tp in assigned]
             )
+        stored = await self.integrity.verify(stored)  # a broker that lost its logs (Tansu)
+        fresh = [tp for tp in assigned if (tp.topic, tp.partition) not in stored]
+        starts = await self.consumer.beginning_offsets(fresh) if fresh else {}
+        # No await from the first seek until the partitions count as positioned: records the
+        # consume loop drops must all have been fetched before our seek, which re-reads them.
         for tp in assigned:
-            position = stored.get((tp.topic, tp.partition))
-            if position is None:
-                await self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, position)
+            self.consumer.seek(tp, stored.get((tp.topic, tp.partition), starts.get(tp, 0)))
+        self._positioned = set(assigned)
         log.info("partitions assigned: %s (positions from PostgreSQL: %d)", _describe(assigned), len(stored))
+
+    async def hand_back(self, revoked: Sequence[TopicPartition]) -> None:
+        """Let the in-flight batch commit before the group moves partitions (bounded: the group
+        waits for us). Whatever is not committed by then is read again by the next owner."""
+        self._positioned.difference_update(revoked)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.settings.session_timeout_ms / 2000):
+                await self._batch_lock.acquire()
+                self._batch_lock.release()
 
     async def _wait_before_retry(self, verdict: Verdict, attempt: int, delay: float) -> None:
         """Pause fetching while a dependency is down, so nothing is dropped and nothing piles up."""
         self.health.set_failing(f"{verdict.error_class}: {verdict.message}")
         metrics.RETRIES.labels("*", verdict.error_class).inc()
-        await asyncio.sleep(delay)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), delay)
+        if self._stopping.is_set():
+            raise RetryAbandoned(f"stopping while waiting on {verdict.error_class}")
 
     def stop(self) -> None:
+        self._stopping.set()
+
+    def fail(self) -> None:
+        self._failed = True
         self._stopping.set()
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
@@ -138,17 +175,23 @@ class Worker:
         self.consumer.subscribe(list(s.input_topics.values()), listener=PositionListener(self))
         await self.consumer.start()
         try:
-            swept = await self.publisher.sweep(older_than_s=0.0 if endpoints.embedded else 30.0)
+            swept = await self.publisher.sweep(
+                older_than_s=0.0 if endpoints.embedded else s.outbox_sweep_after_s
+            )
             if swept:
                 log.info("published %d records left in the outbox by an earlier run", swept)
             self._background = [
                 asyncio.create_task(self._snapshot_loop(), name="snapshots"),
                 asyncio.create_task(self._sweep_loop(), name="outbox-sweep"),
+                asyncio.create_task(upkeep.held_results_loop(self, self._stopping), name="held-results"),
+                asyncio.create_task(upkeep.probe_loop(self, self._stopping), name="health-probes"),
             ]
-            self.health.set_ok()
+            self.health.set_ok("worker")
             if ready is not None:
                 ready.set()
             await self._consume_loop()
+            if self._failed:
+                raise RuntimeError("the worker stopped after a failed partition assignment")
         except Exception:
             log.exception("worker failed")
             raise
@@ -159,13 +202,21 @@ class Worker:
         assert self.consumer is not None
         while not self._stopping.is_set():
             fetched = await self.consumer.getmany(timeout_ms=200, max_records=self.settings.batch_max_records)
+            fetched = {tp: records for tp, records in fetched.items() if tp in self._positioned}
             if not fetched:
                 continue
+            if self._stopping.is_set():
+                break  # fetched but not started: the next owner reads these again
             by_topic: dict[str, list[RawRecord]] = defaultdict(list)
             for tp, records in sorted(fetched.items()):
                 by_topic[tp.topic].extend(to_raw(r) for r in records)
-            for topic, records in by_topic.items():
-                await self.process(topic, records)
+            try:
+                async with self._batch_lock:
+                    for topic, records in by_topic.items():
+                        await self.process(topic, records)
+            except RetryAbandoned as exc:
+                log.info("stopping: in-flight batch handed back uncommitted (%s)", exc)
+                break
             await self._commit_to_kafka(fetched)
 
     async def process(self, topic: str, records: list[RawRecord]) -> BatchResult:
@@ -174,7 +225,15 @@ class Worker:
         started = time.perf_counter()
         result = await handler.handle(records)
         assert self.publisher is not None
-        await self.publisher.publish(result.outputs)
+        try:
+            await self.integrity.remember(records)
+        except Exception as exc:  # an older anchor still names a record of this log
+            log.debug("partition anchors not saved: %s", exc)
+        try:
+            await self.publisher.publish(result.outputs)
+        except Exception as exc:
+            # Committed and in the outbox: the sweep publishes them once the broker is back.
+            log.warning("publishing %d records failed, left in the outbox: %s", len(result.outputs), exc)
         now_ms = time.time() * 1000
         for r in records:
             if r.timestamp_ms:
@@ -250,13 +309,14 @@ class Worker:
                 self.stats.changed = True
 
     async def _sweep_loop(self) -> None:
+        interval = min(10.0, max(0.5, self.settings.outbox_sweep_after_s / 3))
         while not self._stopping.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), 10)
-            if self.publisher is None:
+                await asyncio.wait_for(self._stopping.wait(), interval)
+            if self.publisher is None or self._stopping.is_set():
                 continue
             try:
-                await self.publisher.sweep(older_than_s=30.0)
+                await self.publisher.sweep(older_than_s=self.settings.outbox_sweep_after_s)
             except Exception as exc:
                 log.warning("outbox sweep failed: %s", exc)
 
@@ -267,10 +327,13 @@ class Worker:
         for task in self._background:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        # Leaving the group hands our partitions over at once. Bounded, like everything after
+        # a stop, so that the whole shutdown fits in shutdown_timeout_s.
+        budget = max(0.25, min(5.0, self.settings.shutdown_timeout_s / 8))
         if self.consumer is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.consumer.stop(), self.settings.shutdown_timeout_s)
+                await asyncio.wait_for(self.consumer.stop(), budget)
         if self.producer is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.producer.stop(), self.settings.shutdown_timeout_s)
+                await asyncio.wait_for(self.producer.stop(), budget)
         log.info("worker stopped")

@@ -30,7 +30,12 @@ class BatchProcessor(Protocol):
     ) -> BatchResult: ...
 
 
-def _event_id_of(value: bytes | None) -> str | None:
+class RetryAbandoned(Exception):
+    """Raised by an `on_retry` callback to hand the batch back unprocessed (the worker is
+    stopping). Nothing of the batch was committed, so its next owner reads it again."""
+
+
+def event_id_of(value: bytes | None) -> str | None:
     """Best effort, for dead-letter headers and de-duplication of rejected records."""
     if not value:
         return None
@@ -43,7 +48,7 @@ def _event_id_of(value: bytes | None) -> str | None:
 
 
 def reject(record: RawRecord, error_class: str, message: str) -> Rejected:
-    return Rejected(record.source, record.key, record.value, error_class, message, _event_id_of(record.value))
+    return Rejected(record.source, record.key, record.value, error_class, message, event_id_of(record.value))
 
 
 class StreamHandler:
@@ -87,16 +92,16 @@ class StreamHandler:
                     record.topic,
                     record.partition,
                     record.offset,
-                    _event_id_of(record.value),
+                    event_id_of(record.value),
                     exc,
                 )
         return items, rejected
 
-    async def handle(self, records: Sequence[RawRecord]) -> BatchResult:
+    async def handle(self, records: Sequence[RawRecord], *, first_attempt: int = 0) -> BatchResult:
         """Process records exactly once in effect; returns what happened and what to publish."""
         if not records:
             return BatchResult()
-        attempt = 0
+        attempt = first_attempt
         while True:
             try:
                 items, rejected = self.decode(records)
@@ -125,6 +130,8 @@ class StreamHandler:
                         await asyncio.sleep(delay)
                     attempt += 1
                     continue
+                if attempt and self.on_recovered is not None:
+                    self.on_recovered()  # the dependency answered; this error is about the data
                 return await self._isolate(records, verdict)
             if attempt and self.on_recovered is not None:
                 self.on_recovered()
@@ -138,12 +145,12 @@ class StreamHandler:
                 record.topic,
                 record.partition,
                 record.offset,
-                _event_id_of(record.value),
+                event_id_of(record.value),
                 verdict.error_class,
                 verdict.message,
             )
             bad = reject(record, verdict.error_class, verdict.message)
-            return await self._retry_rejection(bad)
+            return await self._dead_letter(record, bad)
         mid = len(records) // 2
         left = await self.handle(records[:mid])
         right = await self.handle(records[mid:])
@@ -155,24 +162,29 @@ class StreamHandler:
             outputs=left.outputs + right.outputs,
         )
 
-    async def _retry_rejection(self, bad: Rejected) -> BatchResult:
-        attempt = 0
-        while True:
-            try:
-                return await self.processor.process([], [bad], [bad.source])
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                verdict = classify(exc)
-                delay = self.backoff.delay(attempt, self._rng)
-                log.warning(
-                    "dead-letter write failed (%s: %s); retrying in %.2fs",
-                    verdict.error_class,
-                    verdict.message,
-                    delay,
-                )
-                if self.on_retry is not None:
-                    await self.on_retry(verdict, attempt, delay)
-                else:
-                    await asyncio.sleep(delay)
-                attempt += 1
+    async def _dead_letter(self, record: RawRecord, bad: Rejected) -> BatchResult:
+        try:
+            return await self.processor.process([], [bad], [bad.source])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            verdict = classify(exc)
+            delay = self.backoff.delay(0, self._rng)
+            log.warning(
+                "dead-letter write for topic=%s partition=%d offset=%d failed (%s: %s); "
+                "processing the record again in %.2fs",
+                record.topic,
+                record.partition,
+                record.offset,
+                verdict.error_class,
+                verdict.message,
+                delay,
+            )
+            if self.on_retry is not None:
+                await self.on_retry(verdict, 0, delay)
+            else:
+                await asyncio.sleep(delay)
+            # The dependency failed under the dead-letter write too, so the record's own error
+            # may have come from the same outage: process it again rather than dead-letter it
+            # on a guess. A record that really is bad comes back here once the outage is over.
+            return await self.handle([record], first_attempt=1)

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from processors.adaptation import update_profile
 from processors.contracts import ExecutionResult
 from processors.contracts.codec import decode_execution_result
-from processors.pipeline.base import BatchResult, Incoming, Rejected, SourceRef
+from processors.pipeline.base import (
+    BatchResult,
+    Incoming,
+    OutgoingRecord,
+    Rejected,
+    SourceRef,
+    dead_letter_headers,
+)
 from processors.pipeline.common import finish_batch, first_of_each_event
 from processors.pipeline.config import PipelineConfig
 from processors.postgres import embeddings as vector_store
@@ -22,6 +29,30 @@ from processors.scheduling.types import Arm
 log = logging.getLogger(__name__)
 STREAM = "execution-result"
 GLOBAL_SCOPE = knowledge.GLOBAL_SCOPE
+HELD_EXPIRED = "HeldResultExpired"  # error class in the dead-letter headers
+# Namespace of the transaction-level advisory locks taken per task id (any constant works).
+_TASK_LOCK_SPACE = 0x7A5C7A51
+
+
+async def lock_tasks(conn: Conn, task_ids: Sequence[str]) -> None:
+    """Serialise "is the task known? else hold the result" against "store the task, then release
+    held results" across workers. Without it a result checked while its task is being inserted
+    by another worker is held after that worker looked for held results, and waits forever."""
+    if task_ids:
+        await conn.execute(
+            """SELECT count(pg_advisory_xact_lock($1, h))
+               FROM (SELECT DISTINCT hashtext(t) AS h FROM unnest($2::text[]) AS t ORDER BY 1) AS ids""",
+            _TASK_LOCK_SPACE,
+            list(task_ids),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HeldExpiry:
+    """What one expiry pass did: results applied late (their task had arrived) and dead letters."""
+
+    applied: int
+    dead_letters: list[OutgoingRecord]
 
 
 @dataclass(slots=True)
@@ -61,6 +92,7 @@ class ResultApplier:
         """Returns (applied, held). Results for unknown tasks wait in held_results."""
         if not results:
             return 0, 0
+        await lock_tasks(conn, sorted({r.task_id for r, _, _ in results}))
         rows = await conn.fetch(
             "SELECT task_id, kind FROM tasks WHERE task_id = ANY($1::text[])",
             list({r.task_id for r, _, _ in results}),
@@ -80,6 +112,7 @@ class ResultApplier:
 
     async def release_held(self, conn: Conn, task_ids: Sequence[str]) -> int:
         """Apply results that arrived before these tasks; returns how many."""
+        await lock_tasks(conn, task_ids)
         rows = await conn.fetch(
             """DELETE FROM held_results WHERE task_id = ANY($1::text[])
                RETURNING payload, topic, partition, "offset" """,
@@ -98,6 +131,94 @@ class ResultApplier:
         held.sort(key=lambda h: (h[1].topic, h[1].partition, h[1].offset))
         applied, _ = await self.apply(conn, held)
         return applied
+
+    async def expire_held(
+        self, conn: Conn, older_than_s: float, dead_letter_topics: Mapping[str, str], limit: int = 500
+    ) -> HeldExpiry:
+        """Dead-letter results that waited longer than `older_than_s` for their task.
+
+        Call inside a transaction and put the returned dead letters in the outbox in it. The
+        result's inbox entry becomes a `rejected:` one, so `tasksage dlq replay` of the record
+        applies it once its task exists, while replaying the topic does not dead-letter it twice.
+        """
+        candidates = await conn.fetch(
+            """SELECT event_id, task_id FROM held_results WHERE held_at < now() - make_interval(secs => $1)
+               ORDER BY held_at LIMIT $2""",
+            older_than_s,
+            limit,
+        )
+        if not candidates:
+            return HeldExpiry(0, [])
+        # Task locks first, like every other writer of held_results, so passes cannot deadlock;
+        # rows another worker expired or released meanwhile are simply not returned.
+        await lock_tasks(conn, sorted({r["task_id"] for r in candidates}))
+        rows = await conn.fetch(
+            """DELETE FROM held_results WHERE event_id = ANY($1::text[])
+               RETURNING event_id, task_id, payload, topic, partition, "offset", held_at""",
+            [r["event_id"] for r in candidates],
+        )
+        known = {
+            r["task_id"]
+            for r in await conn.fetch(
+                "SELECT task_id FROM tasks WHERE task_id = ANY($1::text[])", [r["task_id"] for r in rows]
+            )
+        }
+        late = [r for r in rows if r["task_id"] in known]
+        expired = [r for r in rows if r["task_id"] not in known]
+        applied = 0
+        if late:  # the task arrived after the last look (another worker): apply, do not dead-letter
+            applied, _ = await self.apply(
+                conn,
+                [
+                    (
+                        decode_execution_result(bytes(r["payload"]), self.max_event_bytes),
+                        SourceRef(r["topic"], r["partition"], r["offset"]),
+                        bytes(r["payload"]),
+                    )
+                    for r in late
+                ],
+            )
+        letters: list[OutgoingRecord] = []
+        if expired:
+            await conn.execute(
+                "DELETE FROM inbox WHERE stream = $1 AND event_id = ANY($2::text[])",
+                STREAM,
+                [r["event_id"] for r in expired],
+            )
+            await ledger.claim_events(
+                conn,
+                STREAM,
+                [
+                    (f"rejected:{r['event_id']}", SourceRef(r["topic"], r["partition"], r["offset"]))
+                    for r in expired
+                ],
+            )
+        for r in expired:
+            source = SourceRef(r["topic"], r["partition"], r["offset"])
+            message = (
+                f"no task-created event for task {r['task_id']!r} arrived within {older_than_s:g}s "
+                f"(held since {r['held_at'].isoformat()})"
+            )
+            log.error(
+                "dead-lettering held result topic=%s partition=%d offset=%d event_id=%s: %s",
+                source.topic,
+                source.partition,
+                source.offset,
+                r["event_id"],
+                message,
+            )
+            rejected = Rejected(
+                source, r["task_id"].encode(), bytes(r["payload"]), HELD_EXPIRED, message, r["event_id"]
+            )
+            letters.append(
+                OutgoingRecord(
+                    dead_letter_topics[source.topic],
+                    rejected.key,
+                    rejected.value or b"",
+                    dead_letter_headers(rejected),
+                )
+            )
+        return HeldExpiry(applied, letters)
 
     async def _apply_known(
         self, conn: Conn, results: Sequence[ExecutionResult], kinds: dict[str, str | None]
@@ -166,6 +287,12 @@ class ResultApplier:
                    last_outcome_at = GREATEST(last_outcome_at, $4)
                WHERE task_id = $1""",
             [(t, v.attempts, v.successes, v.last_finished_at) for t, v in sorted(per_status.items())],
+        )
+        # A task's first outcome makes it a possible neighbour: its vectors enter the index now
+        # (sql/0005), in the transaction that makes the outcome visible.
+        await conn.execute(
+            "UPDATE task_embeddings SET has_outcome = true WHERE task_id = ANY($1::text[]) AND NOT has_outcome",
+            sorted(per_status),
         )
         await self._adapt_profiles(conn, results)
 

@@ -1,0 +1,94 @@
+"""A worker's duties besides consuming: expire held results, probe dependencies for /healthz."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from processors.postgres import ledger
+from streams import metrics
+
+if TYPE_CHECKING:
+    from streams.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+async def _pause(stopping: asyncio.Event, seconds: float) -> bool:
+    """Sleep unless stopping; True when the worker is stopping."""
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(stopping.wait(), seconds)
+    return stopping.is_set()
+
+
+async def expire_held_results(worker: Worker) -> int:
+    """Dead-letter results whose task did not arrive within held_result_timeout_s; returns how many."""
+    runtime = worker.runtime
+    processor = runtime.pipeline.results
+    async with runtime.pool.acquire() as conn:
+        async with conn.transaction():
+            expiry = await processor.applier.expire_held(
+                conn, worker.settings.held_result_timeout_s, processor.config.dead_letter_topics
+            )
+            records = await ledger.add_to_outbox(conn, expiry.dead_letters)
+        held = await conn.fetchval("SELECT count(*) FROM held_results")
+    metrics.EVENTS_HELD.set(held)
+    if expiry.applied:
+        worker.stats.changed = True
+    if records:
+        metrics.HELD_EXPIRED.inc(len(records))
+        for r in records:
+            source = dict(r.headers).get("__connect.errors.topic", b"").decode()
+            metrics.EVENTS_DEAD_LETTERED.labels(source).inc()
+        if worker.publisher is not None:
+            try:
+                await worker.publisher.publish(records)
+            except Exception as exc:
+                log.warning("held-result dead letters left in the outbox for the sweep: %s", exc)
+    return len(records)
+
+
+async def held_results_loop(worker: Worker, stopping: asyncio.Event) -> None:
+    while not await _pause(stopping, worker.settings.held_result_check_interval_s):
+        try:
+            while await expire_held_results(worker) and not stopping.is_set():
+                pass  # more than one pass' worth expired at once
+        except Exception as exc:
+            log.warning("held results check failed: %s", exc)
+
+
+async def probe_loop(worker: Worker, stopping: asyncio.Event) -> None:
+    """/healthz answers 503 while PostgreSQL or the broker does not, even with no traffic."""
+    interval = worker.settings.health_probe_interval_s
+    timeout = max(1.0, interval)
+
+    async def ping_database() -> None:
+        async with worker.runtime.pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def ping_broker() -> None:
+        if worker.consumer is not None:
+            await worker.consumer.topics()
+
+    while not stopping.is_set():
+        await _probe(worker.health, "postgresql", ping_database, timeout)
+        await _probe(worker.health, "broker", ping_broker, timeout)
+        if await _pause(stopping, interval):
+            break
+
+
+async def _probe(
+    health: metrics.Health, name: str, check: Callable[[], Awaitable[None]], within_s: float
+) -> None:
+    try:
+        await asyncio.wait_for(check(), within_s)
+    except Exception as exc:
+        detail = str(exc) or "no answer"
+        health.set_failing(f"{type(exc).__name__}: {detail}", component=name)
+        metrics.DEPENDENCY_UP.labels(name).set(0)
+    else:
+        health.set_ok(name)
+        metrics.DEPENDENCY_UP.labels(name).set(1)
