@@ -2,5 +2,6 @@
 `COMMANDS: list[click.Command]`; add a module by appending its dotted name."""
 
 COMMAND_MODULES: list[str] = [
+    "streams.evaluate",
     "streams.demo",
 ]
