@@ -1,0 +1,1 @@
+"""Scheduler evaluation: datasets, converters, synthetic data, replays, metrics and reports."""
