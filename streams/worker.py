@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -44,6 +45,9 @@ class Publisher:
     def __init__(self, producer: AIOKafkaProducer, pool: Pool) -> None:
         self.producer = producer
         self.pool = pool
+        # Bounded: when acknowledgements fall behind, `submit` waits instead of piling up.
+        self._sent: asyncio.Queue[tuple[list[OutgoingRecord], list[asyncio.Future[Any]]]] = asyncio.Queue(64)
+        self._acks: asyncio.Task[None] | None = None
 
     async def publish(self, records: Sequence[OutgoingRecord]) -> None:
         if not records:
@@ -64,6 +68,60 @@ class Publisher:
             left = await ledger.pending_outbox(conn, older_than_s)
         await self.publish(left)
         return len(left)
+
+    async def submit(self, records: Sequence[OutgoingRecord]) -> None:
+        """Hand records to the producer now, in order; acknowledgements and the outbox delete
+        follow in the background, so the next batch's database work overlaps this batch's
+        produce round trip (issue 6). Same guarantee as `publish`: a record leaves the outbox
+        only once the broker has it, and a failed send stays there for the sweep."""
+        if not records:
+            return
+        futures = [
+            await self.producer.send(r.topic, r.value, key=r.key, headers=list(r.headers)) for r in records
+        ]
+        if self._acks is None:
+            self._acks = asyncio.create_task(self._acknowledge(), name="outbox-acks")
+        await self._sent.put((list(records), futures))
+
+    async def _acknowledge(self) -> None:
+        while True:
+            records, futures = await self._sent.get()
+            done = [(records, futures)]
+            while not self._sent.empty():  # coalesce: one outbox delete for every batch acked
+                done.append(self._sent.get_nowait())
+            ids: list[int] = []
+            for batch, sent in done:
+                outcomes = await asyncio.gather(*sent, return_exceptions=True)
+                failed = [o for o in outcomes if isinstance(o, BaseException)]
+                if failed:
+                    log.warning(
+                        "publishing %d records failed, left in the outbox: %s", len(failed), failed[0]
+                    )
+                for r, outcome in zip(batch, outcomes, strict=True):
+                    if not isinstance(outcome, BaseException):
+                        metrics.EVENTS_OUT.labels(r.topic).inc()
+                        if r.outbox_id is not None:
+                            ids.append(r.outbox_id)
+            try:
+                if ids:
+                    async with self.pool.acquire() as conn:
+                        await ledger.remove_from_outbox(conn, ids)
+            except Exception as exc:  # the sweep publishes them again; consumers dedupe by event_id
+                log.warning("removing %d published records from the outbox failed: %s", len(ids), exc)
+            finally:
+                for _ in done:
+                    self._sent.task_done()
+
+    async def drain(self, timeout_s: float) -> None:
+        """Wait for submitted records to be acknowledged (shutdown)."""
+        if self._acks is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._sent.join(), timeout_s)
+        self._acks.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._acks
+        self._acks = None
 
 
 class PositionListener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -109,6 +167,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._failed = False
         self._background: list[asyncio.Task[None]] = []
+        self._kafka_commit: asyncio.Task[None] | None = None
         self._embedding_seen: tuple[int, int, int, float] = (0, 0, 0, 0.0)
         # Held while a batch is processed: a revocation waits for it, so the next owner of the
         # partitions starts from positions that include it.
@@ -217,7 +276,9 @@ class Worker:
             except RetryAbandoned as exc:
                 log.info("stopping: in-flight batch handed back uncommitted (%s)", exc)
                 break
-            await self._commit_to_kafka(fetched)
+            # Kafka offsets are for lag tools only: never wait for them, keep one commit in flight.
+            if self._kafka_commit is None or self._kafka_commit.done():
+                self._kafka_commit = asyncio.create_task(self._commit_to_kafka(fetched))
 
     async def process(self, topic: str, records: list[RawRecord]) -> BatchResult:
         handler = self.runtime.pipeline.handlers[topic]
@@ -230,7 +291,7 @@ class Worker:
         except Exception as exc:  # an older anchor still names a record of this log
             log.debug("partition anchors not saved: %s", exc)
         try:
-            await self.publisher.publish(result.outputs)
+            await self.publisher.submit(result.outputs)
         except Exception as exc:
             # Committed and in the outbox: the sweep publishes them once the broker is back.
             log.warning("publishing %d records failed, left in the outbox: %s", len(result.outputs), exc)
@@ -330,6 +391,11 @@ class Worker:
         # Leaving the group hands our partitions over at once. Bounded, like everything after
         # a stop, so that the whole shutdown fits in shutdown_timeout_s.
         budget = max(0.25, min(5.0, self.settings.shutdown_timeout_s / 8))
+        if self.publisher is not None:
+            await self.publisher.drain(budget)
+        if self._kafka_commit is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._kafka_commit, budget)
         if self.consumer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.consumer.stop(), budget)

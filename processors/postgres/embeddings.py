@@ -38,8 +38,16 @@ async def vectors_by_hash(conn: Conn, kind: str, model: str, hashes: Sequence[by
 async def store_vectors(conn: Conn, kind: str, model: str, rows: Sequence[tuple[str, bytes, Vector]]) -> None:
     """Upsert (id, content_hash, vector) for one model."""
     table, id_col = _TABLES[kind]
+    # A task vector enters the neighbour index only once the task has an outcome (sql/0005);
+    # a vector of a task that already has one (a new model, a backfill) goes in at once.
+    flag, flag_value = (
+        (", has_outcome", ", EXISTS (SELECT 1 FROM task_arm_outcomes o WHERE o.task_id = $1)")
+        if kind == "task"
+        else ("", "")
+    )
     await conn.executemany(
-        f"""INSERT INTO {table} ({id_col}, model, content_hash, embedding) VALUES ($1, $2, $3, $4)
+        f"""INSERT INTO {table} ({id_col}, model, content_hash, embedding{flag})
+            VALUES ($1, $2, $3, $4{flag_value})
             ON CONFLICT ({id_col}, model) DO UPDATE
             SET content_hash = EXCLUDED.content_hash, embedding = EXCLUDED.embedding, embedded_at = now()""",
         [(row_id, model, content_hash, vector) for row_id, content_hash, vector in rows],

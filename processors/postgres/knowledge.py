@@ -32,8 +32,8 @@ class NeighbourQuery:
     def __init__(self, model: str, dimension: int, k: int, oversample: int = 4) -> None:
         dim = int(dimension)
         self.k = k
-        # Candidates come from the index, then tasks without outcomes drop out: oversampling
-        # keeps k neighbours on pgvector versions without iterative scans.
+        # Only tasks with outcomes are in the index (has_outcome, sql/0005); candidates whose
+        # outcomes are not visible yet drop out below, so a few spare ones are still fetched.
         self.candidates = k * oversample
         # LIMIT is a literal: with a parameter, the generic plan that prepared statements switch
         # to guesses 10% of the table and prefers a sequential scan over the HNSW index.
@@ -41,7 +41,7 @@ class NeighbourQuery:
         self.sql = f"""
             SELECT e.task_id, e.embedding::vector({dim}) <=> $1::vector({dim}) AS distance
             FROM task_embeddings e
-            WHERE e.model = {model_literal(model)}
+            WHERE e.model = {model_literal(model)} AND e.has_outcome
             ORDER BY e.embedding::vector({dim}) <=> $1::vector({dim})
             LIMIT {int(self.candidates)}"""
         self.outcomes_sql = """

@@ -10,6 +10,9 @@ from processors.postgres.pool import Conn
 
 _SAFE_MODEL = re.compile(r"^[A-Za-z0-9._:/@+-]{1,200}$")
 VECTOR_TABLES = ("task_embeddings", "message_embeddings")
+# Extra index predicate per table. Only tasks with outcomes can be neighbours, so only they
+# enter the task index (sql/0005): a new task costs no HNSW insert on its way to a schedule.
+INDEX_PREDICATES = {"task_embeddings": " AND has_outcome", "message_embeddings": ""}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +86,8 @@ async def ensure_indexes(
         await conn.execute(
             f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING hnsw "
             f"((embedding::vector({int(dimension)})) vector_cosine_ops) "
-            f"WITH (m = {int(m)}, ef_construction = {int(ef_construction)}) WHERE model = {literal}"
+            f"WITH (m = {int(m)}, ef_construction = {int(ef_construction)}) "
+            f"WHERE model = {literal}{INDEX_PREDICATES[table]}"
         )
         created.append(name)
     return created

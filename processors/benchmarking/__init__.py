@@ -1,0 +1,1 @@
+"""Pure helpers of `tasksage bench`: synthetic workload, statistics, report shaping, bulk preload."""

@@ -1,0 +1,376 @@
+"""`tasksage bench`: throughput and latency of the pipeline, next to the limits of its parts.
+
+See README "Performance" for what each figure means and how it is measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from processors.benchmarking.preload import load_history
+from processors.benchmarking.report import STREAMS, check_targets, missed_streams
+from processors.benchmarking.stats import ratio
+from processors.benchmarking.workload import BenchWorkload
+from processors.embedders import create_embedder
+from streams.bench_probes import PositionPoller
+from streams.bench_run import (
+    NOOP_COMMAND,
+    WORKER_COMMAND,
+    Phases,
+    WorkerProcess,
+    create_database,
+    drop_database,
+    dsn_for,
+    embedding_cost,
+    find_py_spy,
+    postmaster_of,
+    schedule_collector,
+    settings_env,
+    worker_peak_rss_mb,
+)
+from streams.embedded import free_port
+from streams.kafka import ensure_topics, make_producer
+from streams.runtime import EmbeddedServices, open_pool, prepare_database
+from streams.settings import Settings
+
+console = Console(stderr=True)
+out = Console()
+
+
+def run_settings(
+    base: Settings, bootstrap: str, dsn: str, label: str, embedder: str, data_dir: Path
+) -> dict[str, Any]:
+    """Settings of the measured worker: unique topics and group, metrics off, quiet logs."""
+    prefix = f"{label}-"
+    return {
+        "kafka_bootstrap_servers": bootstrap,
+        "database_url": dsn,
+        "data_dir": str(data_dir),
+        "topic_task_created": prefix + "task-created",
+        "topic_execution_result": prefix + "execution-result",
+        "topic_message_ingested": prefix + "message-ingested",
+        "topic_task_schedules": prefix + "task-schedules",
+        "topic_schedule_snapshots": prefix + "schedule-snapshots",
+        "topic_message_duplicates": prefix + "message-duplicates",
+        "consumer_group": prefix + "group",
+        "embedder": embedder,
+        "metrics_port": 0,
+        "log_level": os.environ.get("TASKSAGE_BENCH_WORKER_LOG_LEVEL", "WARNING"),
+    }
+
+
+async def run_bench(
+    base: Settings,
+    *,
+    events: int,
+    history: int,
+    embedder_name: str,
+    light_events: int,
+    profile: bool,
+    keep: bool,
+) -> dict[str, Any]:
+    label = f"bench{int(time.time())}"
+    work_dir = Path(tempfile.mkdtemp(prefix="tasksage-bench-"))
+    configured = bool(base.kafka_bootstrap_servers and base.database_url)
+    services_settings = base.model_copy(update={"data_dir": work_dir / "services"})
+    services = EmbeddedServices(services_settings, kafka_port=free_port())
+    async with services:
+        assert services.endpoints is not None
+        bootstrap, admin_dsn = services.endpoints.bootstrap, services.endpoints.dsn
+        database = f"tasksage_{label}"
+        await create_database(admin_dsn, database)
+        dsn = dsn_for(admin_dsn, database)
+        overrides = run_settings(base, bootstrap, dsn, label, embedder_name, work_dir)
+        settings = Settings.model_validate({**base.model_dump(), **overrides})
+        try:
+            return await _measure(
+                settings, overrides, work_dir, services, label,
+                events=events, history=history, light_events=light_events, profile=profile,
+                configured=configured,
+            )  # fmt: skip
+        finally:
+            if not keep:
+                await drop_database(admin_dsn, database)
+
+
+async def _measure(
+    settings: Settings,
+    overrides: dict[str, Any],
+    work_dir: Path,
+    services: EmbeddedServices,
+    label: str,
+    *,
+    events: int,
+    history: int,
+    light_events: int,
+    profile: bool,
+    configured: bool,
+) -> dict[str, Any]:
+    bootstrap = settings.kafka_bootstrap_servers or ""
+    dsn = settings.database_url.get_secret_value() if settings.database_url else ""
+    report: dict[str, Any] = {"run": _run_info(settings, events, history, configured)}
+    await prepare_database(settings, dsn)
+    pool = await open_pool(settings, dsn)
+    embedder = create_embedder(settings.embedder_config())
+    workload = BenchWorkload(label)
+    total = history + 3 * (2 * events + light_events) + 60
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        bar = progress.add_task("preload history", total=total)
+        from processors.postgres.vectors import register_model
+
+        async with pool.acquire() as conn:
+            await register_model(conn, embedder.model_name, embedder.dimension, settings.embedder)
+            preload = await load_history(
+                conn, embedder, workload.history(history),
+                hnsw_m=settings.hnsw_m, hnsw_ef_construction=settings.hnsw_ef_construction,
+                on_progress=lambda done: progress.update(bar, completed=done),
+            )  # fmt: skip
+        report["preload"] = {k: getattr(preload, k) for k in preload.__slots__}
+        report["run"]["embedding_model"] = embedder.model_name
+        report["embedding"] = await embedding_cost(embedder, BenchWorkload(label + "-cost"))
+        await ensure_topics(settings, bootstrap)
+        env = settings_env(overrides)
+        worker = WorkerProcess(WORKER_COMMAND, env, work_dir / "worker.log")
+        worker.start()
+        producer = make_producer(settings, bootstrap, linger_ms=1)
+        await producer.start()
+        poller = PositionPoller(pool, settings.consumer_group)
+        poller.start()
+        collector = await schedule_collector(settings, bootstrap)
+        published = history
+
+        def on_sent(i: int) -> None:
+            progress.update(bar, completed=published + i)
+
+        broker_pid = services.broker.process.pid if services.broker and services.broker.process else None
+        postmaster = await postmaster_of(pool)
+        phases = Phases(
+            settings, producer, pool, workload, history, worker, broker_pid, postmaster, poller, collector, on_sent,
+            timeout_s=max(120.0, events / 20),
+        )  # fmt: skip
+        try:
+            progress.update(bar, description="worker start + warm-up")
+            await phases.warm_up()
+            published += 60
+            report["streams"] = {}
+            for stream in STREAMS:
+                progress.update(bar, description=stream)
+                report["streams"][stream] = await phases.stream_phases(stream, events, light_events)
+                published += 2 * events + light_events
+                progress.update(bar, completed=published)
+            report["worker"] = _worker_figures(report, worker)
+            checks = check_targets(report)
+            py_spy = find_py_spy()
+            profiles: dict[str, Any] = {}
+            if profile and py_spy:
+                for stream in missed_streams(checks):
+                    progress.update(bar, description=f"profiling {stream}")
+                    profiles[stream] = await phases.profiled(stream, events, py_spy, work_dir)
+            elif profile:
+                profiles["note"] = "py-spy not found: `pip install py-spy` for profiles of missed targets"
+            report["profiles"] = profiles
+        finally:
+            worker.stop()
+            await collector.stop()
+            await producer.stop()
+            await poller.stop()
+        progress.update(bar, description="reference loops")
+        report["references"] = await _references(settings, overrides, work_dir, pool, bootstrap, report)
+        report["targets"] = [c.as_dict() for c in check_targets(report)]
+        progress.update(bar, completed=total, description="done")
+    await embedder.aclose()
+    await pool.close()
+    report["work_dir"] = str(work_dir)
+    report["run"]["load_average_at_end"] = load_average()
+    return report
+
+
+def _worker_figures(report: dict[str, Any], worker: WorkerProcess) -> dict[str, Any]:
+    per_1000 = {s: report["streams"][s]["full"]["worker_cpu_s_per_1000_events"] for s in STREAMS}
+    return {"peak_rss_mb": worker_peak_rss_mb(worker), "cpu_s_per_1000_events": per_1000, "pid": worker.pid}
+
+
+async def _references(
+    settings: Settings,
+    overrides: dict[str, Any],
+    work_dir: Path,
+    pool: Any,
+    bootstrap: str,
+    report: dict[str, Any],
+) -> dict[str, Any]:
+    """Raw aiokafka loop and the no-op worker over the same input topics and payloads."""
+    from streams.bench_reference import NOOP_ECHO_SUFFIX, raw_kafka_loop
+
+    topics = list(settings.input_topics.values())
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT sum(next_offset) AS n FROM consumer_positions WHERE group_id = $1 AND topic = ANY($2::text[])",
+            settings.consumer_group,
+            topics,
+        )
+    total = int(rows[0]["n"] or 0)
+    out_topic = settings.topic_task_schedules + ".raw-echo"
+    await ensure_topics(settings, bootstrap, [out_topic, *(t + NOOP_ECHO_SUFFIX for t in topics)])
+    raw_events, raw_s = await raw_kafka_loop(settings, bootstrap, topics, out_topic, total)
+    raw_eps = raw_events / raw_s if raw_s else None
+
+    group = settings.consumer_group + "-noop"
+    env = settings_env({**overrides, "consumer_group": group, "snapshot_interval_s": 3600})
+    noop = WorkerProcess(NOOP_COMMAND, env, work_dir / "noop-worker.log")
+    poller = PositionPoller(pool, group, interval_s=0.02)
+    poller.start()
+    noop.start()
+    deadline = time.monotonic() + max(120.0, total / 200)
+    try:
+        while time.monotonic() < deadline and sum(poller.committed(t) for t in topics) < total:
+            if not noop.alive():
+                raise RuntimeError(f"the no-op worker exited:\n{noop.log_tail()}")
+            await asyncio.sleep(0.05)
+    finally:
+        noop.stop()
+        await poller.stop()
+    from processors.benchmarking.stats import progress_rate
+
+    samples = [(at, sum(v for (t, _), v in seen.items() if t in topics)) for at, seen in poller.samples]
+    noop_events, noop_s = progress_rate(samples)
+    noop_eps = noop_events / noop_s if noop_s else None
+    full = {s: report["streams"][s]["full"]["throughput_eps"] for s in STREAMS}
+    return {
+        "records": total,
+        "raw_kafka_eps": None if raw_eps is None else round(raw_eps, 1),
+        "noop_pipeline_eps": None if noop_eps is None else round(noop_eps, 1),
+        "noop_vs_raw_kafka": ratio(noop_eps, raw_eps),
+        "pipeline_vs_raw_kafka": {s: ratio(v, raw_eps) for s, v in full.items()},
+        "method": "each loop drains all three input topics from offset 0; rate from first visible progress",
+    }
+
+
+def load_average() -> list[str]:
+    """Other work on the machine skews every figure: the report says how busy it was."""
+    with open("/proc/loadavg") as f:
+        return f.read().split()[:3]
+
+
+def _run_info(settings: Settings, events: int, history: int, configured: bool) -> dict[str, Any]:
+    return {
+        "load_average_at_start": load_average(),
+        "started_at": datetime.now(UTC).isoformat(),
+        "events_per_phase": events,
+        "history": history,
+        "embedder": settings.embedder,
+        "services": "configured" if configured else "embedded (Tansu + pgserver)",
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "batch_max_records": settings.batch_max_records,
+        "fetch_max_wait_ms": settings.fetch_max_wait_ms,
+        "hnsw": {
+            "m": settings.hnsw_m,
+            "ef_construction": settings.hnsw_ef_construction,
+            "ef_search": settings.hnsw_ef_search,
+        },
+        "topic_partitions": settings.topic_partitions,
+    }
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.1f}{unit}"
+    return f"{value}{unit}"
+
+
+def print_summary(report: dict[str, Any]) -> None:
+    table = Table(
+        title=f"tasksage bench: {report['run']['history']:,} history, {report['run']['embedder']} embedder"
+    )
+    for col in ("stream", "phase", "events/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "worker CPU s/1k"):
+        table.add_column(col, justify="right" if col not in ("stream", "phase") else "left")
+    for stream, phases in report.get("streams", {}).items():
+        for phase, r in phases.items():
+            lat = r.get("schedule_latency_ms") or r.get("commit_latency_ms") or {}
+            table.add_row(
+                stream, phase, _fmt(r["throughput_eps"]), _fmt(lat.get("p50_ms")), _fmt(lat.get("p95_ms")),
+                _fmt(lat.get("p99_ms")), _fmt(lat.get("max_ms")), _fmt(r["worker_cpu_s_per_1000_events"]),
+            )  # fmt: skip
+    out.print(table)
+    refs = report.get("references", {})
+    out.print(
+        f"raw aiokafka {_fmt(refs.get('raw_kafka_eps'))} ev/s, no-op pipeline {_fmt(refs.get('noop_pipeline_eps'))} ev/s "
+        f"(ratio {_fmt(refs.get('noop_vs_raw_kafka'))}); worker peak RSS {_fmt(report.get('worker', {}).get('peak_rss_mb'), ' MiB')}"
+    )
+    targets = Table("target", "goal", "measured", "met", title="targets")
+    for t in report.get("targets", []):
+        met = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "-"}[t["met"]]
+        targets.add_row(t["name"], t["target"], _fmt(t["measured"]), met)
+    out.print(targets)
+    for stream, p in report.get("profiles", {}).items():
+        if isinstance(p, dict):
+            parts = ", ".join(f"{k} {v:.0%}" for k, v in list(p["by_part"].items())[:5])
+            out.print(f"profile {stream}: worker CPU {p['cpu_s'].get('worker', 0)}s; {parts}")
+
+
+@click.command("bench")
+@click.option("--events", type=int, default=5000, show_default=True, help="Events per stream and phase.")
+@click.option("--history", type=int, default=100_000, show_default=True, help="Past tasks preloaded.")
+@click.option("--embedder", type=click.Choice(["hash", "local"]), default="hash", show_default=True)
+@click.option(
+    "--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write the report here."
+)
+@click.option(
+    "--light-events", type=int, default=150, show_default=True, help="Events of the light-load phase."
+)
+@click.option(
+    "--profile/--no-profile", default=True, show_default=True, help="py-spy profile of missed targets."
+)
+@click.option("--keep", is_flag=True, help="Keep the benchmark database afterwards.")
+@click.pass_context
+def bench(
+    ctx: click.Context, events: int, history: int, embedder: str, json_path: Path | None,
+    light_events: int, profile: bool, keep: bool,
+) -> None:  # fmt: skip
+    """Measure throughput and latency per event type against raw aiokafka and the database.
+
+    Starts the embedded broker and database unless KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL
+    are set (then it creates and drops its own database on that server), preloads HISTORY past
+    tasks, runs `tasksage worker` as a subprocess and publishes EVENTS per stream at light load,
+    at the target rate and at full speed.
+    """
+    from streams.cli import run_async, settings_from
+
+    base = settings_from(ctx)
+
+    async def main(stop: asyncio.Event) -> dict[str, Any]:
+        return await run_bench(
+            base, events=events, history=history, embedder_name=embedder, light_events=light_events,
+            profile=profile, keep=keep,
+        )  # fmt: skip
+
+    report = run_async(main)
+    if json_path is not None:
+        json_path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    print_summary(report)
+    if json_path is not None:
+        out.print(f"report written to {json_path}")
+
+
+COMMANDS = [bench]

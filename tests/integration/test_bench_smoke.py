@@ -1,0 +1,59 @@
+"""`tasksage bench` end to end on a tiny load: it completes and writes a valid JSON report.
+
+The targets themselves are checked by running the benchmark (README "Performance"), not here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from processors.benchmarking.report import STREAMS
+from streams.embedded import EmbeddedBroker, EmbeddedPostgres
+
+
+def test_bench_runs_and_writes_a_report(
+    broker: EmbeddedBroker, postgres: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    report_path = tmp_path / "bench.json"
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+        "DATABASE_URL": postgres.dsn,
+        "TASKSAGE_TOPIC_PARTITIONS": "2",
+    }
+    bench = subprocess.Popen(
+        [
+            sys.executable, "-c", "from streams.cli import main; main()",
+            "--data-dir", str(tmp_path / "data"),
+            "bench", "--events", "60", "--history", "300", "--light-events", "10", "--no-profile",
+            "--json", str(report_path),
+        ],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        stdout, stderr = bench.communicate(timeout=150)
+    except subprocess.TimeoutExpired:
+        os.killpg(bench.pid, signal.SIGKILL)  # the bench and the worker it started
+        stdout, stderr = bench.communicate()
+        raise AssertionError(f"bench did not finish in 150 s:\n{stderr[-3000:]}") from None
+    assert bench.returncode == 0, stderr[-3000:]
+    report = json.loads(report_path.read_text())
+    assert report["preload"]["tasks"] == 300
+    for stream in STREAMS:
+        phases = report["streams"][stream]
+        assert set(phases) == {"light", "rated", "full"}
+        for phase in phases.values():
+            assert phase["committed"] == phase["events"] > 0
+            assert phase["throughput_eps"] > 0
+            assert phase["commit_latency_ms"]["p50_ms"] <= phase["commit_latency_ms"]["p99_ms"]
+    assert report["streams"]["task-created"]["full"]["schedules_seen"] == 60
+    assert report["references"]["raw_kafka_eps"] > 0
+    assert report["references"]["noop_pipeline_eps"] > 0
+    assert report["worker"]["peak_rss_mb"] > 0
+    assert {t["name"] for t in report["targets"]} >= {"worker peak RSS", "task-created throughput"}
+    assert "stream" in stdout and "targets" in stdout  # the summary tables

@@ -1,0 +1,60 @@
+"""The benchmark's arithmetic: percentiles, progress rates, profile parts, target checks."""
+
+from __future__ import annotations
+
+from processors.benchmarking.profile import summarize_collapsed
+from processors.benchmarking.report import check_targets, missed_streams
+from processors.benchmarking.stats import percentile, progress_rate, summarize
+
+
+def test_percentiles_interpolate_between_ranks() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.5
+    assert percentile(values, 99) == 99.01
+    assert percentile([7.0], 95) == 7.0
+    summary = summarize([5.0, 1.0, 3.0])
+    assert summary is not None
+    assert (summary.p50_ms, summary.max_ms, summary.count) == (3.0, 5.0, 3)
+    assert summarize([]) is None
+
+
+def test_progress_rate_starts_at_first_visible_progress() -> None:
+    # 4 s of start-up with nothing done, then 1,000 events in 2 s.
+    samples = [(0.0, 0), (4.0, 0), (5.0, 500), (6.0, 1000), (7.0, 1000)]
+    assert progress_rate(samples) == (500, 1.0)
+    assert progress_rate([(0.0, 0), (0.5, 300)]) == (300, 0.5)
+    assert progress_rate([(0.0, 0), (1.0, 0)]) == (0, 0.0)
+
+
+def test_profile_parts_go_to_the_innermost_known_frame() -> None:
+    collapsed = "\n".join(
+        [
+            "main (streams/worker.py:1);plan (processors/pipeline/tasks.py:2);embed (processors/embedders/hashing.py:3) 6",
+            "main (streams/worker.py:1);fetch (asyncpg/connection.py:9) 3",
+            "main (streams/worker.py:1) 1",
+        ]
+    )
+    summary = summarize_collapsed(collapsed)
+    assert summary.samples == 10
+    assert summary.by_part == {"embedding": 0.6, "database driver (asyncpg)": 0.3, "worker loop": 0.1}
+    assert summary.top_self[0] == ("embed (embedders/hashing.py)", 0.6)
+
+
+def test_targets_name_the_streams_that_missed() -> None:
+    report = {
+        "streams": {
+            "task-created": {
+                "full": {"throughput_eps": 400.0},
+                "rated": {"schedule_latency_ms": {"p99_ms": 120.0}},
+                "light": {"schedule_latency_ms": {"p50_ms": 12.0}},
+            },
+            "execution-result": {"full": {"throughput_eps": 4000.0}},
+        },
+        "worker": {"peak_rss_mb": 120.0},
+    }
+    checks = {c.name: c.met for c in check_targets(report)}
+    assert checks["task-created throughput"] is False
+    assert checks["task-created p99 event-to-schedule at 500/s"] is True
+    assert checks["execution-result throughput"] is True
+    assert checks["message-ingested throughput"] is None  # not measured
+    assert missed_streams(check_targets(report)) == ["task-created"]
