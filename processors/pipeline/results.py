@@ -185,7 +185,7 @@ class ResultApplier:
                 STREAM,
                 [r["event_id"] for r in expired],
             )
-            await ledger.claim_events(
+            fresh = await ledger.claim_events(
                 conn,
                 STREAM,
                 [
@@ -193,6 +193,8 @@ class ResultApplier:
                     for r in expired
                 ],
             )
+            # Sent back from the dead-letter topic and expired again: its dead letter is there.
+            expired = [r for r in expired if f"rejected:{r['event_id']}" in fresh]
         for r in expired:
             source = SourceRef(r["topic"], r["partition"], r["offset"])
             message = (

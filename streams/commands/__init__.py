@@ -5,4 +5,5 @@ COMMAND_MODULES: list[str] = [
     "streams.evaluate",
     "streams.demo",
     "streams.bench",
+    "streams.dlq",
 ]

@@ -74,3 +74,4 @@ async def test_survivor_takes_over_and_a_new_worker_joins_mid_stream(
     assert schedule_ids == truth.predictions
     assert survivors_alive
     assert "partitions assigned" in c.log_text(), "the third worker never got partitions"
+    assert not any("broker log" in w.log_text() for w in (a, b, c)), "false alarm about the broker's log"

@@ -52,6 +52,28 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def child_env(settings: Settings) -> dict[str, str]:
+    """This process' environment without tasksage settings, plus those of `settings`."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("TASKSAGE_") and k not in _ALIASES.values()
+    }
+    env.update(settings_env(settings))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_cli(settings: Settings, *args: str, timeout_s: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """Run `tasksage ARGS...` configured by `settings`, the way an operator would."""
+    return subprocess.run(
+        [*_command(), *args],
+        check=False,
+        env=child_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+
+
 def _command() -> list[str]:
     script = Path(sys.executable).with_name("tasksage")
     if script.exists():
@@ -84,13 +106,7 @@ class WorkerProcess:
 
     def start(self) -> WorkerProcess:
         assert not self.alive, f"{self.name} is already running"
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("TASKSAGE_") and k not in _ALIASES.values()
-        }
-        env.update(settings_env(self.settings))
-        env["PYTHONUNBUFFERED"] = "1"
+        env = child_env(self.settings)
         self.starts += 1
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it until it exits
         log.write(f"\n===== start #{self.starts} at {time.strftime('%H:%M:%S')} =====\n".encode())
