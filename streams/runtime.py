@@ -119,13 +119,23 @@ async def prepare_database(settings: Settings, dsn: str) -> None:
 async def prepare_model(settings: Settings, pool: Pool, embedder: Embedder) -> None:
     async with pool.acquire() as conn:
         await register_model(conn, embedder.model_name, embedder.dimension, settings.embedder)
-        created = await ensure_indexes(
-            conn,
-            embedder.model_name,
-            embedder.dimension,
-            m=settings.hnsw_m,
-            ef_construction=settings.hnsw_ef_construction,
-        )
+        try:
+            created = await ensure_indexes(
+                conn,
+                embedder.model_name,
+                embedder.dimension,
+                m=settings.hnsw_m,
+                ef_construction=settings.hnsw_ef_construction,
+            )
+        except asyncpg.InsufficientPrivilegeError:
+            # A least-privilege worker role (deploy/worker-role.sql) may not run DDL.
+            log.warning(
+                "no right to create the vector indexes of model %s: similarity searches scan without "
+                "them until the owner role creates them (start the worker once with the owner's "
+                "DATABASE_URL)",
+                embedder.model_name,
+            )
+            return
         if created:
             log.info("created vector indexes: %s", ", ".join(created))
 

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     outbox_sweep_after_s: float = 30.0  # outbox rows older than this are re-published by the sweep
     health_probe_interval_s: float = 5.0  # PostgreSQL and broker probes behind /healthz
     log_check_timeout_s: float = 2.0  # reading back a partition's last record on assignment
+    # Dead letters in a row from errors that are not data errors before the worker stops
+    # dead-lettering and waits (a bug or broken dependency would otherwise empty the topic). 0: off.
+    systemic_failure_after: int = 10
 
     # Embeddings.
     embedder: Literal["hash", "local", "openai"] = "hash"

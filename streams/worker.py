@@ -180,6 +180,7 @@ class Worker:
         for handler in runtime.pipeline.handlers.values():
             handler.on_retry = self._wait_before_retry
             handler.on_recovered = self.health.set_ok
+            handler.systemic_after = self.settings.systemic_failure_after
 
     async def seek_to_stored_positions(self, assigned: Sequence[TopicPartition]) -> None:
         assert self.consumer is not None

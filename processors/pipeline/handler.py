@@ -70,6 +70,11 @@ class StreamHandler:
         self.backoff = backoff
         self.on_retry = on_retry
         self.on_recovered = on_recovered
+        # Dead letters in a row caused by errors that are not data errors (InvalidEvent) before
+        # the handler concludes that a bug or a broken dependency, not the data, is failing every
+        # record, and waits instead of emptying the topic into the dead-letter topic. 0: never.
+        self.systemic_after = 10
+        self._unexplained_in_a_row = 0
         self._rng = random.Random()
 
     def decode(self, records: Sequence[RawRecord]) -> tuple[list[Incoming[Any]], list[Rejected]]:
@@ -132,14 +137,19 @@ class StreamHandler:
                     continue
                 if attempt and self.on_recovered is not None:
                     self.on_recovered()  # the dependency answered; this error is about the data
-                return await self._isolate(records, verdict)
+                return await self._isolate(records, verdict, isinstance(exc, InvalidEvent))
             if attempt and self.on_recovered is not None:
                 self.on_recovered()
+            self._unexplained_in_a_row = 0
             return result
 
-    async def _isolate(self, records: Sequence[RawRecord], verdict: Verdict) -> BatchResult:
+    async def _isolate(self, records: Sequence[RawRecord], verdict: Verdict, data_error: bool) -> BatchResult:
         if len(records) == 1:
             record = records[0]
+            if not data_error:
+                self._unexplained_in_a_row += 1
+                if self.systemic_after and self._unexplained_in_a_row >= self.systemic_after:
+                    return await self._wait_out_systemic(record, verdict)
             log.error(
                 "dead-lettering topic=%s partition=%d offset=%d event_id=%s: %s: %s",
                 record.topic,
@@ -161,6 +171,49 @@ class StreamHandler:
             held=left.held + right.held,
             outputs=left.outputs + right.outputs,
         )
+
+    async def _wait_out_systemic(self, record: RawRecord, first: Verdict) -> BatchResult:
+        """Every record fails with the same kind of unexplained error: retry this one with backoff
+        (the stream pauses, /healthz says why) until it passes or fails as bad data."""
+        attempt = 0
+        verdict = first
+        while True:
+            delay = self.backoff.delay(attempt, self._rng)
+            waiting = Verdict(
+                True,
+                verdict.error_class,
+                f"{self._unexplained_in_a_row} records in a row failed with {verdict.error_class}, which is "
+                f"not a data error: a bug or a broken dependency is likely, so records are not "
+                f"dead-lettered until it passes ({verdict.message})",
+            )
+            log.error(
+                "systemic failure at topic=%s partition=%d offset=%d, retrying in %.2fs: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                delay,
+                waiting.message,
+            )
+            if self.on_retry is not None:
+                await self.on_retry(waiting, attempt, delay)
+            else:
+                await asyncio.sleep(delay)
+            attempt += 1
+            try:
+                items, rejected = self.decode([record])
+                result = await self.processor.process(items, rejected, [record.source])
+            except asyncio.CancelledError:
+                raise
+            except InvalidEvent as exc:  # bad data after all: dead-letter it like any other
+                self._unexplained_in_a_row = 0
+                return await self._dead_letter(record, reject(record, type(exc).__name__, str(exc)))
+            except Exception as exc:
+                verdict = classify(exc)
+                continue
+            self._unexplained_in_a_row = 0
+            if self.on_recovered is not None:
+                self.on_recovered()
+            return result
 
     async def _dead_letter(self, record: RawRecord, bad: Rejected) -> BatchResult:
         try:

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
+
 from processors.errors import MigrationError
 from processors.postgres.pool import Conn
 
@@ -48,6 +50,13 @@ def discover(sql_dir: Path = DEFAULT_SQL_DIR) -> list[Migration]:
     return found
 
 
+def _needs_owner(what: str, exc: Exception) -> MigrationError:
+    return MigrationError(
+        f"{what} and this database role may not change the schema ({exc})",
+        hint="run `tasksage migrate` with the owner role's DATABASE_URL (deploy/worker-role.sql), then start the worker",
+    )
+
+
 async def applied(conn: Conn) -> dict[int, tuple[str, str]]:
     """version -> (name, checksum) of what the database has, empty on a fresh database."""
     exists = await conn.fetchval("SELECT to_regclass('public.schema_migrations') IS NOT NULL")
@@ -62,12 +71,16 @@ async def migrate(conn: Conn, sql_dir: Path = DEFAULT_SQL_DIR) -> list[Migration
     migrations = discover(sql_dir)
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
     try:
-        await conn.execute(
-            """CREATE TABLE IF NOT EXISTS schema_migrations (
-                   version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
-                   applied_at timestamptz NOT NULL DEFAULT now())"""
-        )
         done = await applied(conn)
+        if not done:  # DDL only when there is something to do: workers may run without DDL rights
+            try:
+                await conn.execute(
+                    """CREATE TABLE IF NOT EXISTS schema_migrations (
+                           version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
+                           applied_at timestamptz NOT NULL DEFAULT now())"""
+                )
+            except asyncpg.InsufficientPrivilegeError as exc:
+                raise _needs_owner("the database is not migrated", exc) from None
         for migration in migrations:
             if migration.version in done:
                 name, checksum = done[migration.version]
@@ -85,7 +98,11 @@ async def migrate(conn: Conn, sql_dir: Path = DEFAULT_SQL_DIR) -> list[Migration
         pending = [m for m in migrations if m.version not in done]
         for migration in pending:
             async with conn.transaction():
-                await conn.execute(migration.sql)
+                try:
+                    await conn.execute(migration.sql)
+                except asyncpg.InsufficientPrivilegeError as exc:
+                    pending_name = f"migration {migration.version:04d}_{migration.name}.sql is pending"
+                    raise _needs_owner(pending_name, exc) from None
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
                     migration.version,
