@@ -415,10 +415,35 @@ def status(ctx: click.Context, as_json: bool) -> None:
     for name, count in report.rows.items():
         rows.add_row(name, str(count))
     out.print(rows)
-    cov = Table("table", "model", "embedded", "total", "coverage", title="embedding coverage")
+    cov = Table("table", "model", "reads", "embedded", "missing", "coverage", title="embedding coverage")
     for c in report.coverage:
-        cov.add_row(c["table"], c["model"], str(c["embedded"]), str(c["total"]), f"{c['coverage']:.1%}")
+        cov.add_row(
+            c["table"],
+            c["model"],
+            "active" if c["active"] else "",
+            f"{c['embedded']}/{c['total']}",
+            str(c["missing"]),
+            f"{c['coverage']:.1%}",
+        )
     out.print(cov)
+    budget = report.budget.get("daily_usd")
+    spend = Table(
+        "provider", "model", "texts", "tokens", "requests", "est. cost (USD)", title="embedding usage"
+    )
+    for u in report.usage:
+        spend.add_row(
+            u["provider"],
+            u["model"],
+            str(u["texts"]),
+            str(u["tokens"]),
+            str(u["requests"]),
+            f"{u['cost_usd']:.4f}",
+        )
+    out.print(spend)
+    out.print(
+        f"spent today (UTC): ${report.budget.get('spent_today_usd') or 0:.4f}"
+        + (f" of a ${budget:.2f} daily budget" if budget is not None else ", no daily budget")
+    )
 
 
 def _register_optional_commands() -> None:

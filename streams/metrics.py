@@ -23,6 +23,35 @@ EVENTS_DEAD_LETTERED = Counter(
 EVENTS_HELD = Gauge("tasksage_results_held", "Execution results waiting for their task")
 EVENTS_OUT = Counter("tasksage_events_out_total", "Records published", ["topic"])
 RETRIES = Counter("tasksage_retries_total", "Batch retries after a retriable failure", ["topic", "error"])
+# Embedding cost, budget and coverage (README "Search, backfill and model changes").
+EMBED_USAGE_TOKENS = Counter(
+    "tasksage_embedding_usage_tokens_total",
+    "Tokens of embedding calls, provider-reported when available",
+    ["provider", "model"],
+)
+EMBED_COST = Counter(
+    "tasksage_embedding_cost_usd_total",
+    "Estimated cost of embedding calls (price table)",
+    ["provider", "model"],
+)
+EMBED_BUDGET_EXCEEDED = Gauge(
+    "tasksage_embedding_budget_exceeded", "1 while the daily embedding budget refuses new calls"
+)
+EMBED_BUDGET_REFUSALS = Counter(
+    "tasksage_embedding_budget_refusals_total",
+    "Embedding calls refused by the daily budget",
+    ["provider", "model"],
+)
+EMBEDDING_COVERAGE = Gauge(
+    "tasksage_embedding_coverage_ratio",
+    "Share of rows with a vector of the model for their current text",
+    ["table", "model", "active"],
+)
+EMBEDDING_MISSING = Gauge(
+    "tasksage_embedding_missing_rows",
+    "Rows without a vector of the model for their current text (alert on active=true)",
+    ["table", "model", "active"],
+)
 BATCH_SECONDS = Histogram(
     "tasksage_batch_seconds",
     "Time to process one batch",

@@ -28,6 +28,7 @@ from streams.embedded import (
     read_service_info,
     write_service_info,
 )
+from streams.search_runtime import metered
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,8 @@ async def open_runtime(
 ) -> Runtime:
     await prepare_database(settings, endpoints.dsn)
     pool = await open_pool(settings, endpoints.dsn)
-    embedder = create_embedder(settings.embedder_config())
+    # Metered: every call is counted in embedding_usage and capped by the daily budget.
+    embedder = metered(settings, pool, create_embedder(settings.embedder_config()), settings.embedder)
     await prepare_model(settings, pool, embedder)
     tiers = load_tiers(settings.tiers_file)
     async with pool.acquire() as conn:

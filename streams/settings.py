@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from processors.embedders.base import EmbedderConfig
+from processors.embedders.metered import DEFAULT_PRICES_USD_PER_MILLION
 from processors.scheduling.types import RankingConfig, SchedulerConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -84,10 +85,25 @@ class Settings(BaseSettings):
     embed_max_retries: int = 5  # per request, inside the embedder; then the batch waits and retries
     embed_circuit_reset_s: float = 30.0  # an open circuit lets a trial request through after this
 
-    # Vector index.
+    # Embedding cost: USD per million tokens by model (local providers cost nothing unless listed)
+    # and a daily budget over all of them; unset means no limit.
+    embedding_prices_usd_per_million: dict[str, float] = DEFAULT_PRICES_USD_PER_MILLION
+    embedding_daily_budget_usd: float | None = None
+
+    # Vector index. m and ef_construction are floors: bigger tables get bigger graphs when an
+    # index is created (processors/search/tuning.py).
     hnsw_m: int = 16
     hnsw_ef_construction: int = 64
     hnsw_ef_search: int = 80
+
+    # Search (tasksage search / similar). ef_search unset: by table size.
+    search_ef_search: int | None = None
+    search_oversample: int = 4  # filtered searches on pgvector < 0.8 fetch limit x this, then more
+    search_rrf_k: int = 60
+    search_vector_weight: float = 1.0
+    search_text_weight: float = 1.0
+    search_exact_max_rows: int = 10_000  # filtered searches keeping at most this many rows are exact
+    coverage_interval_s: float = 15.0  # how often the worker refreshes the coverage gauges
 
     # Scheduling and learning.
     success_target: float = 0.8

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import TopicPartition
 
+from processors.embedders.metered import utc_today
+from processors.postgres import backfill as coverage_store
 from processors.postgres import vectors
 from processors.postgres.pool import Pool
+from processors.postgres.usage import usage_totals
+from processors.search.types import SEARCH_KINDS
 from streams.kafka import make_consumer
 from streams.settings import Settings
 
@@ -32,6 +37,7 @@ class StatusReport:
     coverage: list[dict[str, Any]] = field(default_factory=list)
     models: list[dict[str, Any]] = field(default_factory=list)
     usage: list[dict[str, Any]] = field(default_factory=list)
+    budget: dict[str, float | None] = field(default_factory=dict)
     pgvector: str = ""
 
 
@@ -71,30 +77,25 @@ async def gather_status(settings: Settings, bootstrap: str, dsn_label: str, pool
             "SELECT name, dimension, provider, active FROM embedding_models ORDER BY name"
         ):
             report.models.append(dict(r))
-        for table, source, key in (
-            ("task_embeddings", "tasks", "task_id"),
-            ("message_embeddings", "messages", "message_id"),
-        ):
+        for kind in SEARCH_KINDS:
             for model in report.models:
-                embedded = await conn.fetchval(
-                    f"""SELECT count(*) FROM {source} s JOIN {table} e ON e.{key} = s.{key}
-                        AND e.model = $1 AND e.content_hash = s.content_hash""",
-                    model["name"],
-                )
-                total = report.rows[source]
+                cov = await coverage_store.coverage(conn, kind, model["name"])
                 report.coverage.append(
                     {
-                        "table": source,
-                        "model": model["name"],
-                        "embedded": int(embedded),
-                        "total": total,
-                        "coverage": 1.0 if total == 0 else int(embedded) / total,
+                        "table": cov.table,
+                        "model": cov.model,
+                        "active": model["active"],
+                        "embedded": cov.embedded,
+                        "total": cov.total,
+                        "missing": cov.missing,  # rows without a vector for their current text
+                        "coverage": cov.ratio,
                     }
                 )
-        for r in await conn.fetch(
-            "SELECT provider, model, sum(texts) AS texts, sum(tokens) AS tokens FROM embedding_usage GROUP BY 1, 2"
-        ):
-            report.usage.append(dict(r))
+        report.usage = [dataclasses.asdict(u) for u in await usage_totals(conn)]
+        spent = await conn.fetchval(
+            "SELECT coalesce(sum(cost_usd), 0) FROM embedding_usage WHERE day = $1", utc_today()
+        )
+        report.budget = {"daily_usd": settings.embedding_daily_budget_usd, "spent_today_usd": float(spent)}
         positions = {
             (r["topic"], r["partition"]): r["next_offset"]
             for r in await conn.fetch(

@@ -29,6 +29,7 @@ from streams import metrics, upkeep
 from streams.kafka import ensure_topics, make_consumer, make_producer
 from streams.log_integrity import LogIntegrity
 from streams.runtime import Runtime
+from streams.search_runtime import coverage_loop
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +244,9 @@ class Worker:
             self._background = [
                 asyncio.create_task(self._snapshot_loop(), name="snapshots"),
                 asyncio.create_task(self._sweep_loop(), name="outbox-sweep"),
+                asyncio.create_task(
+                    coverage_loop(self.runtime.pool, self._stopping, s.coverage_interval_s), name="coverage"
+                ),
                 asyncio.create_task(upkeep.held_results_loop(self, self._stopping), name="held-results"),
                 asyncio.create_task(upkeep.probe_loop(self, self._stopping), name="health-probes"),
             ]

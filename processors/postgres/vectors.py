@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
 from processors.errors import ConfigurationError
 from processors.postgres.pool import Conn
+from processors.search.tuning import build_params
 
 _SAFE_MODEL = re.compile(r"^[A-Za-z0-9._:/@+-]{1,200}$")
 VECTOR_TABLES = ("task_embeddings", "message_embeddings")
+# The table whose rows each vector table embeds: its size picks the HNSW build parameters.
+_ROWS_OF = {"task_embeddings": "tasks", "message_embeddings": "messages"}
 # Extra index predicate per table. Only tasks with outcomes can be neighbours, so only they
 # enter the task index (sql/0005): a new task costs no HNSW insert on its way to a schedule.
 INDEX_PREDICATES = {"task_embeddings": " AND has_outcome", "message_embeddings": ""}
@@ -32,6 +36,14 @@ def model_literal(name: str) -> str:
 
 
 def index_name(table: str, model: str, dimension: int) -> str:
+    """Unique per model: the slug alone maps "a.b" and "a-b" (or names equal in their first 24
+    characters) to one name, and the second model would silently get no index of its own."""
+    slug = re.sub(r"[^a-z0-9]+", "_", model.lower()).strip("_")[:24]
+    digest = hashlib.sha256(model.encode()).hexdigest()[:8]
+    return f"{table}_hnsw_{slug}_{dimension}_{digest}"
+
+
+def _legacy_index_name(table: str, model: str, dimension: int) -> str:
     slug = re.sub(r"[^a-z0-9]+", "_", model.lower()).strip("_")[:30]
     return f"{table}_hnsw_{slug}_{dimension}"
 
@@ -73,21 +85,42 @@ async def active_model(conn: Conn) -> EmbeddingModel | None:
 
 
 async def ensure_indexes(
-    conn: Conn, model: str, dimension: int, *, m: int = 16, ef_construction: int = 64
+    conn: Conn, model: str, dimension: int, *, m: int | None = None, ef_construction: int | None = None
 ) -> list[str]:
-    """Create the model's HNSW (cosine) index on every vector table if missing."""
+    """Create the model's HNSW (cosine) index on every vector table if missing. m and
+    ef_construction grow with the size of the table the vectors belong to; given values are floors."""
     created = []
     literal = model_literal(model)
     for table in VECTOR_TABLES:
         name = index_name(table, model, dimension)
-        exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", name)
-        if exists:
+        if await _has_index(conn, table, model, dimension):
             continue
+        params = build_params(await _row_count(conn, _ROWS_OF[table]), m, ef_construction)
         await conn.execute(
             f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING hnsw "
             f"((embedding::vector({int(dimension)})) vector_cosine_ops) "
-            f"WITH (m = {int(m)}, ef_construction = {int(ef_construction)}) "
+            f"WITH (m = {int(params.m)}, ef_construction = {int(params.ef_construction)}) "
             f"WHERE model = {literal}{INDEX_PREDICATES[table]}"
         )
         created.append(name)
     return created
+
+
+async def _row_count(conn: Conn, table: str) -> int:
+    """The planner's estimate; counted when the table was never analyzed (reltuples -1)."""
+    estimate = await conn.fetchval(
+        "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass($1)", table
+    )
+    if estimate is not None and estimate >= 0:
+        return int(estimate)
+    return int(await conn.fetchval(f"SELECT count(*) FROM {table}"))
+
+
+async def _has_index(conn: Conn, table: str, model: str, dimension: int) -> bool:
+    if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", index_name(table, model, dimension)):
+        return True
+    # Named before names carried a digest: it counts if its predicate names this very model.
+    definition = await conn.fetchval(
+        "SELECT pg_get_indexdef(to_regclass($1))", _legacy_index_name(table, model, dimension)
+    )
+    return definition is not None and f"model = {model_literal(model)}::text" in definition

@@ -5,5 +5,7 @@ COMMAND_MODULES: list[str] = [
     "streams.evaluate",
     "streams.demo",
     "streams.bench",
+    "streams.search_cli",
+    "streams.search_bench",
     "streams.dlq",
 ]
