@@ -34,7 +34,7 @@ def classify(exc: BaseException) -> Verdict:
     name = type(exc).__name__
     if isinstance(exc, TasksageError):
         return Verdict(exc.retriable, name, str(exc))
-    if isinstance(exc, _DB_TRANSIENT | OSError | TimeoutError | ConnectionError):
+    if isinstance(exc, (*_DB_TRANSIENT, OSError, TimeoutError, ConnectionError)):
         return Verdict(True, name, str(exc) or name)
     return Verdict(False, name, str(exc) or name)
 
