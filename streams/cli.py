@@ -311,6 +311,8 @@ def consume(
                         count += 1
                         if limit is not None and count >= limit:
                             break
+                    if limit is not None and count >= limit:
+                        break  # a batch can hold several partitions: stop across all of them
                 sys.stdout.flush()
         finally:
             await consumer.stop()

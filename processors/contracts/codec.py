@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import cache
 from importlib import resources
@@ -84,60 +85,76 @@ def _parse(payload: bytes, name: str, max_bytes: int) -> dict[str, Any]:
 
 
 def _time(value: str) -> datetime:
-    return datetime.fromisoformat(value)
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"time {value!r} cannot be read: {exc}") from None
+
+
+@contextlib.contextmanager
+def _readable(name: str) -> Iterator[None]:
+    """The schema's date-time pattern admits a few RFC 3339 forms Python cannot represent
+    (leap second 60, lower-case 't'/'z'): bad data with a reason, not a crash in the batch."""
+    try:
+        yield
+    except ValueError as exc:
+        raise InvalidEvent(f"{name}: {exc}") from None
 
 
 def _opt_time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
+    return None if value is None else _time(value)
 
 
 def decode_task_created(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> TaskCreated:
     d = _parse(payload, "task-created", max_bytes)
-    return TaskCreated(
-        event_id=d["event_id"],
-        occurred_at=_time(d["occurred_at"]),
-        task_id=d["task_id"],
-        description=d["description"],
-        kind=d.get("kind"),
-        priority=d.get("priority", 0),
-        requirements=tuple(d.get("requirements", ())),
-        dependencies=tuple(d.get("dependencies", ())),
-        context=d.get("context", {}),
-        requested_agent=d.get("requested_agent"),
-        deadline=_opt_time(d.get("deadline")),
-    )
+    with _readable("task-created"):
+        return TaskCreated(
+            event_id=d["event_id"],
+            occurred_at=_time(d["occurred_at"]),
+            task_id=d["task_id"],
+            description=d["description"],
+            kind=d.get("kind"),
+            priority=int(d.get("priority", 0)),  # JSON Schema's integer admits 3.0
+            requirements=tuple(d.get("requirements", ())),
+            dependencies=tuple(d.get("dependencies", ())),
+            context=d.get("context", {}),
+            requested_agent=d.get("requested_agent"),
+            deadline=_opt_time(d.get("deadline")),
+        )
 
 
 def decode_execution_result(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> ExecutionResult:
     d = _parse(payload, "execution-result", max_bytes)
     duration = d.get("duration_ms")
     cost = d.get("cost_usd")
-    return ExecutionResult(
-        event_id=d["event_id"],
-        occurred_at=_time(d["occurred_at"]),
-        task_id=d["task_id"],
-        agent=d["agent"],
-        model=d["model"],
-        success=d["success"],
-        finished_at=_time(d["finished_at"]),
-        duration_ms=None if duration is None else float(duration),
-        cost_usd=None if cost is None else float(cost),
-        error_message=d.get("error_message"),
-    )
+    with _readable("execution-result"):
+        return ExecutionResult(
+            event_id=d["event_id"],
+            occurred_at=_time(d["occurred_at"]),
+            task_id=d["task_id"],
+            agent=d["agent"],
+            model=d["model"],
+            success=d["success"],
+            finished_at=_time(d["finished_at"]),
+            duration_ms=None if duration is None else float(duration),
+            cost_usd=None if cost is None else float(cost),
+            error_message=d.get("error_message"),
+        )
 
 
 def decode_message_ingested(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> MessageIngested:
     d = _parse(payload, "message-ingested", max_bytes)
-    return MessageIngested(
-        event_id=d["event_id"],
-        occurred_at=_time(d["occurred_at"]),
-        message_id=d["message_id"],
-        source=d["source"],
-        author=d["author"],
-        content=d["content"],
-        thread_id=d.get("thread_id"),
-        task_id=d.get("task_id"),
-    )
+    with _readable("message-ingested"):
+        return MessageIngested(
+            event_id=d["event_id"],
+            occurred_at=_time(d["occurred_at"]),
+            message_id=d["message_id"],
+            source=d["source"],
+            author=d["author"],
+            content=d["content"],
+            thread_id=d.get("thread_id"),
+            task_id=d.get("task_id"),
+        )
 
 
 def _default(value: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
@@ -27,6 +28,11 @@ class HasEventId(Protocol):
 E = TypeVar("E", bound=HasEventId)
 
 
+# Producers and brokers refuse records over about 1 MB by default. A dead letter that can never
+# be sent would sit in the outbox for good, so a bigger value is cut to this and says so.
+DEAD_LETTER_MAX_VALUE_BYTES = 900_000
+
+
 def first_of_each_event(items: Sequence[Incoming[E]]) -> list[Incoming[E]]:
     """A batch may hold the same event twice (producer retries); keep the first."""
     seen: set[str] = set()
@@ -39,11 +45,14 @@ def first_of_each_event(items: Sequence[Incoming[E]]) -> list[Incoming[E]]:
 
 
 def rejected_key(rejected: Rejected) -> str:
-    """Inbox id of a dead letter, so a replayed bad record is not dead-lettered twice."""
+    """Inbox id of a dead letter, so a replayed bad record is not dead-lettered twice. The digest
+    of the record's bytes is part of it: the event_id of a broken record cannot be trusted, and
+    two different records that claim the same one are two dead letters, not one."""
+    digest = hashlib.sha256((rejected.key or b"") + b"\x00" + (rejected.value or b"")).hexdigest()[:32]
     if rejected.event_id:
-        return f"rejected:{rejected.event_id}"
+        return f"rejected:{rejected.event_id}:{digest}"
     src = rejected.source
-    return f"rejected:{src.topic}:{src.partition}:{src.offset}"
+    return f"rejected:{src.topic}:{src.partition}:{src.offset}:{digest}"
 
 
 async def finish_batch(
@@ -61,13 +70,12 @@ async def finish_batch(
         fresh = await ledger.claim_events(conn, stream, [(k, r.source) for k, r in keys.items()])
         for key, rej in keys.items():
             if key in fresh:
+                value, headers = rej.value or b"", dead_letter_headers(rej)
+                if len(value) > DEAD_LETTER_MAX_VALUE_BYTES:
+                    headers += (("tasksage.truncated_from_bytes", str(len(value)).encode()),)
+                    value = value[:DEAD_LETTER_MAX_VALUE_BYTES]
                 outputs.append(
-                    OutgoingRecord(
-                        config.dead_letter_topics[rej.source.topic],
-                        rej.key,
-                        rej.value or b"",
-                        dead_letter_headers(rej),
-                    )
+                    OutgoingRecord(config.dead_letter_topics[rej.source.topic], rej.key, value, headers)
                 )
                 result.dead_lettered += 1
     result.outputs = await ledger.add_to_outbox(conn, outputs)
