@@ -1,0 +1,105 @@
+"""Golden files: one complete, realistic event per published schema. Input events must decode and
+re-encode to exactly their golden bytes; output records built from fixed values must encode to
+exactly theirs, so any change in what producers send or consumers receive shows up as a diff."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import orjson
+import pytest
+
+from processors.contracts import encode
+from processors.contracts.codec import DECODERS, SCHEMA_NAMES, load_schema, validate_output
+from processors.contracts.events import (
+    ExecutionResult,
+    MessageDuplicate,
+    MessageIngested,
+    ScheduleSnapshot,
+    SnapshotEntry,
+    TaskCreated,
+    TaskSchedule,
+)
+from tests.contract.examples import (
+    GOLDEN_DIR,
+    INPUT_SCHEMAS,
+    OUTPUT_RECORDS,
+    REFRESH_COMMAND,
+    canonical,
+    encoded_output,
+    golden_path,
+)
+
+RECORD_TYPES = {
+    "task-created": TaskCreated,
+    "execution-result": ExecutionResult,
+    "message-ingested": MessageIngested,
+    "task-schedule": TaskSchedule,
+    "schedule-snapshot": ScheduleSnapshot,
+    "message-duplicate": MessageDuplicate,
+}
+
+
+def test_there_is_one_golden_file_per_schema() -> None:
+    assert sorted(p.stem for p in GOLDEN_DIR.glob("*.json")) == sorted(SCHEMA_NAMES)
+
+
+@pytest.mark.parametrize("name", SCHEMA_NAMES)
+def test_golden_event_is_valid_complete_and_canonical(name: str) -> None:
+    payload = golden_path(name).read_bytes()
+    validate_output(name, payload)
+    doc = orjson.loads(payload)
+    schema = load_schema(name)
+    assert set(doc) == set(schema["properties"]), "a golden event shows every field of its schema"
+    assert payload == canonical(payload), f"keep golden files canonical (sorted keys, 2-space indent): {name}"
+
+
+@pytest.mark.parametrize("name", SCHEMA_NAMES)
+def test_record_fields_match_the_schema(name: str) -> None:
+    """The typed records and the schemas describe the same fields, required ones included."""
+    schema = load_schema(name)
+    fields = {f.name: f for f in dataclasses.fields(RECORD_TYPES[name])}
+    assert set(fields) == set(schema["properties"])
+    without_default = {
+        n
+        for n, f in fields.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+    assert without_default <= set(schema["required"]), "a field the record requires is required by the schema"
+
+
+@pytest.mark.parametrize("name", INPUT_SCHEMAS)
+def test_input_golden_decodes_and_encodes_back_to_the_same_bytes(name: str) -> None:
+    payload = golden_path(name).read_bytes()
+    event = DECODERS[name](payload, 1_000_000)
+    assert isinstance(event, RECORD_TYPES[name])
+    assert canonical(encode(event)) == payload, f"{name}: a field was lost or changed by decode/encode"
+
+
+@pytest.mark.parametrize("name", sorted(OUTPUT_RECORDS))
+def test_output_record_encodes_to_its_golden_bytes(name: str) -> None:
+    produced = encoded_output(name)
+    validate_output(name, produced)
+    expected = golden_path(name).read_bytes()
+    assert produced == expected, (
+        f"the encoding of {name} changed; downstream consumers will see this diff. If deliberate, "
+        f"run `{REFRESH_COMMAND}` and commit the updated golden with the code change."
+    )
+
+
+def test_output_goldens_decode_to_the_records_they_came_from() -> None:
+    from processors.contracts.codec import (
+        decode_message_duplicate,
+        decode_schedule_snapshot,
+        decode_task_schedule,
+    )
+
+    decoders = {
+        "task-schedule": decode_task_schedule,
+        "schedule-snapshot": decode_schedule_snapshot,
+        "message-duplicate": decode_message_duplicate,
+    }
+    for name, build in OUTPUT_RECORDS.items():
+        assert decoders[name](golden_path(name).read_bytes()) == build(), name
+    snapshot = decode_schedule_snapshot(golden_path("schedule-snapshot").read_bytes())
+    assert all(isinstance(e, SnapshotEntry) for e in snapshot.entries)

@@ -1,0 +1,45 @@
+"""Snapshots of the tables that hold what tasksage learned, for 'nothing changed' assertions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Every column, vectors as text, so a changed bit anywhere shows up (timestamps included: an
+# effect applied twice rewrites them even when it writes the same numbers).
+LEARNED_STATE = {
+    "arm_stats": "SELECT * FROM arm_stats ORDER BY scope, agent, model",
+    "task_arm_outcomes": "SELECT * FROM task_arm_outcomes ORDER BY task_id, agent, model",
+    "tasks": "SELECT * FROM tasks ORDER BY task_id",
+    "executions": "SELECT * FROM executions ORDER BY event_id",
+    "held_results": "SELECT * FROM held_results ORDER BY event_id",
+    "arm_profiles": """SELECT agent, model, embedding_model, outcome, vector::text, weight, updated_at
+                       FROM arm_profiles ORDER BY agent, model, embedding_model, outcome""",
+    "task_embeddings": """SELECT task_id, model, content_hash, embedding::text, embedded_at
+                          FROM task_embeddings ORDER BY task_id, model""",
+    "messages": "SELECT * FROM messages ORDER BY message_id",
+    "message_embeddings": """SELECT message_id, model, content_hash, embedding::text, embedded_at
+                             FROM message_embeddings ORDER BY message_id, model""",
+    "predictions": "SELECT * FROM predictions ORDER BY schedule_id",
+    "inbox": "SELECT * FROM inbox ORDER BY stream, event_id",
+    "positions": """SELECT group_id, topic, partition, next_offset FROM consumer_positions
+                    ORDER BY group_id, topic, partition""",
+}
+
+
+State = dict[str, list[dict[str, Any]]]
+
+
+async def learned_state(conn: Any) -> State:
+    return {name: [dict(r) for r in await conn.fetch(sql)] for name, sql in LEARNED_STATE.items()}
+
+
+def differences(before: State, after: State) -> list[str]:
+    """Readable list of what changed (empty when nothing did)."""
+    out = []
+    for name in before:
+        old, new = before[name], after[name]
+        if old != new:
+            gone = [r for r in old if r not in new][:3]
+            added = [r for r in new if r not in old][:3]
+            out.append(f"{name}: {len(old)} -> {len(new)} rows; gone {gone}; added {added}")
+    return out
