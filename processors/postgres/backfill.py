@@ -85,9 +85,9 @@ async def store_if_current(
 ) -> int:
     """Store vectors of rows whose text is still the text embedded; returns how many.
 
-    The rows are share-locked until commit, so a concurrent update of a message's text (by the
-    worker) either happens before (and its row is skipped here: the worker stored a vector for
-    the new text) or waits and then overwrites this vector with one of the new text.
+    The rows are share-locked (in key order) until commit, so a concurrent update of a message's
+    text (by the worker) either happens before (and its row is skipped here: the worker stored a
+    vector for the new text) or waits and then overwrites this vector with one of the new text.
     """
     if not rows:
         return 0
@@ -96,7 +96,7 @@ async def store_if_current(
         current = await conn.fetch(
             f"""SELECT s.{spec.key} AS id FROM {spec.source} s
                 JOIN unnest($1::text[], $2::bytea[]) AS u(id, h) ON s.{spec.key} = u.id AND s.content_hash = u.h
-                FOR SHARE OF s""",
+                ORDER BY s.{spec.key} FOR SHARE OF s""",
             [r[0] for r in rows],
             [r[1] for r in rows],
         )
