@@ -33,6 +33,8 @@ from processors.scheduling.types import (
 
 log = logging.getLogger(__name__)
 STREAM = "task-created"
+# Below this many tasks per statement, another connection costs more than it saves.
+_MIN_SEARCH_CHUNK = 16
 
 
 def _affinities(
@@ -120,25 +122,41 @@ class TaskCreatedProcessor:
         self.neighbours = knowledge.NeighbourQuery(
             embedder.model_name, embedder.dimension, config.scheduler.neighbour_k
         )
-        self.search_slots = asyncio.Semaphore(search_concurrency)
+        self.search_concurrency = max(1, search_concurrency)
+        self.search_slots = asyncio.Semaphore(self.search_concurrency)
         self.embedding_stats = EmbeddingStats()
 
     def _tiers_for(self, kind: str | None) -> list[TierOption]:
         rows = [t for t in self.tiers if kind is not None and t.kind == kind]
         return rows or [t for t in self.tiers if t.kind == "*"]
 
-    async def _neighbours(self, vector: Vector, task_id: str) -> list[NeighbourOutcome]:
+    async def _neighbours(
+        self, vectors: Sequence[Vector], task_ids: Sequence[str]
+    ) -> list[list[NeighbourOutcome]]:
         async with self.search_slots, self.pool.acquire() as conn:
-            return await self.neighbours.fetch(conn, vector, task_id)
+            return await self.neighbours.fetch_many(conn, vectors, task_ids)
+
+    async def _all_neighbours(
+        self, tasks: Sequence[TaskCreated], embedded: dict[str, Embedded]
+    ) -> list[list[NeighbourOutcome]]:
+        """One statement per chunk, the chunks on parallel connections: few round trips, and
+        the index searches still spread over the database's cores."""
+        size = max(_MIN_SEARCH_CHUNK, -(-len(tasks) // self.search_concurrency))
+        chunks = [tasks[i : i + size] for i in range(0, len(tasks), size)]
+        found = await asyncio.gather(
+            *(
+                self._neighbours([embedded[t.task_id].vector for t in c], [t.task_id for t in c])
+                for c in chunks
+            )
+        )
+        return [neighbours for chunk in found for neighbours in chunk]
 
     async def plan(self, tasks: Sequence[TaskCreated]) -> tuple[dict[str, Embedded], list[TaskSchedule]]:
         """Embed and decide, reading only committed history (no locks held)."""
         embedded = await embed_texts(
             self.pool, self.embedder, "task", {t.task_id: t.description for t in tasks}, self.embedding_stats
         )
-        found = await asyncio.gather(
-            *(self._neighbours(embedded[t.task_id].vector, t.task_id) for t in tasks)
-        )
+        found = await self._all_neighbours(tasks, embedded)
         scopes = ["*", *sorted({t.kind for t in tasks if t.kind})]
         async with self.pool.acquire() as conn:
             stats = await knowledge.arm_stats(conn, scopes)
