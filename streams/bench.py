@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from processors.benchmarking.preload import load_history
-from processors.benchmarking.report import STREAMS, check_targets, missed_streams
+from processors.benchmarking.report import STREAMS, capacity_estimate, check_targets, missed_streams
 from processors.benchmarking.stats import ratio
 from processors.benchmarking.workload import BenchWorkload
 from processors.embedders import create_embedder
@@ -178,6 +178,10 @@ async def _measure(
                 published += 2 * events + light_events
                 progress.update(bar, completed=published)
             report["worker"] = _worker_figures(report, worker)
+            report["embedding"]["share_of_full_phase"] = _embedding_share(report)
+            report["capacity_on_dedicated_cores"] = {
+                s: capacity_estimate(report["streams"][s]["full"], os.cpu_count() or 1) for s in STREAMS
+            }
             checks = check_targets(report)
             py_spy = find_py_spy()
             profiles: dict[str, Any] = {}
@@ -202,6 +206,19 @@ async def _measure(
     report["work_dir"] = str(work_dir)
     report["run"]["load_average_at_end"] = load_average()
     return report
+
+
+def _embedding_share(report: dict[str, Any]) -> dict[str, float]:
+    """Estimated share of each embedding stream's full-speed phase spent embedding: the
+    embedder's own time per text (timed alone in this process) times the texts, over the
+    phase's wall time. The py-spy profile, when taken, shows the same from inside the worker."""
+    per_text_s = report["embedding"]["ms_per_text_wall"] / 1000
+    out = {}
+    for stream in ("task-created", "message-ingested"):
+        full = report["streams"][stream]["full"]
+        if full.get("wall_s"):
+            out[stream] = round(min(1.0, per_text_s * full["events"] / full["wall_s"]), 3)
+    return out
 
 
 def _worker_figures(report: dict[str, Any], worker: WorkerProcess) -> dict[str, Any]:
@@ -318,6 +335,10 @@ def print_summary(report: dict[str, Any]) -> None:
         f"raw aiokafka {_fmt(refs.get('raw_kafka_eps'))} ev/s, no-op pipeline {_fmt(refs.get('noop_pipeline_eps'))} ev/s "
         f"(ratio {_fmt(refs.get('noop_vs_raw_kafka'))}); worker peak RSS {_fmt(report.get('worker', {}).get('peak_rss_mb'), ' MiB')}"
     )
+    for stream, cap in report.get("capacity_on_dedicated_cores", {}).items():
+        if cap:
+            per = ", ".join(f"{k} {v:.2f}" for k, v in cap["cpu_ms_per_event"].items())
+            out.print(f"{stream}: CPU ms/event {per} -> ~{_fmt(cap['estimate_eps'])} ev/s on dedicated cores")
     targets = Table("target", "goal", "measured", "met", title="targets")
     for t in report.get("targets", []):
         met = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "-"}[t["met"]]

@@ -143,6 +143,7 @@ class PhaseResult:
             "publish_eps": rate(n, max(s.sent_at for s in self.sent) - first),
             "throughput_eps": rate(len(done), max(done) - first) if done else 0.0,
             "committed": len(done),
+            "wall_s": round(self.wall_s, 3),
             "commit_latency_ms": _summary(commit),
             "cpu_s": self.cpu_s,
             "worker_cpu_s_per_1000_events": round(worker_cpu / n * 1000, 3) if n else None,

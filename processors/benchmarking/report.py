@@ -106,3 +106,30 @@ def missed_streams(checks: list[TargetCheck]) -> list[str]:
         if any(c.met is False and c.name.startswith(stream) and "stretch" not in c.name for c in checks):
             out.append(stream)
     return out
+
+
+def capacity_estimate(phase: Mapping[str, Any], cores: int) -> dict[str, Any]:
+    """What one stream could sustain on `cores` dedicated cores, from the CPU its parts used.
+
+    The measured throughput depends on what else the machine runs (the report shows it under
+    "other processes"); CPU per event does much less. The worker is one Python thread, so it
+    also caps the rate at one core's worth of its own time per event.
+    """
+    events = phase.get("events") or 0
+    cpu = phase.get("cpu_s", {})
+    if not events:
+        return {}
+    per_event_ms = {k: round(cpu.get(k, 0.0) / events * 1000, 3) for k in ("worker", "postgres", "broker")}
+    total = sum(per_event_ms.values())
+    worker = per_event_ms["worker"]
+    limits = {
+        "all parts on the cores": cores * 1000 / total if total > 0 else None,
+        "worker (one thread)": 1000 / worker if worker > 0 else None,
+    }
+    known = {k: v for k, v in limits.items() if v is not None}
+    bound = min(known, key=lambda k: known[k]) if known else None
+    return {
+        "cpu_ms_per_event": per_event_ms,
+        "estimate_eps": round(known[bound], 1) if bound else None,
+        "bound_by": bound,
+    }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from processors.benchmarking.profile import summarize_collapsed
-from processors.benchmarking.report import check_targets, missed_streams
+from processors.benchmarking.report import capacity_estimate, check_targets, missed_streams
 from processors.benchmarking.stats import percentile, progress_rate, summarize
 
 
@@ -58,3 +58,14 @@ def test_targets_name_the_streams_that_missed() -> None:
     assert checks["execution-result throughput"] is True
     assert checks["message-ingested throughput"] is None  # not measured
     assert missed_streams(check_targets(report)) == ["task-created"]
+
+
+def test_capacity_is_bound_by_the_cores_or_the_single_worker_thread() -> None:
+    # 1,000 events: 0.5 ms worker, 1 ms database, 0.5 ms broker per event -> 2 ms on 2 cores.
+    phase = {"events": 1000, "cpu_s": {"worker": 0.5, "postgres": 1.0, "broker": 0.5, "other processes": 9.0}}
+    cap = capacity_estimate(phase, cores=2)
+    assert cap["cpu_ms_per_event"] == {"worker": 0.5, "postgres": 1.0, "broker": 0.5}
+    assert (cap["estimate_eps"], cap["bound_by"]) == (1000.0, "all parts on the cores")
+    busy_worker = {"events": 1000, "cpu_s": {"worker": 2.0, "postgres": 0.1, "broker": 0.1}}
+    assert capacity_estimate(busy_worker, cores=8)["bound_by"] == "worker (one thread)"
+    assert capacity_estimate({"events": 0}, cores=2) == {}
