@@ -45,7 +45,7 @@ from processors.scheduling.types import Arm, ArmEstimate, Decision, SchedulerCon
 
 
 def decide(inp: SchedulingInput, config: SchedulerConfig) -> Decision:
-    candidates = candidate_arms(inp)
+    candidates = candidate_arms(inp, config)
     notes = list(candidates.notes)
     ordered = estimate_arms(inp, config, candidates.arms)
     if not ordered:

@@ -3,10 +3,13 @@
 Success probability is a Beta posterior built from the general to the specific:
 
     p0  = the tier row's prior_success for the arm (0.5 without one)
-    p_g = global rate of the arm, shrunk toward p0 by `prior_strength` pseudo-counts
+    p_g = global rate of the arm, shrunk toward p0 by `prior_strength` (m) pseudo-counts
     p_k = kind rate of the arm, shrunk toward p_g the same way
-    p   = Beta(m * p_k + S, m * (1 - p_k) + F)  with S, F the similarity-weighted neighbour successes
-          and failures, weight = exp(sharpness * (sim - 1)) for sim >= similarity_floor
+    p_t = sigmoid(logit p_k + d), d = how much easier the task looks than its kind, judged from the
+          other arms' outcomes on similar tasks (difficulty_shift; off when difficulty_sd is 0)
+    p   = Beta(m_n * p_t + S, m_n * (1 - p_t) + F)  with S, F the similarity-weighted neighbour
+          successes and failures of this arm, weight = exp(sharpness * (sim - 1)) for sim >=
+          similarity_floor, and m_n = neighbour_strength
 
 Each level's data weighs n / (n + m) against the level above, so shrinkage fades as evidence
 grows. Adapted profile vectors may add a small one-sided pseudo-observation (see _profile_nudge).
@@ -22,6 +25,7 @@ Duration and cost follow the same chain (tier value -> global -> kind -> neighbo
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 # Module import, not names: processors.statistics imports the scheduling types, so importing
@@ -40,6 +44,7 @@ from processors.scheduling.types import (
 )
 
 _EMPTY = ArmTotals()
+_DEFAULT_CONFIG = SchedulerConfig()
 _NEUTRAL_PRIOR = 0.5
 _MIN_STRENGTH = 1e-6  # keeps the posterior proper when prior_strength is configured as 0
 
@@ -63,13 +68,19 @@ def relevant_tiers(inp: SchedulingInput) -> list[TierOption]:
     return tiers_for_kind(inp.tiers, inp.kind) or sorted(inp.tiers, key=lambda r: (r.tier, r.arm))
 
 
-def candidate_arms(inp: SchedulingInput) -> Candidates:
+def candidate_arms(inp: SchedulingInput, config: SchedulerConfig | None = None) -> Candidates:
     """Arms that can serve the task: its kind's tier rows, arms tried on its kind, arms tried on
-    similar tasks. Arms known only from other kinds join when the kind has nothing of its own:
-    their global success rate says little about this kind and would lure the choice away."""
+    similar tasks (similarity weight at least candidate_weight). Arms known only from other kinds
+    join when the kind has nothing of its own: their global success rate says little about this
+    kind and would lure the choice away; a barely similar neighbour of another kind is no better."""
+    cfg = config or _DEFAULT_CONFIG
     local = (
         set(inp.kind_stats)
-        | {n.arm for n in inp.neighbours if n.task_id != inp.task_id}
+        | {
+            n.arm
+            for n in inp.neighbours
+            if n.task_id != inp.task_id and neighbour_weight(n.similarity, cfg) >= cfg.candidate_weight
+        }
         | {t.arm for t in relevant_tiers(inp)}
     )
     every = local if (inp.kind is not None and local) else local | set(inp.global_stats)
@@ -175,27 +186,88 @@ def upper_bound(est: ArmEstimate, config: SchedulerConfig) -> float:
     return min(1.0, est.success_probability + config.optimism_z * posterior_sd(est, config))
 
 
+def _kind_rate(inp: SchedulingInput, arm: Arm, tier: TierOption | None, m: float) -> float:
+    """Tier prior -> global rate -> kind rate, each level shrunk toward the one above."""
+    g = inp.global_stats.get(arm, _EMPTY)
+    k = inp.kind_stats.get(arm, _EMPTY)
+    p0 = tier.prior_success if tier is not None and tier.prior_success is not None else _NEUTRAL_PRIOR
+    return st.shrunk_rate(k.successes, k.attempts, st.shrunk_rate(g.successes, g.attempts, p0, m), m)
+
+
+_LOGIT_CLAMP = 1e-4
+
+
+def _logit(p: float) -> float:
+    q = min(max(p, _LOGIT_CLAMP), 1.0 - _LOGIT_CLAMP)
+    return math.log(q / (1.0 - q))
+
+
+def _shifted(p: float, delta: float) -> float:
+    if delta == 0.0:
+        return p
+    return 1.0 / (1.0 + math.exp(-(_logit(p) + delta)))
+
+
+def difficulty_shift(
+    inp: SchedulingInput, config: SchedulerConfig, kind_rates: Mapping[Arm, float]
+) -> dict[Arm, float]:
+    """Per arm, how much easier (+) or harder (-) than its kind the task looks, in logits, judged
+    from the OTHER arms' outcomes on similar tasks (the arm's own outcomes enter as Beta evidence,
+    so they are not counted twice).
+
+    Model: logit p(arm, task) = logit p_kind(arm) + d_task, with d_task ~ Normal(0, difficulty_sd^2).
+    One Newton step from d = 0 on the similarity-weighted outcomes gives
+        d = sum w (successes - attempts p) / (sum w attempts p (1 - p) + 1 / difficulty_sd^2).
+    This lets an outcome of any arm inform every arm: with bandit feedback each past task shows one
+    arm only, and a hard task is usually hard for all of them.
+    """
+    if config.difficulty_sd <= 0:
+        return {}
+    precision = 1.0 / (config.difficulty_sd * config.difficulty_sd)
+    num: dict[Arm, float] = {}
+    den: dict[Arm, float] = {}
+    for n in selected_neighbours(inp, config):
+        w = neighbour_weight(n.similarity, config)
+        p = kind_rates.get(n.arm)
+        if w <= 0 or p is None or n.totals.attempts <= 0:
+            continue
+        num[n.arm] = num.get(n.arm, 0.0) + w * (n.totals.successes - n.totals.attempts * p)
+        den[n.arm] = den.get(n.arm, 0.0) + w * n.totals.attempts * p * (1.0 - p)
+    total_num, total_den = math.fsum(num.values()), math.fsum(den.values())
+    out = {}
+    for arm in kind_rates:
+        d = (total_num - num.get(arm, 0.0)) / (total_den - den.get(arm, 0.0) + precision)
+        out[arm] = max(-_MAX_SHIFT, min(_MAX_SHIFT, d))
+    return out
+
+
+_MAX_SHIFT = 3.0
+
+
 def estimate_arms(
     inp: SchedulingInput, config: SchedulerConfig, arms: tuple[Arm, ...] | None = None
 ) -> list[ArmEstimate]:
     """Estimates for the given arms (default: the candidate arms), best first by rank_key."""
-    chosen_arms = candidate_arms(inp).arms if arms is None else arms
+    chosen_arms = candidate_arms(inp, config).arms if arms is None else arms
     m = max(config.prior_strength, _MIN_STRENGTH)
     tier_of: dict[Arm, TierOption] = {}
     for row in relevant_tiers(inp):
         tier_of.setdefault(row.arm, row)
     local = neighbour_evidence(inp, config)
+    m_nb = max(config.neighbour_strength, _MIN_STRENGTH)
+    kind_rates = {arm: _kind_rate(inp, arm, tier_of.get(arm), m) for arm in set(chosen_arms) | set(local)}
+    shift = difficulty_shift(inp, config, kind_rates)
     out = []
     for arm in chosen_arms:
         g = inp.global_stats.get(arm, _EMPTY)
         k = inp.kind_stats.get(arm, _EMPTY)
         n = local.get(arm, _EMPTY)
         tier = tier_of.get(arm)
-        p0 = tier.prior_success if tier is not None and tier.prior_success is not None else _NEUTRAL_PRIOR
-        p_k = st.shrunk_rate(k.successes, k.attempts, st.shrunk_rate(g.successes, g.attempts, p0, m), m)
-        alpha, beta = st.beta_posterior(n.successes, n.attempts, p_k, m)
+        p_k = kind_rates[arm]
+        p_task = _shifted(p_k, shift.get(arm, 0.0))
+        alpha, beta = st.beta_posterior(n.successes, n.attempts, p_task, m_nb)
         extra_s, extra_f = _profile_nudge(inp.profiles.get(arm), config, m)
-        p = min(1.0, max(0.0, st.beta_mean(alpha + extra_s, beta + extra_f, default=p_k)))
+        p = min(1.0, max(0.0, st.beta_mean(alpha + extra_s, beta + extra_f, default=p_task)))
         pooled = k.attempts if inp.kind is not None else g.attempts
         evidence = max(n.attempts, 0.0) + max(pooled, 0.0)
         s0 = max(config.prior_strength, 0.0) + 1.0

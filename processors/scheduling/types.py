@@ -70,7 +70,10 @@ class SchedulerConfig:
     prior_strength: float = 2.0  # pseudo-observations behind the per-arm prior
     neighbour_k: int = 20
     similarity_floor: float = 0.0  # neighbours below this similarity carry no weight
-    similarity_sharpness: float = 10.0  # weight = exp(sharpness * (sim - 1))
+    similarity_sharpness: float = 7.0  # weight = exp(sharpness * (sim - 1)); see README "Evaluating"
+    neighbour_strength: float = 2.0  # pseudo-observations of the kind-level rate against neighbour evidence
+    difficulty_sd: float = 0.5  # prior sd (logit) of a task difficulty shared by all arms; 0 turns it off
+    candidate_weight: float = 0.05  # a neighbour's arms become candidates at this similarity weight
     exploration_rate: float = 0.05  # bandit exploration; 0 disables
     use_profiles: bool = True  # let adapted profile vectors nudge the estimate
     profile_weight: float = 2.0

@@ -9,7 +9,6 @@ from typing import Any
 
 import asyncpg
 import orjson
-import pytest
 
 from processors.contracts import ExecutionResult, TaskCreated
 from processors.contracts.codec import validate_output
@@ -258,13 +257,6 @@ def _summary(doc: dict[str, Any]) -> str:
     return f"{doc['agent']}/{doc['model']} [{arms}]"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scheduling bug (processors/scheduling/estimates.py: candidate_arms): arms of neighbour "
-    "tasks of OTHER kinds join the candidates even at negligible similarity weight, and their global "
-    "rates then outbid the kind's own tier rows, so a code task with no code history goes to the "
-    "research agent instead of the tier table's coder",
-)
 async def test_a_kind_without_history_is_not_routed_to_another_kinds_agent(
     make_settings, endpoints, worker_factory
 ) -> None:

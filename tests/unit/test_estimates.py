@@ -74,8 +74,10 @@ def by_arm(inp: SchedulingInput, config: SchedulerConfig = CONFIG) -> dict[Arm, 
 
 
 def test_neighbour_weight_table() -> None:
-    assert neighbour_weight(1.0, CONFIG) == pytest.approx(1.0)
-    assert neighbour_weight(0.9, CONFIG) == pytest.approx(0.36787944, rel=1e-6)  # exp(10 * -0.1)
+    sharp = SchedulerConfig(similarity_sharpness=10.0)
+    assert neighbour_weight(1.0, sharp) == pytest.approx(1.0)
+    assert neighbour_weight(0.9, sharp) == pytest.approx(0.36787944, rel=1e-6)  # exp(10 * -0.1)
+    assert neighbour_weight(0.9, CONFIG) == pytest.approx(0.49658530, rel=1e-6)  # default 7: exp(-0.7)
     assert neighbour_weight(-0.1, CONFIG) == 0.0  # below the 0.0 floor
     assert neighbour_weight(float("nan"), CONFIG) == 0.0
     assert neighbour_weight(1.0000001, CONFIG) == pytest.approx(1.0)
@@ -101,7 +103,7 @@ def test_without_evidence_the_tier_prior_and_tier_values_are_used() -> None:
 
 def test_arm_without_tier_or_data_has_neutral_prior_and_unknown_duration_and_cost() -> None:
     other = Arm("x", "y")
-    inp = task(neighbours=[NeighbourOutcome("n1", 0.5, other, ArmTotals())], tiers=())
+    inp = task(neighbours=[NeighbourOutcome("n1", 0.95, other, ArmTotals())], tiers=())
     est = by_arm(inp)[other]
     assert est.success_probability == pytest.approx(0.5)
     assert est.predicted_duration_ms is None and est.expected_cost_usd is None
@@ -170,12 +172,13 @@ def test_duration_without_tier_value_is_the_plain_mean() -> None:
 
 
 def test_candidates_are_the_kinds_arms_and_the_requested_agent_narrows_them() -> None:
-    inp = task(
-        global_stats={CODER: outcomes(1, 1)},
-        neighbours=[NeighbourOutcome("n", 0.5, Arm("researcher", "large"), outcomes(1, 0))],
-    )
-    # An arm known only from other kinds is left out: its global rate says little about this kind.
-    assert set(candidate_arms(inp).arms) == {CHEAP, STRONG, Arm("researcher", "large")}
+    near = NeighbourOutcome("n", 0.9, Arm("researcher", "large"), outcomes(1, 0))  # weight 0.37
+    far = NeighbourOutcome("f", 0.5, Arm("researcher", "small"), outcomes(1, 1))  # weight 0.0067
+    inp = task(global_stats={CODER: outcomes(1, 1)}, neighbours=[near, far])
+    # An arm known only from other kinds is left out: its global rate says little about this kind;
+    # so is an arm seen only on a barely similar task.
+    assert set(candidate_arms(inp, CONFIG).arms) == {CHEAP, STRONG, Arm("researcher", "large")}
+    assert Arm("researcher", "small") in candidate_arms(inp, SchedulerConfig(candidate_weight=0.0)).arms
     kindless = task(kind=None, global_stats={CODER: outcomes(1, 1)})
     assert CODER in candidate_arms(kindless).arms
     narrowed = candidate_arms(task(global_stats={CODER: outcomes(1, 1)}, requested_agent="coder"))
@@ -249,3 +252,36 @@ def test_estimates_are_always_probabilities(
         assert e.evidence >= 0.0
         assert e.predicted_duration_ms is None or e.predicted_duration_ms >= 0.0
         assert e.meets_target == (e.success_probability >= config.success_target)
+
+
+def test_no_difficulty_shift_when_it_is_turned_off() -> None:
+    nb = [NeighbourOutcome(f"n{i}", 0.95, STRONG, outcomes(1, 0)) for i in range(5)]
+    inp = task(kind_stats={CHEAP: outcomes(40, 30), STRONG: outcomes(40, 36)}, neighbours=nb)
+    off = by_arm(inp, SchedulerConfig(difficulty_sd=0.0))[CHEAP]
+    plain = by_arm(task(kind_stats={CHEAP: outcomes(40, 30), STRONG: outcomes(40, 36)}))[CHEAP]
+    assert off.success_probability == pytest.approx(plain.success_probability)
+
+
+def test_other_arms_failing_on_similar_tasks_makes_a_task_look_harder_for_every_arm() -> None:
+    config = SchedulerConfig(difficulty_sd=1.0)
+    kind = {CHEAP: outcomes(40, 30), STRONG: outcomes(40, 36)}
+    base = by_arm(task(kind_stats=kind), config)[CHEAP].success_probability
+    failed = [NeighbourOutcome(f"n{i}", 0.95, STRONG, outcomes(1, 0)) for i in range(5)]
+    succeeded = [NeighbourOutcome(f"n{i}", 0.95, STRONG, outcomes(1, 1)) for i in range(5)]
+    harder = by_arm(task(kind_stats=kind, neighbours=failed), config)[CHEAP].success_probability
+    easier = by_arm(task(kind_stats=kind, neighbours=succeeded), config)[CHEAP].success_probability
+    # CHEAP has no neighbour outcome of its own: only the strong arm's outcomes moved it.
+    assert harder < base < easier
+
+
+def test_the_shift_of_an_arm_ignores_its_own_neighbour_outcomes() -> None:
+    from processors.scheduling.estimates import difficulty_shift
+
+    config = SchedulerConfig(difficulty_sd=1.0, similarity_sharpness=10.0)
+    nb = [NeighbourOutcome(f"n{i}", 0.95, CHEAP, outcomes(1, 0)) for i in range(5)]
+    shift = difficulty_shift(task(neighbours=nb), config, {CHEAP: 0.7, STRONG: 0.9})
+    assert shift[CHEAP] == 0.0  # only its own outcomes: they enter as Beta evidence instead
+    assert shift[STRONG] < 0.0
+    # Newton step: 5 w (0 - 0.7) / (5 w 0.7 0.3 + 1), w = exp(10 (0.95 - 1))
+    w = 0.6065306597
+    assert shift[STRONG] == pytest.approx(5 * w * -0.7 / (5 * w * 0.21 + 1.0))
