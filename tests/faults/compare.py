@@ -38,27 +38,55 @@ def _sums(r: asyncpg.Record) -> Sums:
 async def observe(dsn: str) -> Observed:
     conn = await asyncpg.connect(dsn)
     try:
-        o = Observed()
-        for r in await conn.fetch("SELECT task_id, attempts, successes, kind, description FROM tasks"):
-            o.tasks[r["task_id"]] = (r["attempts"], r["successes"], r["kind"])
-            o.descriptions[r["task_id"]] = r["description"]
-        o.predictions = {r[0] for r in await conn.fetch("SELECT schedule_id FROM predictions")}
-        o.executions = {r[0] for r in await conn.fetch("SELECT event_id FROM executions")}
-        o.held = {r[0] for r in await conn.fetch("SELECT event_id FROM held_results")}
-        o.messages = {r[0] for r in await conn.fetch("SELECT message_id FROM messages")}
-        o.outcomes = {
-            (r["task_id"], r["agent"], r["model"]): _sums(r)
-            for r in await conn.fetch("SELECT * FROM task_arm_outcomes")
-        }
-        o.arms = {
-            (r["scope"], r["agent"], r["model"]): _sums(r)
-            for r in await conn.fetch("SELECT * FROM arm_stats")
-        }
-        o.inbox = {r[0]: r[1] for r in await conn.fetch("SELECT stream, count(*) FROM inbox GROUP BY stream")}
-        o.outbox = await conn.fetchval("SELECT count(*) FROM outbox")
-        return o
+        # One snapshot for every table: otherwise a batch committing between two queries shows
+        # its inbox rows but not its tasks, which looks exactly like a lost event.
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            return await _observe(conn)
     finally:
         await conn.close()
+
+
+async def _observe(conn: asyncpg.Connection) -> Observed:
+    o = Observed()
+    if not await conn.fetchval("SELECT to_regclass('public.inbox') IS NOT NULL"):
+        return o  # no worker has migrated the database yet
+    for r in await conn.fetch("SELECT task_id, attempts, successes, kind, description FROM tasks"):
+        o.tasks[r["task_id"]] = (r["attempts"], r["successes"], r["kind"])
+        o.descriptions[r["task_id"]] = r["description"]
+    o.predictions = {r[0] for r in await conn.fetch("SELECT schedule_id FROM predictions")}
+    o.executions = {r[0] for r in await conn.fetch("SELECT event_id FROM executions")}
+    o.held = {r[0] for r in await conn.fetch("SELECT event_id FROM held_results")}
+    o.messages = {r[0] for r in await conn.fetch("SELECT message_id FROM messages")}
+    o.outcomes = {
+        (r["task_id"], r["agent"], r["model"]): _sums(r)
+        for r in await conn.fetch("SELECT * FROM task_arm_outcomes")
+    }
+    o.arms = {
+        (r["scope"], r["agent"], r["model"]): _sums(r) for r in await conn.fetch("SELECT * FROM arm_stats")
+    }
+    o.inbox = {r[0]: r[1] for r in await conn.fetch("SELECT stream, count(*) FROM inbox GROUP BY stream")}
+    o.outbox = await conn.fetchval("SELECT count(*) FROM outbox")
+    return o
+
+
+def where_missing(truth: Truth, o: Observed, planned: list[Planned], placed: list[Placed]) -> str:
+    """Per partition, the offset range of the events whose effects are missing (a failure report)."""
+    gone_events = {f"{t}" for t in set(truth.tasks) - set(o.tasks)}
+    ranges: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for p, pl in zip(planned, placed, strict=True):
+        if p.doc is None:
+            continue
+        missing = (
+            (p.stream == "task-created" and p.doc["task_id"] in gone_events)
+            or (p.stream == "execution-result" and p.doc["event_id"] in truth.executions - o.executions)
+            or (p.stream == "message-ingested" and p.doc["message_id"] in truth.messages - o.messages)
+        )
+        if missing:
+            ranges[(pl.topic, pl.partition)].append(pl.offset)
+    return "\n".join(
+        f"missing on {t}[{part}]: {len(offs)} records, offsets {min(offs)}..{max(offs)}"
+        for (t, part), offs in sorted(ranges.items())
+    )
 
 
 async def settle(
@@ -137,9 +165,10 @@ class Verdict:
     doubled: int = 0
     problems: list[str] = field(default_factory=list)
 
-    def problem(self, text: str) -> None:
-        if len(self.problems) < 40:
-            self.problems.append(text)
+    def problem(self, text: str, detail: bool = False) -> None:
+        """Summaries are all kept; per-row details only the first 20."""
+        if not detail or sum(1 for p in self.problems if p.startswith("  ")) < 20:
+            self.problems.append(f"  {text}" if detail else text)
 
 
 def compare(
@@ -167,12 +196,12 @@ def compare(
         got = o.tasks.get(task_id)
         if got is not None and got[:2] != (attempts, successes):
             v.doubled += max(0, got[0] - attempts)
-            v.problem(f"task {task_id}: attempts/successes {got[:2]}, expected {(attempts, successes)}")
+            v.problem(f"task {task_id}: attempts/successes {got[:2]}, expected {(attempts, successes)}", True)
         if got is not None and got[2] != truth.tasks[task_id]:
-            v.problem(f"task {task_id}: kind {got[2]!r}, expected {truth.tasks[task_id]!r}")
+            v.problem(f"task {task_id}: kind {got[2]!r}, expected {truth.tasks[task_id]!r}", True)
     for task_id, text in truth.descriptions.items():
         if task_id in o.descriptions and o.descriptions[task_id] != text:
-            v.problem(f"task {task_id}: description not stored verbatim")
+            v.problem(f"task {task_id}: description not stored verbatim", True)
     for name, expected, actual in (
         ("task_arm_outcomes", truth.outcomes, o.outcomes),
         ("arm_stats", truth.arms, o.arms),
@@ -180,7 +209,7 @@ def compare(
         for key in set(expected) | set(actual):
             want, got = expected.get(key, Sums()), actual.get(key, Sums())
             if not want.same(got):
-                v.problem(f"{name} {key}: {got}, expected {want}")
+                v.problem(f"{name} {key}: {got}, expected {want}", True)
     # Counted twice: each result applied more than once shows up once, in its task_arm_outcomes row.
     v.doubled = sum(
         max(0, o.outcomes[k].attempts - truth.outcomes.get(k, Sums()).attempts) for k in o.outcomes

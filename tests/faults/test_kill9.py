@@ -9,7 +9,15 @@ import time
 import pytest
 
 from streams.kafka import ensure_topics
-from tests.faults.compare import compare, counts_by, dead_letters, hostile_sources, schedules, settle
+from tests.faults.compare import (
+    compare,
+    counts_by,
+    dead_letters,
+    hostile_sources,
+    schedules,
+    settle,
+    where_missing,
+)
 from tests.faults.conftest import EVENTS, KILLS, SEEDS, report
 from tests.faults.flow import diagnose, inbox_total, publish_paced, wait_for_progress
 from tests.faults.workload import WorkloadShape, generate, ground_truth
@@ -47,6 +55,7 @@ async def test_killed_worker_restarts_without_losing_or_doubling_anything(
                 recoveries.append(time.monotonic() - killed_at)
         placed = await publishing
         observed, drained_s = await settle(endpoints.dsn, truth, timeout_s=240)
+        state = await diagnose(settings, endpoints.dsn)
         letters, letter_copies = await dead_letters(settings)
         schedule_ids, schedule_repeats = await schedules(settings)
     verdict = compare(truth, observed, letters, hostile_sources(planned, placed))
@@ -64,7 +73,8 @@ async def test_killed_worker_restarts_without_losing_or_doubling_anything(
         drain_after_publish_s=round(drained_s, 1),
         repeated_outputs=schedule_repeats + letter_copies,
     )
-    assert verdict.problems == [], "\n".join(verdict.problems)
+    explain = "\n".join([*verdict.problems, where_missing(truth, observed, planned, placed), state])
+    assert verdict.problems == [], explain
     assert (verdict.lost, verdict.doubled) == (0, 0)
     assert schedule_ids == truth.predictions
     assert worker.starts == KILLS + 1
