@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     # Scheduling and learning.
     success_target: float = 0.8
     neighbour_k: int = 20
-    exploration_rate: float = 0.05
+    exploration_rate: float = 0.01
     learning_rate: float = 0.1
     use_profiles: bool = True
     tiers_file: Path = REPO_ROOT / "deploy" / "tiers.toml"

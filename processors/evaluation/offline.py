@@ -47,6 +47,7 @@ class Prediction:
     probabilities: dict[Arm, float]
     costs: dict[Arm, float | None]
     durations: dict[Arm, float | None]
+    notes: tuple[str, ...] = ()  # the decision's notes (offline only: schedules do not carry them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,4 +227,5 @@ def _decide(
         probabilities={e.arm: e.success_probability for e in alts},
         costs={e.arm: e.expected_cost_usd for e in alts},
         durations={e.arm: e.predicted_duration_ms for e in alts},
+        notes=decision.notes,
     )
