@@ -515,7 +515,11 @@ def evaluate_command(
 
     targets = _targets(targets_text)
     settings = settings_from(ctx, embedder=embedder)
-    dataset = load_dataset(dataset_path).head(limit)
+    try:
+        dataset = load_dataset(dataset_path).head(limit)
+    except TasksageError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise SystemExit(2) from None
     options = ReplayOptions(feedback=feedback, reveal_delay=reveal_delay, exploration_rate=exploration_rate)
     console.print(
         f"evaluating {dataset.header.name}: {len(dataset.tasks)} tasks, {len(dataset.arms)} arms, {feedback} feedback, "
