@@ -32,6 +32,7 @@ from streams.search_runtime import metered
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
+_STARTUP_LOCK = 0x7A5C57A7  # any constant; the same in every tasksage process
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,10 +180,16 @@ async def open_runtime(
     pool = await open_pool(settings, endpoints.dsn)
     # Metered: every call is counted in embedding_usage and capped by the daily budget.
     embedder = metered(settings, pool, create_embedder(settings.embedder_config()), settings.embedder)
-    await prepare_model(settings, pool, embedder)
     tiers = load_tiers(settings.tiers_file)
     async with pool.acquire() as conn:
-        await knowledge.replace_tiers(conn, tiers)
+        # Workers starting together take turns: creating indexes and replacing the tier table
+        # concurrently collide on unique keys (and the loser would crash at start).
+        await conn.execute("SELECT pg_advisory_lock($1)", _STARTUP_LOCK)
+        try:
+            await prepare_model(settings, pool, embedder)
+            await knowledge.replace_tiers(conn, tiers)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _STARTUP_LOCK)
     pipeline = build_pipeline(
         pool,
         embedder,

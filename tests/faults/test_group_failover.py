@@ -30,17 +30,19 @@ async def test_survivor_takes_over_and_a_new_worker_joins_mid_stream(
     a, b, c = (WorkerProcess(settings, logs, name) for name in ("a", "b", "c"))
     with worker_processes(a, b, c):
         a.start()
+        b.start()  # at the same moment, on a fresh database: both migrate and create indexes
         publishing = asyncio.create_task(publish_paced(settings, planned, duration_s=14))
-        # One after the other: two workers creating the vector indexes of a fresh database at
-        # the same moment collide (see the report of issue 5).
-        await wait_for_log(a, "partitions assigned")
-        b.start()
         # Both own partitions (the second join moves half of them from the first) and work.
+        await wait_for_log(a, "partitions assigned")
         await wait_for_log(b, "partitions assigned")
         await asyncio.sleep(2)
         before = await inbox_total(endpoints.dsn)
+        assignments = b.log_text().count("partitions assigned")
         a.kill()
         killed_at = time.monotonic()
+        # Recovery: the survivor is assigned the dead worker's partitions (once its session has
+        # timed out) and makes progress.
+        await wait_for_log(b, "partitions assigned", timeout_s=60, count=assignments + 1)
         waited = await wait_for_progress(endpoints.dsn, before, timeout_s=60)
         assert waited is not None, "the survivor made no progress:\n" + await diagnose(
             settings, endpoints.dsn
