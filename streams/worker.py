@@ -281,9 +281,20 @@ class Worker:
             except RetryAbandoned as exc:
                 log.info("stopping: in-flight batch handed back uncommitted (%s)", exc)
                 break
+            self._observe_lag(fetched)
             # Kafka offsets are for lag tools only: never wait for them, keep one commit in flight.
             if self._kafka_commit is None or self._kafka_commit.done():
                 self._kafka_commit = asyncio.create_task(self._commit_to_kafka(fetched))
+
+    def _observe_lag(self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        """Records behind the log end per partition, from the high watermark of the last fetch."""
+        assert self.consumer is not None
+        for tp, records in fetched.items():
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None and records:
+                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
+                    max(0, highwater - records[-1].offset - 1)
+                )
 
     async def process(self, topic: str, records: list[RawRecord]) -> BatchResult:
         handler = self.runtime.pipeline.handlers[topic]
