@@ -56,13 +56,22 @@ class Publisher:
         futures = [
             await self.producer.send(r.topic, r.value, key=r.key, headers=list(r.headers)) for r in records
         ]
-        await asyncio.gather(*futures)
-        for r in records:
+        # One record the broker refuses must not keep the others in the outbox forever.
+        outcomes = await asyncio.gather(*futures, return_exceptions=True)
+        ids: list[int] = []
+        failed: list[BaseException] = []
+        for r, outcome in zip(records, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                failed.append(outcome)
+                continue
             metrics.EVENTS_OUT.labels(r.topic).inc()
-        ids = [r.outbox_id for r in records if r.outbox_id is not None]
+            if r.outbox_id is not None:
+                ids.append(r.outbox_id)
         if ids:
             async with self.pool.acquire() as conn:
                 await ledger.remove_from_outbox(conn, ids)
+        if failed:
+            log.warning("publishing %d records failed, left in the outbox: %s", len(failed), failed[0])
 
     async def sweep(self, older_than_s: float) -> int:
         async with self.pool.acquire() as conn:
