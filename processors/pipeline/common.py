@@ -17,7 +17,7 @@ from processors.pipeline.base import (
 )
 from processors.pipeline.config import PipelineConfig
 from processors.postgres import ledger
-from processors.postgres.pool import Conn
+from processors.postgres.pool import Conn, Pool
 
 
 class HasEventId(Protocol):
@@ -42,6 +42,19 @@ def first_of_each_event(items: Sequence[Incoming[E]]) -> list[Incoming[E]]:
             seen.add(item.event.event_id)
             out.append(item)
     return out
+
+
+async def unseen_events(
+    pool: Pool, stream: str, items: Sequence[Incoming[E]], result: BatchResult
+) -> list[Incoming[E]]:
+    """The batch's events never processed before (first of each id), so replays skip costly work
+    such as embedding; the others count as duplicates. The inbox claim still decides at commit."""
+    batch = first_of_each_event(items)
+    async with pool.acquire() as conn:
+        seen = await ledger.seen_event_ids(conn, stream, [i.event.event_id for i in batch])
+    fresh = [i for i in batch if i.event.event_id not in seen]
+    result.duplicates += len(items) - len(fresh)
+    return fresh
 
 
 def rejected_key(rejected: Rejected) -> str:

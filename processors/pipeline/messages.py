@@ -12,7 +12,7 @@ from pgvector import Vector as PgVector
 from processors.contracts import MessageDuplicate, MessageIngested, encode
 from processors.embedders.base import Embedder, Vector
 from processors.pipeline.base import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef
-from processors.pipeline.common import finish_batch, first_of_each_event
+from processors.pipeline.common import finish_batch, unseen_events
 from processors.pipeline.config import PipelineConfig
 from processors.pipeline.embedding import Embedded, EmbeddingStats, embed_texts
 from processors.postgres import embeddings as vector_store
@@ -117,12 +117,7 @@ class MessageIngestedProcessor:
         sources: Sequence[SourceRef],
     ) -> BatchResult:
         result = BatchResult()
-        batch = first_of_each_event(items)
-        result.duplicates = len(items) - len(batch)
-        async with self.pool.acquire() as conn:
-            seen = await ledger.seen_event_ids(conn, STREAM, [i.event.event_id for i in batch])
-        fresh = [i for i in batch if i.event.event_id not in seen]
-        result.duplicates += len(batch) - len(fresh)
+        fresh = await unseen_events(self.pool, STREAM, items, result)
         latest = list({i.event.message_id: i for i in fresh}.values())
         messages = [i.event for i in latest]
         embedded: dict[str, Embedded] = {}

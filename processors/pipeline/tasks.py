@@ -12,7 +12,7 @@ import orjson
 from processors.contracts import ArmAlternative, SimilarTask, TaskCreated, TaskSchedule, encode
 from processors.embedders.base import Embedder, Vector
 from processors.pipeline.base import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef
-from processors.pipeline.common import finish_batch, first_of_each_event
+from processors.pipeline.common import finish_batch, unseen_events
 from processors.pipeline.config import PipelineConfig
 from processors.pipeline.embedding import Embedded, EmbeddingStats, embed_texts
 from processors.pipeline.results import ResultApplier
@@ -197,12 +197,7 @@ class TaskCreatedProcessor:
         sources: Sequence[SourceRef],
     ) -> BatchResult:
         result = BatchResult()
-        batch = first_of_each_event(items)
-        result.duplicates = len(items) - len(batch)
-        async with self.pool.acquire() as conn:
-            seen = await ledger.seen_event_ids(conn, STREAM, [i.event.event_id for i in batch])
-        fresh = [i for i in batch if i.event.event_id not in seen]
-        result.duplicates += len(batch) - len(fresh)
+        fresh = await unseen_events(self.pool, STREAM, items, result)
         # A task id published twice in one batch: the later event wins, like an upsert.
         latest = {i.event.task_id: i for i in fresh}
         with result.timed("plan"):
