@@ -115,6 +115,13 @@ def _choices(table: rt.TruthTable, preds: Sequence[Prediction]) -> list[int]:
     return [table.index(p.chosen) for p in preds]
 
 
+def _sweep(table: rt.TruthTable, preds: Sequence[Prediction]) -> list[rt.SweepPoint]:
+    """The target sweep over a run's predictions; cold starts keep their tier-1 pick."""
+    probs, costs = _matrix(table, preds)
+    fixed = [table.index(p.chosen) if p.cold_start else None for p in preds]
+    return rt.target_sweep(table, probs, costs, fixed=fixed)
+
+
 def build_report(
     dataset: Dataset,
     config: SchedulerConfig,
@@ -153,6 +160,7 @@ def build_report(
             "seconds": _r(main.seconds, 1),
             "tasks_per_second": _r(len(main.predictions) / main.seconds, 1) if main.seconds else None,
             "cold_starts": sum(p.cold_start for p in main.predictions),
+            "rule_agreement": _r(rule_agreement(main)),
             "explorations": sum(p.exploration for p in main.predictions),
             "scheduler": dataclasses.asdict(main_config),
             "learning_rate": main.learning_rate,
@@ -167,6 +175,7 @@ def build_report(
         "duration": {
             "tasksage_mae_ms": _r(_duration_mae(dataset, main.predictions, chosen_arms), 1),
             "base_rates_mae_ms": _r(_duration_mae(dataset, base_global, chosen_arms), 1),
+            "base_rates_per_kind_mae_ms": _r(_duration_mae(dataset, base_kind, chosen_arms), 1),
             "note": "chosen arm's predicted duration against its recorded duration; null without durations",
         },
     }
@@ -182,6 +191,23 @@ def build_report(
     if ablations:
         report["ablations"] = [_ablation(dataset, table, main_config, run) for run in (main, *ablations)]
     return report
+
+
+def rule_agreement(run: RunRecord) -> float | None:
+    """Share of non-exploring, non-cold-start schedules whose pick the offline rule (routing.choose)
+    reproduces from the schedule's own alternatives: 1.0 shows the target sweep re-applies the very
+    rule the worker applied."""
+    checked = agreed = 0
+    for p in run.predictions:
+        if p.exploration or p.cold_start:
+            continue
+        arms = sorted(p.probabilities)
+        pick = rt.choose(
+            [p.probabilities[a] for a in arms], [p.costs.get(a) for a in arms], run.success_target
+        )
+        checked += 1
+        agreed += arms[pick] == p.chosen
+    return agreed / checked if checked else None
 
 
 def _dataset_section(dataset: Dataset) -> dict[str, Any]:
@@ -271,11 +297,9 @@ def _routing_section(
         )
     )
 
-    probs, costs = _matrix(table, main.predictions)
-    sweep = rt.target_sweep(table, probs, costs)
+    sweep = _sweep(table, main.predictions)
     base_kind = base_rate_predictions(dataset, config, main, per_kind=True)
-    kind_probs, kind_costs = _matrix(table, base_kind)
-    kind_sweep = rt.target_sweep(table, kind_probs, kind_costs)
+    kind_sweep = _sweep(table, base_kind)
     curves: dict[str, Any] = {"tasksage": _points(sweep), "base rates per kind": _points(kind_sweep)}
     truth = _truth_sweep(dataset, table)
     if truth is not None:
@@ -382,8 +406,7 @@ def _two_arm_section(
     curve = rt.apgr_curve(gain(main.predictions), weak_outcomes, strong_outcomes)
     strong_rate = curve.strong_rate
     level = LEVEL_FRACTION * strong_rate
-    probs, pcosts = _matrix(table, main.predictions)
-    sweep_point = rt.cheapest_point(rt.target_sweep(table, probs, pcosts), level)
+    sweep_point = rt.cheapest_point(_sweep(table, main.predictions), level)
     share = rt.share_at(curve, level)
     out: dict[str, Any] = {
         "weak": arm_name(table.arms[weak]),
@@ -440,8 +463,7 @@ def _ablation(
         best = rt.best_single(table)
         best_cost = rt.arm_costs(table)[best]
         oracle_cost = rt.score_choices(table, rt.oracle_choices(table), "").total_cost
-        probs, costs = _matrix(table, run.predictions)
-        p = rt.cheapest_point(rt.target_sweep(table, probs, costs), LEVEL_FRACTION * rates[best])
+        p = rt.cheapest_point(_sweep(table, run.predictions), LEVEL_FRACTION * rates[best])
         out["at_95_sweep"] = (
             None if p is None else {"target": p.target, **_point_row(p, best_cost, oracle_cost)}
         )

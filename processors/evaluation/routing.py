@@ -204,11 +204,19 @@ def target_sweep(
     probabilities: Sequence[Sequence[float]],
     costs: Sequence[Sequence[float | None]],
     targets: Sequence[float] = TARGET_GRID,
+    fixed: Sequence[int | None] | None = None,
 ) -> list[SweepPoint]:
-    """Success and cost of the greedy rule at each target, from the same per-task predictions."""
+    """Success and cost of the greedy rule at each target, from the same per-task predictions.
+
+    `fixed[i]`, when not None, is a pick that does not depend on the target (a cold start takes
+    tier 1 whatever the target), so the sweep keeps it."""
+    keep = list(fixed) if fixed is not None else [None] * len(probabilities)
     points = []
     for target in targets:
-        picks = [choose(p, c, target) for p, c in zip(probabilities, costs, strict=True)]
+        picks = [
+            f if f is not None else choose(p, c, target)
+            for p, c, f in zip(probabilities, costs, keep, strict=True)
+        ]
         r = score_choices(table, picks, "sweep")
         points.append(SweepPoint(target, r.success_rate, r.total_cost))
     return points

@@ -142,9 +142,24 @@ def ablation_table(report: dict[str, Any]) -> TextTable | None:
     )
 
 
+def duration_table(report: dict[str, Any]) -> TextTable | None:
+    d = report.get("duration", {})
+    if d.get("tasksage_mae_ms") is None:
+        return None
+    return TextTable(
+        "Duration of the chosen arm (mean absolute error)",
+        ("predictor", "MAE (ms)"),
+        (
+            ("tasksage", _f(d["tasksage_mae_ms"], ",.0f")),
+            ("base rates (per agent/model mean)", _f(d["base_rates_mae_ms"], ",.0f")),
+            ("base rates per kind (mean)", _f(d.get("base_rates_per_kind_mae_ms"), ",.0f")),
+        ),
+    )
+
+
 def summary_tables(report: dict[str, Any]) -> list[TextTable]:
     tables = [probability_table(report)]
-    for make in (routing_table, level_table, two_arm_table, ablation_table):
+    for make in (duration_table, routing_table, level_table, two_arm_table, ablation_table):
         table = make(report)
         if table is not None:
             tables.append(table)

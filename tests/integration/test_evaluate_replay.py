@@ -43,6 +43,7 @@ async def test_full_feedback_replay_is_prequential_and_reports_every_section(
     assert all(len(r) == arms for r in run.revealed)
 
     report = build_report(dataset, settings.scheduler_config(), [run])
+    assert report["run"]["rule_agreement"] == 1.0  # the offline sweep re-applies the worker's own rule
     scores = report["probabilities"]["all_arms"]["tasksage"]
     assert scores["pairs"] == 60 * arms
     assert 0.0 <= scores["brier"] <= 1.0 and scores["log_loss"] > 0
@@ -88,11 +89,18 @@ async def test_evaluate_runs_each_target_and_the_profile_ablation(settings, endp
         settings,
         dataset,
         [0.7, 0.9],
-        ReplayOptions(feedback="full", reveal_delay=3),
+        ReplayOptions(feedback="full", reveal_delay=0),
         ablate_profiles=True,
         endpoints=Endpoints(endpoints.bootstrap, endpoints.dsn),
     )
     live_rows = [r for r in report["routing"]["rows"] if r["policy"].startswith("tasksage")]
     assert [r["policy"] for r in live_rows] == ["tasksage (target 0.7)", "tasksage (target 0.9)"]
+    # Full feedback: the second live run at 0.9 made exactly the choices the sweep recomputed at 0.9
+    # from the first run's predictions, which is what the report claims about its sweep.
+    swept = next(p for p in report["routing"]["curves"]["tasksage"] if p["target"] == 0.9)
+    assert (swept["success_rate"], swept["total_cost_usd"]) == (
+        live_rows[1]["success_rate"],
+        live_rows[1]["total_cost_usd"],
+    )
     assert [a["use_profiles"] for a in report["ablations"]] == [True, False]
     assert len(report["run"]["run_seconds"]) == 3

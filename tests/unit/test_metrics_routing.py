@@ -102,3 +102,12 @@ def test_offline_rule_matches_the_schedulers_rank_key(
     expected = min(estimates, key=rank_key).arm
     picked = rt.choose([p for p, _ in arms], [c for _, c in arms], target)
     assert estimates[picked].arm == expected
+
+
+def test_sweep_keeps_picks_that_do_not_depend_on_the_target() -> None:
+    table = _table([(True, False), (True, True)], [(10.0, 1.0), (10.0, 1.0)])
+    probs = [[0.9, 0.3], [0.9, 0.85]]
+    costs: list[list[float | None]] = [[10.0, 1.0], [10.0, 1.0]]
+    # Task 0 was a cold start that took the weak arm (tier 1): every target keeps that pick.
+    points = rt.target_sweep(table, probs, costs, targets=(0.2, 0.95), fixed=[1, None])
+    assert [(p.success_rate, p.total_cost) for p in points] == [(0.5, 2.0), (0.5, 11.0)]
