@@ -15,10 +15,12 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from processors.contracts import ArmAlternative, ExecutionResult, TaskSchedule
 from processors.evaluation.dataset import Dataset, outcome_cost
 from processors.evaluation.offline import Feedback, Prediction
+from processors.evaluation.runs import RunRecord
 from processors.scheduling.tiers import ANY_KIND
 from processors.scheduling.types import Arm, TierOption
 
@@ -142,3 +144,26 @@ class RevealLedger:
 
     def done(self) -> bool:
         return self.revealed == self.tasks
+
+
+def schedule_record(
+    run: RunRecord, task_id: str, pred: Prediction, seen: int, shown: tuple[Arm, ...]
+) -> dict[str, Any]:
+    """One line of schedules.jsonl: a schedule, what it could see, what was then revealed."""
+
+    def name(arm: Arm) -> str:
+        return f"{arm.agent}/{arm.model}"
+
+    return {
+        "run": run.label,
+        "success_target": run.success_target,
+        "task_id": task_id,
+        "chosen": name(pred.chosen),
+        "cold_start": pred.cold_start,
+        "exploration": pred.exploration,
+        "outcomes_visible_of_first_tasks": seen,
+        "revealed": [name(a) for a in shown],
+        "success_probability": {name(a): round(p, 6) for a, p in sorted(pred.probabilities.items())},
+        "expected_cost_usd": {name(a): c for a, c in sorted(pred.costs.items())},
+        "predicted_duration_ms": {name(a): d for a, d in sorted(pred.durations.items())},
+    }

@@ -2,7 +2,7 @@
 `COMMANDS: list[click.Command]`; add a module by appending its dotted name."""
 
 COMMAND_MODULES: list[str] = [
-    "streams.evaluate",
+    "streams.evaluate_cli",
     "streams.demo",
     "streams.bench",
     "streams.search_cli",

@@ -49,6 +49,9 @@ async def test_simulate_then_evaluate_writes_a_report_and_prints_the_tables(
     assert report["run"]["tasks"] == 25 and report["run"]["feedback"] == "bandit"
     assert report["probabilities"]["chosen_arm"]["tasksage"]["pairs"] == 25
     assert (report_dir / "calibration.png").exists() and (report_dir / "cost_success.png").exists()
+    records = [json.loads(line) for line in (report_dir / "schedules.jsonl").read_text().splitlines()]
+    assert len(records) == 25
+    assert all(r["revealed"] == [r["chosen"]] for r in records)  # bandit: the chosen arm only
     for heading in ("Success probability", "Routing on the ground truth", "Cheapest point reaching"):
         assert heading in output
 
