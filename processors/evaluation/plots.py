@@ -101,7 +101,7 @@ def cost_success_plot(report: dict[str, Any], path: Path) -> bool:
     ax.set_xlabel("total cost (USD, log scale)")
     ax.set_ylabel("success rate")
     ax.set_title("Cost versus success, sweeping the success target", fontsize=10)
-    ax.legend(fontsize=6, loc="lower right")
+    ax.legend(fontsize=6, loc="best")
     if two_arm:
         gain = axes[1]
         curve = two_arm["curve"]
