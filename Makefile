@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit integration faults contract bench clean
+.PHONY: install demo test lint typecheck unit integration faults contract bench evaluate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,17 @@ faults: $(STAMP)  ## kill, restart, outage and bad-input tests
 
 bench: $(STAMP)  ## throughput/latency benchmark, writes bench-report.json
 	$(BIN)/tasksage bench --json bench-report.json
+
+ROUTELLM ?= ../shared/data/routellm
+evaluate: $(STAMP)  ## prequential replays (RouteLLM MMLU and GSM8K, synthetic full and bandit), reports in reports/
+	mkdir -p reports
+	$(BIN)/tasksage convert-routellm $(ROUTELLM)/mmlu_correctness.csv --output reports/mmlu.jsonl
+	$(BIN)/tasksage convert-routellm $(ROUTELLM)/gsm8k_correctness.csv --output reports/gsm8k.jsonl
+	$(BIN)/tasksage simulate --tasks 5000 --output reports/synthetic.jsonl
+	$(BIN)/tasksage evaluate --dataset reports/mmlu.jsonl --embedder local --reveal-delay 100 --ablate-profiles --report reports/mmlu
+	$(BIN)/tasksage evaluate --dataset reports/gsm8k.jsonl --embedder local --reveal-delay 20 --ablate-profiles --report reports/gsm8k
+	$(BIN)/tasksage evaluate --dataset reports/synthetic.jsonl --reveal-delay 50 --ablate-profiles --report reports/synthetic-full
+	$(BIN)/tasksage evaluate --dataset reports/synthetic.jsonl --feedback bandit --reveal-delay 50 --success-target 0.86,0.88,0.9,0.92 --report reports/synthetic-bandit
 
 clean:
 	rm -rf $(VENV) .tasksage .mypy_cache .ruff_cache .pytest_cache
