@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
 from processors.pipeline.base import (
@@ -55,6 +56,23 @@ async def unseen_events(
     fresh = [i for i in batch if i.event.event_id not in seen]
     result.duplicates += len(items) - len(fresh)
     return fresh
+
+
+# Below this many rows per statement, another connection costs more than it saves.
+MIN_SEARCH_CHUNK = 16
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+async def search_in_chunks(
+    items: Sequence[T], concurrency: int, search: Callable[[Sequence[T]], Awaitable[list[R]]]
+) -> list[R]:
+    """One statement per chunk, the chunks on parallel connections: few round trips, and the
+    index searches still spread over the database's cores. Results keep the items' order."""
+    size = max(MIN_SEARCH_CHUNK, -(-len(items) // max(1, concurrency)))
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    found = await asyncio.gather(*(search(chunk) for chunk in chunks))
+    return [result for chunk in found for result in chunk]
 
 
 def rejected_key(rejected: Rejected) -> str:

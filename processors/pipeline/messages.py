@@ -12,7 +12,7 @@ from pgvector import Vector as PgVector
 from processors.contracts import MessageDuplicate, MessageIngested, encode
 from processors.embedders.base import Embedder, Vector
 from processors.pipeline.base import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef
-from processors.pipeline.common import finish_batch, unseen_events
+from processors.pipeline.common import finish_batch, search_in_chunks, unseen_events
 from processors.pipeline.config import PipelineConfig
 from processors.pipeline.embedding import Embedded, EmbeddingStats, embed_texts
 from processors.postgres import embeddings as vector_store
@@ -22,7 +22,6 @@ from processors.postgres.vectors import model_literal
 
 STREAM = "message-ingested"
 _NEAREST_EF_SEARCH = 40
-_MIN_SEARCH_CHUNK = 16  # below this many messages per statement, another connection costs more
 
 
 class MessageIngestedProcessor:
@@ -76,15 +75,13 @@ class MessageIngestedProcessor:
     async def _nearest_all(
         self, messages: Sequence[MessageIngested], embedded: dict[str, Embedded]
     ) -> list[tuple[str, float] | None]:
-        size = max(_MIN_SEARCH_CHUNK, -(-len(messages) // self.search_concurrency))
-        chunks = [messages[i : i + size] for i in range(0, len(messages), size)]
-        found = await asyncio.gather(
-            *(
-                self._nearest_chunk([embedded[m.message_id].vector for m in c], [m.message_id for m in c])
-                for c in chunks
-            )
+        return await search_in_chunks(
+            messages,
+            self.search_concurrency,
+            lambda c: self._nearest_chunk(
+                [embedded[m.message_id].vector for m in c], [m.message_id for m in c]
+            ),
         )
-        return [nearest for chunk in found for nearest in chunk]
 
     def _duplicates(
         self,

@@ -12,7 +12,7 @@ import orjson
 from processors.contracts import ArmAlternative, SimilarTask, TaskCreated, TaskSchedule, encode
 from processors.embedders.base import Embedder, Vector
 from processors.pipeline.base import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef
-from processors.pipeline.common import finish_batch, unseen_events
+from processors.pipeline.common import finish_batch, search_in_chunks, unseen_events
 from processors.pipeline.config import PipelineConfig
 from processors.pipeline.embedding import Embedded, EmbeddingStats, embed_texts
 from processors.pipeline.results import ResultApplier
@@ -34,7 +34,6 @@ from processors.scheduling.types import (
 log = logging.getLogger(__name__)
 STREAM = "task-created"
 # Below this many tasks per statement, another connection costs more than it saves.
-_MIN_SEARCH_CHUNK = 16
 
 
 def _affinities(
@@ -139,17 +138,11 @@ class TaskCreatedProcessor:
     async def _all_neighbours(
         self, tasks: Sequence[TaskCreated], embedded: dict[str, Embedded]
     ) -> list[list[NeighbourOutcome]]:
-        """One statement per chunk, the chunks on parallel connections: few round trips, and
-        the index searches still spread over the database's cores."""
-        size = max(_MIN_SEARCH_CHUNK, -(-len(tasks) // self.search_concurrency))
-        chunks = [tasks[i : i + size] for i in range(0, len(tasks), size)]
-        found = await asyncio.gather(
-            *(
-                self._neighbours([embedded[t.task_id].vector for t in c], [t.task_id for t in c])
-                for c in chunks
-            )
+        return await search_in_chunks(
+            tasks,
+            self.search_concurrency,
+            lambda c: self._neighbours([embedded[t.task_id].vector for t in c], [t.task_id for t in c]),
         )
-        return [neighbours for chunk in found for neighbours in chunk]
 
     async def plan(self, tasks: Sequence[TaskCreated]) -> tuple[dict[str, Embedded], list[TaskSchedule]]:
         """Embed and decide, reading only committed history (no locks held)."""
