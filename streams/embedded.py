@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -87,11 +88,27 @@ class EmbeddedBroker:
         self.process = None
 
 
+def default_shared_buffers_mb() -> int:
+    """A quarter of the RAM, at most 1 GiB, at least PostgreSQL's own 128 MiB."""
+    try:
+        ram_mb = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20
+    except (ValueError, OSError):  # pragma: no cover - not Linux
+        return 128
+    return max(128, min(1024, ram_mb // 4))
+
+
 class EmbeddedPostgres:
     """PostgreSQL 16 + pgvector from the pgserver package, on a Unix socket in the data directory."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, shared_buffers: str | int = 0) -> None:
+        """shared_buffers: MiB as an int (0: the default), or a PostgreSQL size such as "1GB"."""
         self.data_dir = data_dir
+        if isinstance(shared_buffers, str):
+            if not re.fullmatch(r"\d+\s*(kB|MB|GB)", shared_buffers):
+                raise ConfigurationError(f"shared_buffers {shared_buffers!r} is not a size like 512MB or 1GB")
+            self.shared_buffers = shared_buffers.replace(" ", "")
+        else:
+            self.shared_buffers = f"{shared_buffers or default_shared_buffers_mb()}MB"
         self.server: Any = None
 
     def start(self) -> str:
@@ -100,8 +117,43 @@ class EmbeddedPostgres:
         except ImportError as exc:  # pragma: no cover
             raise ConfigurationError("the pgserver package is missing", hint="run `make install`") from exc
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.server = pgserver.get_server(str(self.data_dir.resolve()), cleanup_mode="stop")  # type: ignore[attr-defined]
+        path = str(self.data_dir.resolve())
+        self.server = pgserver.get_server(path, cleanup_mode="stop")  # type: ignore[attr-defined]
+        if self._tune():
+            # shared_buffers takes a restart. If another process holds the server too, pgserver
+            # keeps it running and the setting applies at its next start.
+            self.server.cleanup()
+            self.server = pgserver.get_server(path, cleanup_mode="stop")  # type: ignore[attr-defined]
         return self.dsn
+
+    def _tune(self) -> bool:
+        """pgserver starts PostgreSQL with 128 MiB of shared buffers: less than the HNSW index of
+        100k tasks (~200 MiB) alone, so every index search and insert copies pages in from the OS
+        cache. 1 GiB made HNSW inserts 2.3x and searches 1.4x cheaper at 100k rows (issue 6).
+        Returns whether a restart is needed for the setting to take effect."""
+        wanted = self.shared_buffers
+        try:
+            answer = self._psql(
+                f"ALTER SYSTEM SET shared_buffers = '{wanted}'; "
+                f"SELECT pg_size_bytes(current_setting('shared_buffers')) <> pg_size_bytes('{wanted}');"
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.warning("could not tune the embedded PostgreSQL (shared_buffers=%s): %s", wanted, exc)
+            return False
+        return answer.strip().splitlines()[-1:] == ["t"]
+
+    def _psql(self, sql: str) -> str:
+        from pgserver._commands import POSTGRES_BIN_PATH  # type: ignore[import-untyped,unused-ignore]
+
+        out = subprocess.run(
+            [str(POSTGRES_BIN_PATH / "psql"), "-X", "-q", "-t", "-A", "-d", self.dsn],
+            input=sql,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+        return out.stdout
 
     @property
     def dsn(self) -> str:

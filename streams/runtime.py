@@ -79,7 +79,7 @@ class EmbeddedServices(AbstractAsyncContextManager["EmbeddedServices"]):
             bootstrap = self.broker.bootstrap
         dsn = s.database_url.get_secret_value() if s.database_url else None
         if not dsn:
-            self.postgres = EmbeddedPostgres(s.data_dir / "pg")
+            self.postgres = EmbeddedPostgres(s.data_dir / "pg", s.embedded_postgres_shared_buffers_mb)
             dsn = self.postgres.start()
         self.endpoints = Endpoints(
             bootstrap, dsn, embedded=self.broker is not None or self.postgres is not None

@@ -287,19 +287,9 @@ async def _with_server(data_dir: Path | None, shared_buffers: str, body: Any) ->
 
     with tempfile.TemporaryDirectory(prefix="tasksage-bench-search-") as tmp:
         directory = data_dir or Path(tmp)
-        server = EmbeddedPostgres(directory / "pg")
+        server = EmbeddedPostgres(directory / "pg", shared_buffers)
         dsn = server.start()
         try:
-            conn = await asyncpg.connect(dsn)
-            try:
-                current = await conn.fetchval("SHOW shared_buffers")
-                if current != shared_buffers:
-                    await conn.execute(f"ALTER SYSTEM SET shared_buffers = '{shared_buffers}'")
-            finally:
-                await conn.close()
-            if current != shared_buffers:  # takes effect on restart only
-                server.stop()
-                dsn = server.start()
             result: dict[str, Any] = await body(dsn)
             return result
         finally:

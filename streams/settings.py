@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Path(".tasksage")
     embedded_kafka_port: int = 19092
+    # 0: a quarter of the RAM, at most 1 GiB (pgserver's own default of 128 MiB is smaller than
+    # the HNSW index of 100k tasks).
+    embedded_postgres_shared_buffers_mb: int = Field(0, ge=0)
 
     # Kafka security, passed through to aiokafka.
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
