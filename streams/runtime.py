@@ -153,6 +153,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         learning_rate=settings.learning_rate,
         duplicate_threshold=settings.duplicate_threshold,
         max_event_bytes=settings.max_event_bytes,
+        index_queue_limit=settings.index_queue_limit,
     )
 
 

@@ -1,4 +1,5 @@
-"""A worker's duties besides consuming: expire held results, probe dependencies for /healthz."""
+"""A worker's duties besides consuming: expire held results, index queued task vectors, probe
+dependencies for /healthz."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from processors.postgres import ledger
+from processors.postgres import index_queue, ledger
 from streams import metrics
 
 if TYPE_CHECKING:
@@ -58,6 +59,25 @@ async def held_results_loop(worker: Worker, stopping: asyncio.Event) -> None:
                 pass  # more than one pass' worth expired at once
         except Exception as exc:
             log.warning("held results check failed: %s", exc)
+
+
+async def index_merge_loop(worker: Worker, stopping: asyncio.Event, idle_s: float = 0.2) -> None:
+    """Move queued task vectors into the neighbour index (sql/0006), a small transaction at a
+    time, so a batch of results never waits for HNSW inserts. Drains while there is a queue,
+    naps when there is none."""
+    s = worker.settings
+    while not stopping.is_set():
+        try:
+            async with worker.runtime.pool.acquire() as conn:
+                merged = await index_queue.merge(conn, s.index_merge_batch)
+                if merged < s.index_merge_batch:
+                    metrics.INDEX_QUEUE.set(await index_queue.queue_length(conn))
+            metrics.INDEX_MERGED.inc(merged)
+        except Exception as exc:  # PostgreSQL away: the queue waits, neighbours still find it
+            log.warning("neighbour index merge failed: %s", exc)
+            merged = 0
+        if merged < s.index_merge_batch and await _pause(stopping, idle_s if merged == 0 else 0.0):
+            break
 
 
 async def probe_loop(worker: Worker, stopping: asyncio.Event) -> None:

@@ -257,6 +257,7 @@ class Worker:
                     coverage_loop(self.runtime.pool, self._stopping, s.coverage_interval_s), name="coverage"
                 ),
                 asyncio.create_task(upkeep.held_results_loop(self, self._stopping), name="held-results"),
+                asyncio.create_task(upkeep.index_merge_loop(self, self._stopping), name="index-merge"),
                 asyncio.create_task(upkeep.probe_loop(self, self._stopping), name="health-probes"),
             ]
             self.health.set_ok("worker")

@@ -38,7 +38,9 @@ def build_pipeline(
     on_retry: Callable[[Verdict, int, float], Awaitable[None]] | None = None,
     on_recovered: Callable[[], None] | None = None,
 ) -> Pipeline:
-    applier = ResultApplier(embedder.model_name, config.learning_rate, config.max_event_bytes)
+    applier = ResultApplier(
+        embedder.model_name, config.learning_rate, config.max_event_bytes, config.index_queue_limit
+    )
     tasks = TaskCreatedProcessor(pool, embedder, config, tiers, applier)
     results = ExecutionResultProcessor(pool, config, applier)
     messages = MessageIngestedProcessor(pool, embedder, config)

@@ -19,3 +19,5 @@ class PipelineConfig:
     learning_rate: float = 0.1
     duplicate_threshold: float = 0.95
     max_event_bytes: int = 1_000_000
+    # Task vectors queued for the neighbour index before results index them inline (sql/0006).
+    index_queue_limit: int = 2000

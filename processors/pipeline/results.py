@@ -22,7 +22,7 @@ from processors.pipeline.base import (
 from processors.pipeline.common import finish_batch, first_of_each_event
 from processors.pipeline.config import PipelineConfig
 from processors.postgres import embeddings as vector_store
-from processors.postgres import knowledge, ledger
+from processors.postgres import index_queue, knowledge, ledger
 from processors.postgres.pool import Conn, Pool
 from processors.scheduling.types import Arm
 
@@ -81,10 +81,13 @@ class _Sums:
 class ResultApplier:
     """Applies results to the database inside the caller's transaction."""
 
-    def __init__(self, embedding_model: str, learning_rate: float, max_event_bytes: int) -> None:
+    def __init__(
+        self, embedding_model: str, learning_rate: float, max_event_bytes: int, index_queue_limit: int = 2000
+    ) -> None:
         self.embedding_model = embedding_model
         self.learning_rate = learning_rate
         self.max_event_bytes = max_event_bytes
+        self.index_queue_limit = index_queue_limit
 
     async def apply(
         self, conn: Conn, results: Sequence[tuple[ExecutionResult, SourceRef, bytes]]
@@ -290,12 +293,10 @@ class ResultApplier:
                WHERE task_id = $1""",
             [(t, v.attempts, v.successes, v.last_finished_at) for t, v in sorted(per_status.items())],
         )
-        # A task's first outcome makes it a possible neighbour: its vectors enter the index now
-        # (sql/0005), in the transaction that makes the outcome visible.
-        await conn.execute(
-            "UPDATE task_embeddings SET has_outcome = true WHERE task_id = ANY($1::text[]) AND NOT has_outcome",
-            sorted(per_status),
-        )
+        # A task's first outcome makes it a possible neighbour: its vectors are queued for the
+        # index (sql/0006), in the transaction that makes the outcome visible; the neighbour
+        # query compares queued vectors exactly until the merger has indexed them.
+        await index_queue.enqueue(conn, sorted(per_status), self.index_queue_limit)
         await self._adapt_profiles(conn, results)
 
     async def _adapt_profiles(self, conn: Conn, results: Sequence[ExecutionResult]) -> None:

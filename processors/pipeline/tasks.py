@@ -18,6 +18,7 @@ from processors.pipeline.embedding import Embedded, EmbeddingStats, embed_texts
 from processors.pipeline.results import ResultApplier
 from processors.postgres import embeddings as vector_store
 from processors.postgres import knowledge, ledger
+from processors.postgres.index_queue import QueuedVectors, queued_vectors
 from processors.postgres.pool import Conn, Pool
 from processors.scheduling import decide
 from processors.scheduling.types import (
@@ -33,7 +34,6 @@ from processors.scheduling.types import (
 
 log = logging.getLogger(__name__)
 STREAM = "task-created"
-# Below this many tasks per statement, another connection costs more than it saves.
 
 
 def _affinities(
@@ -130,18 +130,23 @@ class TaskCreatedProcessor:
         return rows or [t for t in self.tiers if t.kind == "*"]
 
     async def _neighbours(
-        self, vectors: Sequence[Vector], task_ids: Sequence[str]
+        self, vectors: Sequence[Vector], task_ids: Sequence[str], queued: QueuedVectors
     ) -> list[list[NeighbourOutcome]]:
         async with self.search_slots, self.pool.acquire() as conn:
-            return await self.neighbours.fetch_many(conn, vectors, task_ids)
+            return await self.neighbours.fetch_many(conn, vectors, task_ids, queued)
 
     async def _all_neighbours(
         self, tasks: Sequence[TaskCreated], embedded: dict[str, Embedded]
     ) -> list[list[NeighbourOutcome]]:
+        # Read once per batch, not once per chunk: every chunk compares with the same rows.
+        async with self.pool.acquire() as conn:
+            queued = await queued_vectors(conn, self.embedder.model_name, self.embedder.dimension)
         return await search_in_chunks(
             tasks,
             self.search_concurrency,
-            lambda c: self._neighbours([embedded[t.task_id].vector for t in c], [t.task_id for t in c]),
+            lambda c: self._neighbours(
+                [embedded[t.task_id].vector for t in c], [t.task_id for t in c], queued
+            ),
         )
 
     async def plan(self, tasks: Sequence[TaskCreated]) -> tuple[dict[str, Embedded], list[TaskSchedule]]:

@@ -9,9 +9,11 @@ from pgvector import Vector as PgVector
 
 from processors.embedders.base import Vector
 from processors.postgres.embeddings import as_array
+from processors.postgres.index_queue import QueuedVectors, queued_vectors
 from processors.postgres.pool import Conn
 from processors.postgres.vectors import model_literal
 from processors.scheduling.types import Arm, ArmTotals, NeighbourOutcome, TierOption
+from processors.search.nearest import merge_exact
 
 GLOBAL_SCOPE = "*"
 
@@ -28,10 +30,13 @@ def _totals(row: asyncpg.Record) -> ArmTotals:
 
 
 class NeighbourQuery:
-    """k nearest past tasks that have outcomes, through the model's partial HNSW index."""
+    """k nearest past tasks that have outcomes: the model's partial HNSW index, and the vectors
+    queued for it (sql/0006) compared exactly."""
 
     def __init__(self, model: str, dimension: int, k: int, oversample: int = 1) -> None:
         dim = int(dimension)
+        self.model = model
+        self.dimension = dim
         self.k = k
         # Only tasks with outcomes are in the index (has_outcome, sql/0005), so k candidates
         # are k neighbours; one spare stands in for the task itself when it is re-published.
@@ -45,14 +50,8 @@ class NeighbourQuery:
         # LIMIT is a literal: with a parameter, the generic plan that prepared statements switch
         # to guesses 10% of the table and prefers a sequential scan over the HNSW index.
         # Outcomes come in a second statement: joined in one, the planner hashes the whole table.
-        self.sql = f"""
-            SELECT e.task_id, e.embedding::vector({dim}) <=> $1::vector({dim}) AS distance
-            FROM task_embeddings e
-            WHERE e.model = {model_literal(model)} AND e.has_outcome
-            ORDER BY e.embedding::vector({dim}) <=> $1::vector({dim})
-            LIMIT {int(self.candidates)}"""
-        # The same search for a whole batch in one statement: one round trip and one executor
-        # start instead of two per task; each LATERAL probe still walks the HNSW index.
+        # The whole batch in one statement: one round trip and one executor start instead of
+        # two per task; each LATERAL probe still walks the HNSW index.
         self.many_sql = f"""
             SELECT q.i, c.task_id, c.distance
             FROM unnest($1::vector[]) WITH ORDINALITY AS q(v, i)
@@ -67,33 +66,30 @@ class NeighbourQuery:
             SELECT task_id, agent, model, attempts, successes, duration_sum_ms, duration_n, cost_sum_usd, cost_n
             FROM task_arm_outcomes WHERE task_id = ANY($1::text[]) ORDER BY task_id, agent, model"""
 
-    async def fetch(self, conn: Conn, vector: Vector, exclude_task_id: str) -> list[NeighbourOutcome]:
-        nearest = [(r["task_id"], 1.0 - float(r["distance"])) for r in await conn.fetch(self.sql, vector)]
-        nearest = [(t, s) for t, s in nearest if t != exclude_task_id]
-        if not nearest:
-            return []
-        by_task: dict[str, list[asyncpg.Record]] = {}
-        for r in await conn.fetch(self.outcomes_sql, [t for t, _ in nearest]):
-            by_task.setdefault(r["task_id"], []).append(r)
-        return self._assemble(nearest, by_task)
-
     async def fetch_many(
-        self, conn: Conn, vectors: Sequence[Vector], exclude_task_ids: Sequence[str]
+        self,
+        conn: Conn,
+        vectors: Sequence[Vector],
+        exclude_task_ids: Sequence[str],
+        queued: QueuedVectors | None = None,
     ) -> list[list[NeighbourOutcome]]:
-        """`fetch` for many vectors in two statements; results in input order."""
+        """The k nearest tasks with outcomes of each vector, in input order: the HNSW index,
+        plus an exact comparison with the vectors still queued for it (`queued`, read here
+        when not given). Two or three statements for the whole batch."""
         if not vectors:
             return []
-        nearest: list[list[tuple[str, float]]] = [[] for _ in vectors]
+        approximate: list[list[tuple[str, float]]] = [[] for _ in vectors]
         async with conn.transaction():
             await conn.execute(f"SET LOCAL hnsw.ef_search = {int(self.ef_search)}")
             # Wrapped: asyncpg would read a list of arrays as one two-dimensional array.
             rows = await conn.fetch(self.many_sql, [PgVector(v) for v in vectors])
+            if queued is None:
+                queued = await queued_vectors(conn, self.model, self.dimension)
         for r in rows:
-            i = r["i"] - 1
-            if r["task_id"] != exclude_task_ids[i]:
-                nearest[i].append((r["task_id"], 1.0 - float(r["distance"])))
-        for found in nearest:
-            found.sort(key=lambda pair: -pair[1])
+            approximate[r["i"] - 1].append((r["task_id"], 1.0 - float(r["distance"])))
+        nearest = merge_exact(
+            approximate, vectors, exclude_task_ids, queued.task_ids, queued.matrix, self.candidates
+        )
         wanted = sorted({t for found in nearest for t, _ in found})
         by_task: dict[str, list[asyncpg.Record]] = {}
         if wanted:
