@@ -198,7 +198,9 @@ async def _measure(
             await producer.stop()
             await poller.stop()
         progress.update(bar, description="reference loops")
-        report["references"] = await _references(settings, overrides, work_dir, pool, bootstrap, report)
+        report["references"] = await _references(
+            settings, overrides, work_dir, pool, bootstrap, report, workload
+        )
         report["targets"] = [c.as_dict() for c in check_targets(report)]
         progress.update(bar, completed=total, description="done")
     await embedder.aclose()
@@ -233,8 +235,22 @@ async def _references(
     pool: Any,
     bootstrap: str,
     report: dict[str, Any],
+    workload: BenchWorkload,
 ) -> dict[str, Any]:
-    """Raw aiokafka loop and the no-op worker over the same input topics and payloads."""
+    """The pipeline next to three loops that each leave parts out:
+
+    - raw aiokafka: consume every input record and produce it again (the broker and client alone);
+    - the no-op worker: the real worker with processors that only save positions and echo;
+    - the database loop (streams/bench_database.py): fresh events of each stream, pre-decoded,
+      straight to the stream's processor in full batches, no Kafka; the same SQL the pipeline
+      runs per event, timed per statement by asyncpg's query logger.
+
+    The Kafka loops drain the measured input topics from offset 0; the database loop writes
+    events of its own ("dbref" ids) under its own consumer group. Ratios are the pipeline's
+    full-speed throughput over each loop's.
+    """
+    from streams.bench_database import METHOD as DATABASE_METHOD
+    from streams.bench_database import database_loop
     from streams.bench_reference import NOOP_ECHO_SUFFIX, raw_kafka_loop
 
     topics = list(settings.input_topics.values())
@@ -271,6 +287,8 @@ async def _references(
     noop_events, noop_s = progress_rate(samples)
     noop_eps = noop_events / noop_s if noop_s else None
     full = {s: report["streams"][s]["full"]["throughput_eps"] for s in STREAMS}
+    run = report["run"]
+    database = await database_loop(settings, workload, run["history"], run["events_per_phase"])
     return {
         "records": total,
         "raw_kafka_eps": None if raw_eps is None else round(raw_eps, 1),
@@ -278,6 +296,9 @@ async def _references(
         "noop_vs_raw_kafka": ratio(noop_eps, raw_eps),
         "pipeline_vs_raw_kafka": {s: ratio(v, raw_eps) for s, v in full.items()},
         "method": "each loop drains all three input topics from offset 0; rate from first visible progress",
+        "database_loop": database,
+        "pipeline_vs_database_loop": {s: ratio(v, database[s]["eps"]) for s, v in full.items()},
+        "database_loop_method": DATABASE_METHOD,
     }
 
 
@@ -335,6 +356,7 @@ def print_summary(report: dict[str, Any]) -> None:
         f"raw aiokafka {_fmt(refs.get('raw_kafka_eps'))} ev/s, no-op pipeline {_fmt(refs.get('noop_pipeline_eps'))} ev/s "
         f"(ratio {_fmt(refs.get('noop_vs_raw_kafka'))}); worker peak RSS {_fmt(report.get('worker', {}).get('peak_rss_mb'), ' MiB')}"
     )
+    _print_database_loop(refs)
     for stream, cap in report.get("capacity_on_dedicated_cores", {}).items():
         if cap:
             per = ", ".join(f"{k} {v:.2f}" for k, v in cap["cpu_ms_per_event"].items())
@@ -348,6 +370,21 @@ def print_summary(report: dict[str, Any]) -> None:
         if isinstance(p, dict):
             parts = ", ".join(f"{k} {v:.0%}" for k, v in list(p["by_part"].items())[:5])
             out.print(f"profile {stream}: worker CPU {p['cpu_s'].get('worker', 0)}s; {parts}")
+
+
+def _print_database_loop(refs: dict[str, Any]) -> None:
+    versus = refs.get("pipeline_vs_database_loop", {})
+    for stream, r in refs.get("database_loop", {}).items():
+        share, ratio_ = r.get("db_share_of_wall"), versus.get(stream)
+        out.print(
+            f"database loop {stream}: {_fmt(r.get('eps'))} ev/s, "
+            f"{'-' if share is None else f'{share:.0%}'} of wall in SQL, "
+            f"pipeline/loop {'-' if ratio_ is None else f'{ratio_:.2f}'}"
+        )
+        for st in r.get("top_statements", [])[:3]:
+            # One line each, cut at the terminal's edge: the JSON has the longer text.
+            line = f"  {st['us_per_event']:>8,.1f} us/event {st['calls']:>5} calls  {st['sql']}"
+            out.print(line, markup=False, highlight=False, no_wrap=True, overflow="ellipsis")
 
 
 @click.command("bench")

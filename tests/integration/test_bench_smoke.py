@@ -54,6 +54,16 @@ def test_bench_runs_and_writes_a_report(
     assert report["streams"]["task-created"]["full"]["schedules_seen"] == 60
     assert report["references"]["raw_kafka_eps"] > 0
     assert report["references"]["noop_pipeline_eps"] > 0
+    database = report["references"]["database_loop"]
+    for stream in STREAMS:
+        loop = database[stream]
+        assert loop["events"] == 60
+        assert loop["eps"] > 0
+        assert 0 < loop["db_share_of_wall"] <= 1
+        assert loop["top_statements"], stream
+        assert all(s["calls"] > 0 and s["us_per_event"] > 0 and s["sql"] for s in loop["top_statements"])
+        assert report["references"]["pipeline_vs_database_loop"][stream] > 0
+    assert "database loop task-created" in stdout
     assert report["worker"]["peak_rss_mb"] > 0
     assert {t["name"] for t in report["targets"]} >= {"worker peak RSS", "task-created throughput"}
     assert "stream" in stdout and "targets" in stdout  # the summary tables
