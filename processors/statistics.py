@@ -73,31 +73,6 @@ def weighted_mean(values: Iterable[float], weights: Iterable[float]) -> float | 
     return num / den if den > 0 else None
 
 
-def scale_totals(totals: ArmTotals, weight: float) -> ArmTotals:
-    """Totals counted at a fraction of their weight (similarity-weighted evidence)."""
-    w = max(weight, 0.0)
-    return ArmTotals(
-        attempts=totals.attempts * w,
-        successes=totals.successes * w,
-        duration_sum_ms=totals.duration_sum_ms * w,
-        duration_n=totals.duration_n * w,
-        cost_sum_usd=totals.cost_sum_usd * w,
-        cost_n=totals.cost_n * w,
-    )
-
-
-def merge_totals(*parts: ArmTotals) -> ArmTotals:
-    """Field-wise sum (associative and commutative, so any merge order gives the same stats)."""
-    return ArmTotals(
-        attempts=math.fsum(p.attempts for p in parts),
-        successes=math.fsum(p.successes for p in parts),
-        duration_sum_ms=math.fsum(p.duration_sum_ms for p in parts),
-        duration_n=math.fsum(p.duration_n for p in parts),
-        cost_sum_usd=math.fsum(p.cost_sum_usd for p in parts),
-        cost_n=math.fsum(p.cost_n for p in parts),
-    )
-
-
 def _check(name: str, value: float | None) -> None:
     # Events are schema-validated upstream; this stops a NaN from poisoning a counter forever.
     if value is not None and (not math.isfinite(value) or value < 0):

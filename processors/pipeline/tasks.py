@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import numpy as np
 import orjson
 
 from processors.contracts import ArmAlternative, SimilarTask, TaskCreated, TaskSchedule, encode
@@ -37,19 +38,27 @@ STREAM = "task-created"
 
 
 def _affinities(
-    vector: Vector, profiles: dict[tuple[Arm, str], tuple[Vector, float]]
-) -> dict[Arm, ProfileAffinity]:
-    arms = {arm for arm, _ in profiles}
-    out = {}
-    for arm in arms:
-        good = profiles.get((arm, "success"))
-        bad = profiles.get((arm, "failure"))
-        out[arm] = ProfileAffinity(
-            success_similarity=None if good is None else float(good[0] @ vector),
-            failure_similarity=None if bad is None else float(bad[0] @ vector),
-            success_weight=0.0 if good is None else good[1],
-            failure_weight=0.0 if bad is None else bad[1],
-        )
+    vectors: Sequence[Vector], profiles: dict[tuple[Arm, str], tuple[Vector, float]]
+) -> list[dict[Arm, ProfileAffinity]]:
+    """Each task's similarity to every adapted profile: one matrix product for the batch."""
+    if not profiles or not vectors:
+        return [{} for _ in vectors]
+    keys = list(profiles)
+    column = {key: j for j, key in enumerate(keys)}
+    similarities = (np.vstack(vectors) @ np.vstack([profiles[k][0] for k in keys]).T).tolist()
+    arms = sorted({arm for arm, _ in keys})
+    out = []
+    for row in similarities:
+        affinity = {}
+        for arm in arms:
+            good, bad = column.get((arm, "success")), column.get((arm, "failure"))
+            affinity[arm] = ProfileAffinity(
+                success_similarity=None if good is None else row[good],
+                failure_similarity=None if bad is None else row[bad],
+                success_weight=0.0 if good is None else profiles[keys[good]][1],
+                failure_weight=0.0 if bad is None else profiles[keys[bad]][1],
+            )
+        out.append(affinity)
     return out
 
 
@@ -163,9 +172,9 @@ class TaskCreatedProcessor:
                 if self.config.scheduler.use_profiles
                 else {}
             )
+        affinities = _affinities([embedded[t.task_id].vector for t in tasks], profiles)
         schedules = []
-        for task, neighbours in zip(tasks, found, strict=True):
-            vector = embedded[task.task_id].vector
+        for task, neighbours, affinity in zip(tasks, found, affinities, strict=True):
             empty: dict[Arm, ArmTotals] = {}
             decision = decide(
                 SchedulingInput(
@@ -177,7 +186,7 @@ class TaskCreatedProcessor:
                     kind_stats=stats.get(task.kind, empty) if task.kind else empty,
                     neighbours=neighbours,
                     tiers=self._tiers_for(task.kind),
-                    profiles=_affinities(vector, profiles) if profiles else {},
+                    profiles=affinity,
                 ),
                 self.config.scheduler,
             )

@@ -38,7 +38,9 @@ from processors.scheduling.estimates import (
     cost_key,
     estimate_arms,
     has_evidence,
+    neighbour_evidence,
     relevant_tiers,
+    selected_neighbours,
 )
 from processors.scheduling.exploration import explore
 from processors.scheduling.types import Arm, ArmEstimate, Decision, SchedulerConfig, SchedulingInput
@@ -47,12 +49,14 @@ from processors.scheduling.types import Arm, ArmEstimate, Decision, SchedulerCon
 def decide(inp: SchedulingInput, config: SchedulerConfig) -> Decision:
     candidates = candidate_arms(inp, config)
     notes = list(candidates.notes)
-    ordered = estimate_arms(inp, config, candidates.arms)
+    selected = selected_neighbours(inp, config)
+    local = neighbour_evidence(inp, config, selected)
+    ordered = estimate_arms(inp, config, candidates.arms, selected=selected, local=local)
     if not ordered:
         return _default_decision(inp, config, notes)
     alternatives = tuple(ordered)
 
-    if not has_evidence(inp, candidates.arms, config):
+    if not has_evidence(inp, candidates.arms, config, local):
         by_arm = {e.arm: e for e in ordered}
         row = next((t for t in relevant_tiers(inp) if t.arm in by_arm), None)
         if row is not None:

@@ -25,7 +25,7 @@ Duration and cost follow the same chain (tier value -> global -> kind -> neighbo
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 # Module import, not names: processors.statistics imports the scheduling types, so importing
@@ -106,19 +106,32 @@ def selected_neighbours(inp: SchedulingInput, config: SchedulerConfig) -> list[N
     return [n for n in inp.neighbours if n.task_id in keep]
 
 
-def neighbour_evidence(inp: SchedulingInput, config: SchedulerConfig) -> dict[Arm, ArmTotals]:
-    """Per-arm neighbour totals, each scaled by its task's similarity weight."""
-    out: dict[Arm, ArmTotals] = {}
-    for n in selected_neighbours(inp, config):
+def neighbour_evidence(
+    inp: SchedulingInput, config: SchedulerConfig, selected: Sequence[NeighbourOutcome] | None = None
+) -> dict[Arm, ArmTotals]:
+    """Per-arm neighbour totals, each scaled by its task's similarity weight. `selected`: the
+    result of selected_neighbours, when the caller has it already (decide needs it three times)."""
+    columns: dict[Arm, tuple[list[float], ...]] = {}
+    for n in selected_neighbours(inp, config) if selected is None else selected:
         w = neighbour_weight(n.similarity, config)
         if w > 0:
-            out[n.arm] = st.merge_totals(out.get(n.arm, _EMPTY), st.scale_totals(n.totals, w))
-    return out
+            t = n.totals
+            cols = columns.setdefault(n.arm, ([], [], [], [], [], []))
+            values = (t.attempts, t.successes, t.duration_sum_ms, t.duration_n, t.cost_sum_usd, t.cost_n)
+            for col, value in zip(cols, values, strict=True):
+                col.append(value * w)
+    # One exact sum per field instead of a chain of pairwise merges: same totals in any order.
+    return {arm: ArmTotals(*(math.fsum(col) for col in cols)) for arm, cols in columns.items()}
 
 
-def has_evidence(inp: SchedulingInput, arms: tuple[Arm, ...], config: SchedulerConfig) -> bool:
+def has_evidence(
+    inp: SchedulingInput,
+    arms: tuple[Arm, ...],
+    config: SchedulerConfig,
+    local: dict[Arm, ArmTotals] | None = None,
+) -> bool:
     """Whether any outcome at all (global, kind or weighted neighbours) speaks for a candidate arm."""
-    local = neighbour_evidence(inp, config)
+    local = neighbour_evidence(inp, config) if local is None else local
     return any(
         inp.global_stats.get(a, _EMPTY).attempts > 0
         or inp.kind_stats.get(a, _EMPTY).attempts > 0
@@ -209,7 +222,10 @@ def _shifted(p: float, delta: float) -> float:
 
 
 def difficulty_shift(
-    inp: SchedulingInput, config: SchedulerConfig, kind_rates: Mapping[Arm, float]
+    inp: SchedulingInput,
+    config: SchedulerConfig,
+    kind_rates: Mapping[Arm, float],
+    selected: Sequence[NeighbourOutcome] | None = None,
 ) -> dict[Arm, float]:
     """Per arm, how much easier (+) or harder (-) than its kind the task looks, in logits, judged
     from the OTHER arms' outcomes on similar tasks (the arm's own outcomes enter as Beta evidence,
@@ -226,7 +242,7 @@ def difficulty_shift(
     precision = 1.0 / (config.difficulty_sd * config.difficulty_sd)
     num: dict[Arm, float] = {}
     den: dict[Arm, float] = {}
-    for n in selected_neighbours(inp, config):
+    for n in selected_neighbours(inp, config) if selected is None else selected:
         w = neighbour_weight(n.similarity, config)
         p = kind_rates.get(n.arm)
         if w <= 0 or p is None or n.totals.attempts <= 0:
@@ -245,18 +261,25 @@ _MAX_SHIFT = 3.0
 
 
 def estimate_arms(
-    inp: SchedulingInput, config: SchedulerConfig, arms: tuple[Arm, ...] | None = None
+    inp: SchedulingInput,
+    config: SchedulerConfig,
+    arms: tuple[Arm, ...] | None = None,
+    *,
+    selected: Sequence[NeighbourOutcome] | None = None,
+    local: dict[Arm, ArmTotals] | None = None,
 ) -> list[ArmEstimate]:
-    """Estimates for the given arms (default: the candidate arms), best first by rank_key."""
+    """Estimates for the given arms (default: the candidate arms), best first by rank_key.
+    `selected` and `local`: selected_neighbours and neighbour_evidence, if already computed."""
     chosen_arms = candidate_arms(inp, config).arms if arms is None else arms
+    selected = selected_neighbours(inp, config) if selected is None else selected
     m = max(config.prior_strength, _MIN_STRENGTH)
     tier_of: dict[Arm, TierOption] = {}
     for row in relevant_tiers(inp):
         tier_of.setdefault(row.arm, row)
-    local = neighbour_evidence(inp, config)
+    local = neighbour_evidence(inp, config, selected) if local is None else local
     m_nb = max(config.neighbour_strength, _MIN_STRENGTH)
     kind_rates = {arm: _kind_rate(inp, arm, tier_of.get(arm), m) for arm in set(chosen_arms) | set(local)}
-    shift = difficulty_shift(inp, config, kind_rates)
+    shift = difficulty_shift(inp, config, kind_rates, selected)
     out = []
     for arm in chosen_arms:
         g = inp.global_stats.get(arm, _EMPTY)

@@ -19,6 +19,7 @@ from processors.scheduling import (
     TierOption,
     candidate_arms,
     estimate_arms,
+    neighbour_evidence,
     neighbour_weight,
 )
 
@@ -285,3 +286,35 @@ def test_the_shift_of_an_arm_ignores_its_own_neighbour_outcomes() -> None:
     # Newton step: 5 w (0 - 0.7) / (5 w 0.7 0.3 + 1), w = exp(10 (0.95 - 1))
     w = 0.6065306597
     assert shift[STRONG] == pytest.approx(5 * w * -0.7 / (5 * w * 0.21 + 1.0))
+
+
+neighbour_rows = st.lists(
+    st.builds(
+        NeighbourOutcome,
+        task_id=st.sampled_from([f"n{i}" for i in range(8)]),
+        similarity=st.floats(min_value=0.5, max_value=1.0),
+        arm=st.sampled_from([CHEAP, STRONG, CODER]),
+        totals=st.builds(
+            outcomes,
+            attempts=st.floats(min_value=0, max_value=50),
+            successes=st.floats(min_value=0, max_value=50),
+            duration_ms=st.floats(min_value=0, max_value=1e6),
+            cost=st.floats(min_value=0, max_value=10),
+        ),
+    ),
+    max_size=20,
+)
+
+
+@given(neighbour_rows, st.randoms(use_true_random=False))
+def test_neighbour_evidence_is_the_weighted_sum_in_any_order(rows: list[NeighbourOutcome], rng) -> None:
+    config = SchedulerConfig(neighbour_k=50)
+    evidence = neighbour_evidence(task(neighbours=rows), config)
+    shuffled = list(rows)
+    rng.shuffle(shuffled)
+    assert neighbour_evidence(task(neighbours=shuffled), config) == evidence  # bit-identical
+    for arm in {r.arm for r in rows}:
+        mine = [r for r in rows if r.arm == arm and neighbour_weight(r.similarity, config) > 0]
+        expected = sum(r.totals.successes * neighbour_weight(r.similarity, config) for r in mine)
+        got = evidence[arm].successes if mine else 0.0
+        assert got == pytest.approx(expected, rel=1e-9, abs=1e-9)

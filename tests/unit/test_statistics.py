@@ -16,8 +16,6 @@ from processors.statistics import (
     beta_variance,
     mean_cost_usd,
     mean_duration_ms,
-    merge_totals,
-    scale_totals,
     shrunk_mean,
     shrunk_rate,
     weighted_mean,
@@ -113,32 +111,3 @@ def test_add_outcome_rejects_values_that_would_poison_counters(bad: float) -> No
         add_outcome(None, True, bad, None)
     with pytest.raises(ValueError):
         add_outcome(None, True, None, bad)
-
-
-@given(st.lists(st.tuples(st.booleans(), st.none() | counts, st.none() | counts), max_size=30))
-def test_adding_outcomes_equals_merging_single_outcomes(
-    outcomes: list[tuple[bool, float | None, float | None]],
-) -> None:
-    folded: ArmTotals | None = None
-    for ok, d, c in outcomes:
-        folded = add_outcome(folded, ok, d, c)
-    merged = merge_totals(*(add_outcome(None, ok, d, c) for ok, d, c in outcomes))
-    expected = folded or ArmTotals()
-    for field in ("attempts", "successes", "duration_n", "cost_n"):
-        assert getattr(merged, field) == getattr(expected, field)
-    assert merged.duration_sum_ms == pytest.approx(expected.duration_sum_ms)
-    assert merged.cost_sum_usd == pytest.approx(expected.cost_sum_usd)
-
-
-@given(totals, totals, totals)
-def test_merge_is_order_independent(a: ArmTotals, b: ArmTotals, c: ArmTotals) -> None:
-    # fsum is exactly rounded, so any order of the same parts gives bit-identical totals.
-    assert merge_totals(a, b, c) == merge_totals(c, a, b) == merge_totals(b, c, a)
-    nested = merge_totals(merge_totals(a, b), c)
-    assert nested.successes == pytest.approx(merge_totals(a, b, c).successes)
-
-
-def test_scale_totals() -> None:
-    t = scale_totals(ArmTotals(4, 2, 400, 4, 0.4, 4), 0.5)
-    assert t == ArmTotals(2, 1, 200, 2, 0.2, 2)
-    assert scale_totals(t, -1.0) == ArmTotals()
