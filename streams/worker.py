@@ -178,6 +178,8 @@ class Worker:
         self._failed = False
         self._background: list[asyncio.Task[None]] = []
         self._kafka_commit: asyncio.Task[None] | None = None
+        self._anchors_due: dict[tuple[str, int], RawRecord] = {}
+        self._anchor_writer: asyncio.Task[None] | None = None
         self._embedding_seen: tuple[int, int, int, float] = (0, 0, 0, 0.0)
         # Held while a batch is processed: a revocation waits for it, so the next owner of the
         # partitions starts from positions that include it.
@@ -312,10 +314,7 @@ class Worker:
         started = time.perf_counter()
         result = await handler.handle(records)
         assert self.publisher is not None
-        try:
-            await self.integrity.remember(records)
-        except Exception as exc:  # an older anchor still names a record of this log
-            log.debug("partition anchors not saved: %s", exc)
+        self._remember_later(records)
         try:
             await self.publisher.submit(result.outputs)
         except Exception as exc:
@@ -349,6 +348,23 @@ class Worker:
             result.dead_lettered,
         )
         return result
+
+    def _remember_later(self, records: Sequence[RawRecord]) -> None:
+        """Anchor each partition at its last committed record, in the background: anchors are
+        hints for detecting a broker that lost its log, and an older one names a record of the
+        log as well, so the next batch need not wait for this write."""
+        for r in records:
+            self._anchors_due[(r.topic, r.partition)] = r
+        if self._anchor_writer is None or self._anchor_writer.done():
+            self._anchor_writer = asyncio.create_task(self._write_anchors(), name="partition-anchors")
+
+    async def _write_anchors(self) -> None:
+        while self._anchors_due:
+            due, self._anchors_due = list(self._anchors_due.values()), {}
+            try:
+                await self.integrity.remember(due)
+            except Exception as exc:  # an older anchor still names a record of this log
+                log.debug("partition anchors not saved: %s", exc)
 
     def _observe_embedding(self) -> None:
         """Export the embedding counters the processors keep (they hold no metrics library)."""
@@ -419,9 +435,10 @@ class Worker:
         budget = max(0.25, min(5.0, self.settings.shutdown_timeout_s / 8))
         if self.publisher is not None:
             await self.publisher.drain(budget)
-        if self._kafka_commit is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._kafka_commit, budget)
+        for pending in (self._kafka_commit, self._anchor_writer):
+            if pending is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(pending, budget)
         if self.consumer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.consumer.stop(), budget)
