@@ -144,27 +144,11 @@ class TaskCreatedProcessor:
         async with self.search_slots, self.pool.acquire() as conn:
             return await self.neighbours.fetch_many(conn, vectors, task_ids, queued)
 
-    async def _all_neighbours(
-        self, tasks: Sequence[TaskCreated], embedded: dict[str, Embedded]
-    ) -> list[list[NeighbourOutcome]]:
-        # Read once per batch, not once per chunk: every chunk compares with the same rows.
-        async with self.pool.acquire() as conn:
-            queued = await queued_vectors(conn, self.embedder.model_name, self.embedder.dimension)
-        return await search_in_chunks(
-            tasks,
-            self.search_concurrency,
-            lambda c: self._neighbours(
-                [embedded[t.task_id].vector for t in c], [t.task_id for t in c], queued
-            ),
-        )
-
-    async def plan(self, tasks: Sequence[TaskCreated]) -> tuple[dict[str, Embedded], list[TaskSchedule]]:
-        """Embed and decide, reading only committed history (no locks held)."""
-        embedded = await embed_texts(
-            self.pool, self.embedder, "task", {t.task_id: t.description for t in tasks}, self.embedding_stats
-        )
-        found = await self._all_neighbours(tasks, embedded)
-        scopes = ["*", *sorted({t.kind for t in tasks if t.kind})]
+    async def _history(
+        self, scopes: Sequence[str]
+    ) -> tuple[dict[str, dict[Arm, ArmTotals]], dict[tuple[Arm, str], tuple[Vector, float]], QueuedVectors]:
+        """What every task of a batch is decided against: arm statistics, adapted profiles and the
+        vectors queued for the neighbour index (read once per batch, not once per chunk)."""
         async with self.pool.acquire() as conn:
             stats = await knowledge.arm_stats(conn, scopes)
             profiles = (
@@ -172,30 +156,56 @@ class TaskCreatedProcessor:
                 if self.config.scheduler.use_profiles
                 else {}
             )
-        affinities = _affinities([embedded[t.task_id].vector for t in tasks], profiles)
-        schedules = []
-        for task, neighbours, affinity in zip(tasks, found, affinities, strict=True):
-            empty: dict[Arm, ArmTotals] = {}
-            decision = decide(
-                SchedulingInput(
-                    task_id=task.task_id,
-                    kind=task.kind,
-                    priority=task.priority,
-                    requested_agent=task.requested_agent,
-                    global_stats=stats["*"],
-                    kind_stats=stats.get(task.kind, empty) if task.kind else empty,
-                    neighbours=neighbours,
-                    tiers=self._tiers_for(task.kind),
-                    profiles=affinity,
-                ),
-                self.config.scheduler,
-            )
-            schedules.append(
-                build_schedule(
-                    task, decision, neighbours, self.embedder.model_name, self.config.scheduler.success_target
-                )
-            )
+            queued = await queued_vectors(conn, self.embedder.model_name, self.embedder.dimension)
+        return stats, profiles, queued
+
+    async def plan(self, tasks: Sequence[TaskCreated]) -> tuple[dict[str, Embedded], list[TaskSchedule]]:
+        """Embed and decide, reading only committed history (no locks held)."""
+        embedded = await embed_texts(
+            self.pool, self.embedder, "task", {t.task_id: t.description for t in tasks}, self.embedding_stats
+        )
+        stats, profiles, queued = await self._history(["*", *sorted({t.kind for t in tasks if t.kind})])
+
+        async def search_and_decide(chunk: Sequence[TaskCreated]) -> list[TaskSchedule]:
+            vectors = [embedded[t.task_id].vector for t in chunk]
+            found = await self._neighbours(vectors, [t.task_id for t in chunk], queued)
+            affinities = _affinities(vectors, profiles)
+            return [
+                self._schedule(task, neighbours, affinity, stats)
+                for task, neighbours, affinity in zip(chunk, found, affinities, strict=True)
+            ]
+
+        # Each chunk is decided as soon as its neighbours are back: the scheduling code (Python,
+        # one core) runs while the database still searches the other chunks (the other core).
+        # Twice as many chunks as search slots, so a slot freed by a decided chunk is used at once.
+        schedules = await search_in_chunks(tasks, 2 * self.search_concurrency, search_and_decide)
         return embedded, schedules
+
+    def _schedule(
+        self,
+        task: TaskCreated,
+        neighbours: list[NeighbourOutcome],
+        affinity: dict[Arm, ProfileAffinity],
+        stats: dict[str, dict[Arm, ArmTotals]],
+    ) -> TaskSchedule:
+        empty: dict[Arm, ArmTotals] = {}
+        decision = decide(
+            SchedulingInput(
+                task_id=task.task_id,
+                kind=task.kind,
+                priority=task.priority,
+                requested_agent=task.requested_agent,
+                global_stats=stats["*"],
+                kind_stats=stats.get(task.kind, empty) if task.kind else empty,
+                neighbours=neighbours,
+                tiers=self._tiers_for(task.kind),
+                profiles=affinity,
+            ),
+            self.config.scheduler,
+        )
+        return build_schedule(
+            task, decision, neighbours, self.embedder.model_name, self.config.scheduler.success_target
+        )
 
     async def process(
         self,
