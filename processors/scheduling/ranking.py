@@ -12,8 +12,9 @@ Datetimes must be comparable (all timezone-aware, as the event contracts produce
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from processors.scheduling.types import PendingTask, RankingConfig
@@ -45,9 +46,18 @@ def task_score(task: PendingTask, now: datetime, config: RankingConfig) -> float
     )
 
 
+def _rank_key(scored: tuple[PendingTask, float]) -> tuple[float, datetime, str]:
+    task, score = scored
+    return (-score, task.created_at, task.task_id)
+
+
 def rank_pending(
     tasks: Sequence[PendingTask], now: datetime, config: RankingConfig
 ) -> list[tuple[PendingTask, float]]:
     """Highest score first; ties go to the older task, then to the smaller task id."""
-    scored = [(t, task_score(t, now, config)) for t in tasks]
-    return sorted(scored, key=lambda ts: (-ts[1], ts[0].created_at, ts[0].task_id))
+    return sorted(((t, task_score(t, now, config)) for t in tasks), key=_rank_key)
+
+
+def top_ranked(scored: Iterable[tuple[PendingTask, float]], n: int) -> list[tuple[PendingTask, float]]:
+    """The first n of rank_pending's order, from already scored tasks, without sorting them all."""
+    return heapq.nsmallest(n, scored, key=_rank_key)

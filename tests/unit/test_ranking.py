@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from processors.scheduling import PendingTask, RankingConfig, deadline_urgency, rank_pending, task_score
+from processors.scheduling.ranking import top_ranked
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 CONFIG = RankingConfig()
@@ -114,3 +115,10 @@ def test_equal_scores_go_oldest_first_then_by_id() -> None:
         pending("c", created_at=NOW - timedelta(hours=2)),
     ]
     assert [t.task_id for t, _ in rank_pending(tasks, NOW, no_aging)] == ["c", "a", "b"]
+
+
+@given(st.lists(task_st, max_size=40), st.integers(0, 45))
+def test_top_ranked_is_the_head_of_the_full_ranking(tasks: list[PendingTask], n: int) -> None:
+    config = RankingConfig()
+    scored = [(t, task_score(t, NOW, config)) for t in tasks]
+    assert top_ranked(scored, n) == rank_pending(tasks, NOW, config)[:n]
