@@ -6,6 +6,7 @@ See README "Performance" for what each figure means and how it is measured.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import platform
 import tempfile
@@ -21,7 +22,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from processors.benchmarking.preload import load_history
-from processors.benchmarking.report import STREAMS, capacity_estimate, check_targets, missed_streams
+from processors.benchmarking.report import (
+    NOOP_TARGET,
+    STREAMS,
+    capacity_estimate,
+    check_targets,
+    missed_streams,
+)
 from processors.benchmarking.stats import ratio
 from processors.benchmarking.workload import BenchWorkload
 from processors.embedders import create_embedder
@@ -37,6 +44,8 @@ from streams.bench_run import (
     embedding_cost,
     find_py_spy,
     postmaster_of,
+    profile_summary,
+    sampled,
     schedule_collector,
     settings_env,
     worker_peak_rss_mb,
@@ -199,7 +208,7 @@ async def _measure(
             await poller.stop()
         progress.update(bar, description="reference loops")
         report["references"] = await _references(
-            settings, overrides, work_dir, pool, bootstrap, report, workload
+            settings, overrides, work_dir, pool, bootstrap, report, workload, py_spy if profile else None
         )
         report["targets"] = [c.as_dict() for c in check_targets(report)]
         progress.update(bar, completed=total, description="done")
@@ -228,6 +237,44 @@ def _worker_figures(report: dict[str, Any], worker: WorkerProcess) -> dict[str, 
     return {"peak_rss_mb": worker_peak_rss_mb(worker), "cpu_s_per_1000_events": per_1000, "pid": worker.pid}
 
 
+async def _noop_run(
+    settings: Settings,
+    overrides: dict[str, Any],
+    work_dir: Path,
+    pool: Any,
+    total: int,
+    group_suffix: str,
+    py_spy: str | None = None,
+    profile_path: Path | None = None,
+) -> tuple[int, float]:
+    """The no-op worker drains the input topics under a consumer group of its own; (events,
+    seconds) from its first visible progress. With py_spy, sampled into profile_path."""
+    from processors.benchmarking.stats import progress_rate
+
+    topics = list(settings.input_topics.values())
+    group = settings.consumer_group + group_suffix
+    env = settings_env({**overrides, "consumer_group": group, "snapshot_interval_s": 3600})
+    noop = WorkerProcess(NOOP_COMMAND, env, work_dir / f"noop-worker{group_suffix}.log")
+    poller = PositionPoller(pool, group, interval_s=0.02)
+    poller.start()
+    noop.start()
+    deadline = time.monotonic() + max(120.0, total / 200)
+    sampling = (
+        sampled(py_spy, noop.pid, profile_path) if py_spy and profile_path else contextlib.nullcontext()
+    )
+    try:
+        async with sampling:
+            while time.monotonic() < deadline and sum(poller.committed(t) for t in topics) < total:
+                if not noop.alive():
+                    raise RuntimeError(f"the no-op worker exited:\n{noop.log_tail()}")
+                await asyncio.sleep(0.05)
+    finally:
+        noop.stop()
+        await poller.stop()
+    samples = [(at, sum(v for (t, _), v in seen.items() if t in topics)) for at, seen in poller.samples]
+    return progress_rate(samples)
+
+
 async def _references(
     settings: Settings,
     overrides: dict[str, Any],
@@ -236,6 +283,7 @@ async def _references(
     bootstrap: str,
     report: dict[str, Any],
     workload: BenchWorkload,
+    py_spy: str | None = None,
 ) -> dict[str, Any]:
     """The pipeline next to three loops that each leave parts out:
 
@@ -266,26 +314,19 @@ async def _references(
     raw_events, raw_s = await raw_kafka_loop(settings, bootstrap, topics, out_topic, total)
     raw_eps = raw_events / raw_s if raw_s else None
 
-    group = settings.consumer_group + "-noop"
-    env = settings_env({**overrides, "consumer_group": group, "snapshot_interval_s": 3600})
-    noop = WorkerProcess(NOOP_COMMAND, env, work_dir / "noop-worker.log")
-    poller = PositionPoller(pool, group, interval_s=0.02)
-    poller.start()
-    noop.start()
-    deadline = time.monotonic() + max(120.0, total / 200)
-    try:
-        while time.monotonic() < deadline and sum(poller.committed(t) for t in topics) < total:
-            if not noop.alive():
-                raise RuntimeError(f"the no-op worker exited:\n{noop.log_tail()}")
-            await asyncio.sleep(0.05)
-    finally:
-        noop.stop()
-        await poller.stop()
-    from processors.benchmarking.stats import progress_rate
-
-    samples = [(at, sum(v for (t, _), v in seen.items() if t in topics)) for at, seen in poller.samples]
-    noop_events, noop_s = progress_rate(samples)
+    noop_events, noop_s = await _noop_run(settings, overrides, work_dir, pool, total, "-noop")
     noop_eps = noop_events / noop_s if noop_s else None
+    if py_spy and (ratio(noop_eps, raw_eps) or 0.0) < NOOP_TARGET:
+        # Again under py-spy (a fresh group reads everything again), so the measured run above
+        # carries no sampling overhead.
+        path = work_dir / "profile-noop.txt"
+        events, seconds = await _noop_run(
+            settings, overrides, work_dir, pool, total, "-noop-profile", py_spy, path
+        )
+        report.setdefault("profiles", {})["no-op pipeline"] = {
+            **profile_summary(path),
+            "throughput_eps": round(events / seconds, 1) if seconds else None,
+        }
     full = {s: report["streams"][s]["full"]["throughput_eps"] for s in STREAMS}
     run = report["run"]
     database = await database_loop(settings, workload, run["history"], run["events_per_phase"])
@@ -376,7 +417,9 @@ def print_summary(report: dict[str, Any]) -> None:
     for stream, p in report.get("profiles", {}).items():
         if isinstance(p, dict):
             parts = ", ".join(f"{k} {v:.0%}" for k, v in list(p["by_part"].items())[:5])
-            out.print(f"profile {stream}: worker CPU {p['cpu_s'].get('worker', 0)}s; {parts}")
+            cpu = p.get("cpu_s", {}).get("worker")
+            where = f"worker CPU {cpu}s; " if cpu is not None else f"{p['samples']} samples; "
+            out.print(f"profile {stream}: {where}{parts}")
 
 
 def _print_database_loop(refs: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -268,30 +268,45 @@ class Phases:
     async def profiled(self, stream: str, events: int, py_spy: str, out_dir: Path) -> dict[str, Any]:
         """The full-speed phase again, with py-spy sampling the worker."""
         path = out_dir / f"profile-{stream}.txt"
-        spy = await asyncio.create_subprocess_exec(
-            py_spy, "record", "--pid", str(self.worker.pid), "--rate", "200", "--format", "raw",
-            "--nonblocking", "--output", str(path),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        await asyncio.sleep(1.0)  # attach
-        result = await self.run(stream, "profile", events, None)
+        async with sampled(py_spy, self.worker.pid, path):
+            result = await self.run(stream, "profile", events, None)
+        return {
+            **profile_summary(path),
+            "throughput_eps": result.as_dict()["throughput_eps"],
+            "cpu_s": result.cpu_s,
+        }
+
+
+@contextlib.asynccontextmanager
+async def sampled(py_spy: str, pid: int, path: Path) -> AsyncIterator[None]:
+    """py-spy records on-CPU samples of process `pid` into `path` while the body runs."""
+    spy = await asyncio.create_subprocess_exec(
+        py_spy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw",
+        "--nonblocking", "--output", str(path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    await asyncio.sleep(1.0)  # attach
+    try:
+        yield
+    finally:
         spy.send_signal(signal.SIGINT)
         try:
             await asyncio.wait_for(spy.wait(), 30)
         except TimeoutError:
             spy.kill()
             await spy.wait()
-        summary = summarize_collapsed(path.read_text() if path.exists() else "")
-        return {
-            "tool": "py-spy record --rate 200 (on-CPU samples of the worker process)",
-            "throughput_eps": result.as_dict()["throughput_eps"],
-            "cpu_s": result.cpu_s,
-            "samples": summary.samples,
-            "by_part": summary.by_part,
-            "top_functions": summary.top_self,
-            "collapsed_stacks": str(path),
-        }
+
+
+def profile_summary(path: Path) -> dict[str, Any]:
+    summary = summarize_collapsed(path.read_text() if path.exists() else "")
+    return {
+        "tool": "py-spy record --rate 200 (on-CPU samples of the worker process)",
+        "samples": summary.samples,
+        "by_part": summary.by_part,
+        "top_functions": summary.top_self,
+        "collapsed_stacks": str(path),
+    }
 
 
 async def embedding_cost(embedder: Embedder, workload: BenchWorkload, n: int = 500) -> dict[str, float]:

@@ -14,6 +14,8 @@ STREAMS = ("task-created", "execution-result", "message-ingested")
 # Share of results that are a task's first outcome (steady state: one in six at 3,000 results/s
 # and 500 tasks/s); the rest are further outcomes of preloaded tasks.
 FIRST_OUTCOME_EVERY = 6
+# The no-op pipeline's share of the raw aiokafka loop's rate that issue 6 asks for.
+NOOP_TARGET = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +92,7 @@ def check_targets(report: Mapping[str, Any]) -> list[TargetCheck]:
         _at_least(
             "no-op pipeline vs raw aiokafka",
             _get(report, "references", "noop_vs_raw_kafka"),
-            0.5,
+            NOOP_TARGET,
             "x",
         ),
     ]
