@@ -134,6 +134,19 @@ class Publisher:
         self._acks = None
 
 
+# Records decoded between two yields to the event loop while a batch is in flight.
+DECODE_SLICE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """One topic's records of a fetched batch, decoded ahead of processing."""
+
+    topic: str
+    records: list[RawRecord]
+    decoded: tuple[list[Any], list[Any]]
+
+
 class PositionListener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
@@ -188,6 +201,8 @@ class Worker:
         # partition from Kafka's offsets before our assignment callback has sought it; such
         # records are dropped (the seek re-reads them), so nothing is read from a wrong position.
         self._positioned: set[TopicPartition] = set()
+        # Counts assignment changes: a batch decoded across one is dropped, not processed.
+        self._assignments = 0
         self.integrity = LogIntegrity(self.settings, runtime.endpoints.bootstrap, runtime.pool, self.health)
         for handler in runtime.pipeline.handlers.values():
             handler.on_retry = self._wait_before_retry
@@ -197,6 +212,7 @@ class Worker:
     async def seek_to_stored_positions(self, assigned: Sequence[TopicPartition]) -> None:
         assert self.consumer is not None
         self._positioned.clear()
+        self._assignments += 1
         async with self.runtime.pool.acquire() as conn:
             stored = await ledger.load_positions(
                 conn, self.settings.consumer_group, [(tp.topic, tp.partition) for tp in assigned]
@@ -215,6 +231,7 @@ class Worker:
         """Let the in-flight batch commit before the group moves partitions (bounded: the group
         waits for us). Whatever is not committed by then is read again by the next owner."""
         self._positioned.difference_update(revoked)
+        self._assignments += 1
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.settings.session_timeout_ms / 2000):
                 await self._batch_lock.acquire()
@@ -275,28 +292,73 @@ class Worker:
             await self._shutdown()
 
     async def _consume_loop(self) -> None:
+        """Fetch and decode the next batch while the current one is processed: decoding is
+        Python work and a batch's transaction mostly waits on PostgreSQL, so the two overlap.
+        One batch is processed at a time, in fetch order; a decoded batch starts only if no
+        assignment changed since it was fetched (else the seek reads its records again)."""
         assert self.consumer is not None
-        while not self._stopping.is_set():
-            fetched = await self.consumer.getmany(timeout_ms=200, max_records=self.settings.batch_max_records)
-            fetched = {tp: records for tp, records in fetched.items() if tp in self._positioned}
-            if not fetched:
-                continue
-            if self._stopping.is_set():
-                break  # fetched but not started: the next owner reads these again
-            by_topic: dict[str, list[RawRecord]] = defaultdict(list)
-            for tp, records in sorted(fetched.items()):
-                by_topic[tp.topic].extend(to_raw(r) for r in records)
-            try:
-                async with self._batch_lock:
-                    for topic, records in by_topic.items():
-                        await self.process(topic, records)
-            except RetryAbandoned as exc:
-                log.info("stopping: in-flight batch handed back uncommitted (%s)", exc)
-                break
-            self._observe_lag(fetched)
-            # Kafka offsets are for lag tools only: never wait for them, keep one commit in flight.
-            if self._kafka_commit is None or self._kafka_commit.done():
-                self._kafka_commit = asyncio.create_task(self._commit_to_kafka(fetched))
+        running: asyncio.Task[None] | None = None
+        try:
+            while not self._stopping.is_set():
+                fetched = await self.consumer.getmany(
+                    timeout_ms=200, max_records=self.settings.batch_max_records
+                )
+                epoch = self._assignments
+                fetched = {tp: records for tp, records in fetched.items() if tp in self._positioned}
+                if not fetched:
+                    continue
+                if self._stopping.is_set():
+                    break  # fetched but not started: the next owner reads these again
+                batch = await self._decode(fetched)
+                if running is not None:
+                    await running
+                    running = None
+                if self._stopping.is_set():
+                    break
+                if epoch != self._assignments:
+                    continue  # positions were sought again meanwhile: these records come back
+                running = asyncio.create_task(self._run_batch(batch, fetched), name="batch")
+                await asyncio.sleep(0)  # let it send its first statement before the next decode
+            if running is not None:
+                await running
+        except RetryAbandoned as exc:
+            log.info("stopping: in-flight batch handed back uncommitted (%s)", exc)
+        finally:
+            if running is not None and not running.done():
+                with contextlib.suppress(RetryAbandoned):
+                    await running
+
+    async def _decode(
+        self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> list[_Prepared]:
+        """The batch's records per topic, decoded, yielding to the event loop between slices so
+        the batch in flight can send its next statement as soon as PostgreSQL answers."""
+        by_topic: dict[str, list[RawRecord]] = defaultdict(list)
+        for tp, records in sorted(fetched.items()):
+            by_topic[tp.topic].extend(to_raw(r) for r in records)
+        prepared = []
+        for topic, records in by_topic.items():
+            handler = self.runtime.pipeline.handlers[topic]
+            items: list[Any] = []
+            rejected: list[Any] = []
+            for start in range(0, len(records), DECODE_SLICE):
+                part_items, part_rejected = handler.decode(records[start : start + DECODE_SLICE])
+                items += part_items
+                rejected += part_rejected
+                await asyncio.sleep(0)
+            prepared.append(_Prepared(topic, records, (items, rejected)))
+        return prepared
+
+    async def _run_batch(
+        self, batch: list[_Prepared], fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        async with self._batch_lock:
+            for part in batch:
+                await self.process(part.topic, part.records, part.decoded)
+        self._observe_lag(fetched)
+        # Kafka offsets are for lag tools only: never wait for them, keep one commit in flight.
+        if self._kafka_commit is None or self._kafka_commit.done():
+            self._kafka_commit = asyncio.create_task(self._commit_to_kafka(fetched))
 
     def _observe_lag(self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         """Records behind the log end per partition, from the high watermark of the last fetch."""
@@ -308,11 +370,16 @@ class Worker:
                     max(0, highwater - records[-1].offset - 1)
                 )
 
-    async def process(self, topic: str, records: list[RawRecord]) -> BatchResult:
+    async def process(
+        self,
+        topic: str,
+        records: list[RawRecord],
+        decoded: tuple[list[Any], list[Any]] | None = None,
+    ) -> BatchResult:
         handler = self.runtime.pipeline.handlers[topic]
         metrics.EVENTS_IN.labels(topic).inc(len(records))
         started = time.perf_counter()
-        result = await handler.handle(records)
+        result = await handler.handle(records, decoded=decoded)
         assert self.publisher is not None
         self._remember_later(records)
         try:

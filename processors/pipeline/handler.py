@@ -102,14 +102,22 @@ class StreamHandler:
                 )
         return items, rejected
 
-    async def handle(self, records: Sequence[RawRecord], *, first_attempt: int = 0) -> BatchResult:
-        """Process records exactly once in effect; returns what happened and what to publish."""
+    async def handle(
+        self,
+        records: Sequence[RawRecord],
+        *,
+        first_attempt: int = 0,
+        decoded: tuple[list[Incoming[Any]], list[Rejected]] | None = None,
+    ) -> BatchResult:
+        """Process records exactly once in effect; returns what happened and what to publish.
+        `decoded`: `decode(records)`, when the caller decoded them ahead (first attempt only)."""
         if not records:
             return BatchResult()
         attempt = first_attempt
         while True:
             try:
-                items, rejected = self.decode(records)
+                items, rejected = decoded if decoded is not None else self.decode(records)
+                decoded = None
                 result = await self.processor.process(items, rejected, [r.source for r in records])
             except asyncio.CancelledError:
                 raise
