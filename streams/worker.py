@@ -140,11 +140,21 @@ DECODE_SLICE = 100
 
 @dataclass(frozen=True, slots=True)
 class _Prepared:
-    """One topic's records of a fetched batch, decoded ahead of processing."""
+    """One topic's records of the next batch, decoded ahead of processing."""
 
     topic: str
     records: list[RawRecord]
     decoded: tuple[list[Any], list[Any]]
+
+
+@dataclass(slots=True)
+class _Upcoming:
+    """The next batch, filled while the current one runs; `epoch`: the assignment it was read in."""
+
+    epoch: int
+    fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = field(default_factory=dict)
+    parts: dict[str, _Prepared] = field(default_factory=dict)
+    size: int = 0
 
 
 class PositionListener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -292,33 +302,49 @@ class Worker:
             await self._shutdown()
 
     async def _consume_loop(self) -> None:
-        """Fetch and decode the next batch while the current one is processed: decoding is
-        Python work and a batch's transaction mostly waits on PostgreSQL, so the two overlap.
-        One batch is processed at a time, in fetch order; a decoded batch starts only if no
-        assignment changed since it was fetched (else the seek reads its records again)."""
+        """While a batch is processed, fetch and decode the records that arrive meanwhile: they
+        are the next batch, already decoded when it starts. Decoding is Python work and a
+        batch's transaction mostly waits on PostgreSQL, so the two overlap. One batch is
+        processed at a time, in fetch order; records decoded across an assignment change are
+        dropped (the seek to the stored positions reads them again)."""
         assert self.consumer is not None
+        limit = self.settings.batch_max_records
         running: asyncio.Task[None] | None = None
+        upcoming: _Upcoming | None = None
         try:
             while not self._stopping.is_set():
-                fetched = await self.consumer.getmany(
-                    timeout_ms=200, max_records=self.settings.batch_max_records
-                )
-                epoch = self._assignments
-                fetched = {tp: records for tp, records in fetched.items() if tp in self._positioned}
-                if not fetched:
-                    continue
-                if self._stopping.is_set():
-                    break  # fetched but not started: the next owner reads these again
-                batch = await self._decode(fetched)
+                busy = running is not None and not running.done()
+                size = upcoming.size if upcoming is not None else 0
+                if size < limit:
+                    # While a batch runs, poll briefly, so the next one starts when it ends.
+                    fetched = await self.consumer.getmany(
+                        timeout_ms=5 if busy else 200, max_records=limit - size
+                    )
+                    epoch = self._assignments
+                    fetched = {tp: records for tp, records in fetched.items() if tp in self._positioned}
+                    if fetched:
+                        if upcoming is None or upcoming.epoch != epoch:
+                            upcoming = _Upcoming(epoch)
+                        await self._decode_into(upcoming, fetched)
+                    if (
+                        running is not None
+                        and not running.done()
+                        and (upcoming is None or upcoming.size < limit)
+                    ):
+                        continue
                 if running is not None:
                     await running
                     running = None
                 if self._stopping.is_set():
-                    break
-                if epoch != self._assignments:
-                    continue  # positions were sought again meanwhile: these records come back
-                running = asyncio.create_task(self._run_batch(batch, fetched), name="batch")
-                await asyncio.sleep(0)  # let it send its first statement before the next decode
+                    break  # fetched but not started: the next owner reads these again
+                if upcoming is None or not upcoming.size:
+                    continue
+                if upcoming.epoch != self._assignments:
+                    upcoming = None  # positions were sought again meanwhile: these come back
+                    continue
+                running = asyncio.create_task(self._run_batch(upcoming), name="batch")
+                upcoming = None
+                await asyncio.sleep(0)  # let it send its first statement
             if running is not None:
                 await running
         except RetryAbandoned as exc:
@@ -328,37 +354,35 @@ class Worker:
                 with contextlib.suppress(RetryAbandoned):
                     await running
 
-    async def _decode(
-        self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-    ) -> list[_Prepared]:
-        """The batch's records per topic, decoded, yielding to the event loop between slices so
-        the batch in flight can send its next statement as soon as PostgreSQL answers."""
-        by_topic: dict[str, list[RawRecord]] = defaultdict(list)
-        for tp, records in sorted(fetched.items()):
-            by_topic[tp.topic].extend(to_raw(r) for r in records)
-        prepared = []
-        for topic, records in by_topic.items():
-            handler = self.runtime.pipeline.handlers[topic]
-            items: list[Any] = []
-            rejected: list[Any] = []
-            for start in range(0, len(records), DECODE_SLICE):
-                part_items, part_rejected = handler.decode(records[start : start + DECODE_SLICE])
-                items += part_items
-                rejected += part_rejected
-                await asyncio.sleep(0)
-            prepared.append(_Prepared(topic, records, (items, rejected)))
-        return prepared
-
-    async def _run_batch(
-        self, batch: list[_Prepared], fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    async def _decode_into(
+        self, upcoming: _Upcoming, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> None:
+        """Decode fetched records onto the next batch, yielding to the event loop between slices
+        so the batch in flight can send its next statement as soon as PostgreSQL answers."""
+        for tp, records in sorted(fetched.items()):
+            upcoming.fetched.setdefault(tp, []).extend(records)
+            part = upcoming.parts.get(tp.topic)
+            if part is None:
+                part = upcoming.parts[tp.topic] = _Prepared(tp.topic, [], ([], []))
+            handler = self.runtime.pipeline.handlers[tp.topic]
+            raw = [to_raw(r) for r in records]
+            for start in range(0, len(raw), DECODE_SLICE):
+                piece = raw[start : start + DECODE_SLICE]
+                items, rejected = handler.decode(piece)
+                part.records.extend(piece)
+                part.decoded[0].extend(items)
+                part.decoded[1].extend(rejected)
+                await asyncio.sleep(0)
+            upcoming.size += len(records)
+
+    async def _run_batch(self, batch: _Upcoming) -> None:
         async with self._batch_lock:
-            for part in batch:
+            for part in batch.parts.values():
                 await self.process(part.topic, part.records, part.decoded)
-        self._observe_lag(fetched)
+        self._observe_lag(batch.fetched)
         # Kafka offsets are for lag tools only: never wait for them, keep one commit in flight.
         if self._kafka_commit is None or self._kafka_commit.done():
-            self._kafka_commit = asyncio.create_task(self._commit_to_kafka(fetched))
+            self._kafka_commit = asyncio.create_task(self._commit_to_kafka(batch.fetched))
 
     def _observe_lag(self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         """Records behind the log end per partition, from the high watermark of the last fetch."""
