@@ -35,8 +35,6 @@ from processors.scheduling.types import (
 
 log = logging.getLogger(__name__)
 STREAM = "task-created"
-# Tasks decided between two yields to the event loop (~10 ms of work).
-DECIDE_SLICE = 32
 
 
 def _affinities(
@@ -175,15 +173,10 @@ class TaskCreatedProcessor:
             ),
         )
         affinities = _affinities([embedded[t.task_id].vector for t in tasks], profiles)
-        schedules = []
-        for i, (task, neighbours, affinity) in enumerate(zip(tasks, found, affinities, strict=True)):
-            if i and i % DECIDE_SLICE == 0:
-                # Deciding 500 tasks is ~200 ms of Python: let the other connections' round
-                # trips, the next batch's decoding and the publisher's acks go on in between.
-                # (Deciding each chunk as its search came back was tried: it held the other
-                # chunks' remaining round trips behind whole decisions, and p99 got worse.)
-                await asyncio.sleep(0)
-            schedules.append(self._schedule(task, neighbours, affinity, stats))
+        schedules = [
+            self._schedule(task, neighbours, affinity, stats)
+            for task, neighbours, affinity in zip(tasks, found, affinities, strict=True)
+        ]
         return embedded, schedules
 
     def _schedule(
