@@ -13,6 +13,9 @@ from processors.embedders.metered import DEFAULT_PRICES_USD_PER_MILLION
 from processors.scheduling.types import RankingConfig, SchedulerConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The scheduler's and ranking's own defaults, so settings and library never disagree.
+_SCHEDULER = SchedulerConfig()
+_RANKING = RankingConfig()
 
 
 class Settings(BaseSettings):
@@ -112,12 +115,28 @@ class Settings(BaseSettings):
     search_exact_max_rows: int = 10_000  # filtered searches keeping at most this many rows are exact
     coverage_interval_s: float = 15.0  # how often the worker refreshes the coverage gauges
 
-    # Scheduling and learning.
-    success_target: float = 0.8
-    neighbour_k: int = 20
-    exploration_rate: float = 0.01
+    # Scheduling and learning (defaults: processors/scheduling/types.py; README "How scheduling works").
+    success_target: float = Field(_SCHEDULER.success_target, ge=0.0, le=1.0)
+    neighbour_k: int = Field(_SCHEDULER.neighbour_k, ge=0)
+    exploration_rate: float = Field(_SCHEDULER.exploration_rate, ge=0.0, le=1.0)
     learning_rate: float = 0.1
-    use_profiles: bool = True
+    use_profiles: bool = _SCHEDULER.use_profiles
+    prior_strength: float = Field(_SCHEDULER.prior_strength, ge=0.0)
+    neighbour_strength: float = Field(_SCHEDULER.neighbour_strength, ge=0.0)
+    similarity_sharpness: float = Field(_SCHEDULER.similarity_sharpness, ge=0.0)
+    similarity_floor: float = Field(_SCHEDULER.similarity_floor, ge=-1.0, le=1.0)
+    difficulty_sd: float = Field(_SCHEDULER.difficulty_sd, ge=0.0)
+    candidate_weight: float = Field(_SCHEDULER.candidate_weight, ge=0.0, le=1.0)
+    profile_weight: float = Field(_SCHEDULER.profile_weight, ge=0.0)
+    exploration_rule: Literal["optimism", "thompson"] = _SCHEDULER.exploration_rule
+    optimism_z: float = Field(_SCHEDULER.optimism_z, ge=0.0)
+    # Ranking of pending work in the snapshots (processors/scheduling/ranking.py).
+    rank_priority_weight: float = _RANKING.priority_weight
+    rank_success_weight: float = _RANKING.success_weight
+    rank_duration_weight: float = _RANKING.duration_weight
+    rank_deadline_weight: float = _RANKING.deadline_weight
+    rank_deadline_horizon_s: float = Field(_RANKING.deadline_horizon_s, gt=0.0)
+    rank_age_weight: float = _RANKING.age_weight
     tiers_file: Path = REPO_ROOT / "deploy" / "tiers.toml"
     snapshot_interval_s: float = 2.0
     snapshot_size: int = 50
@@ -149,10 +168,26 @@ class Settings(BaseSettings):
             neighbour_k=self.neighbour_k,
             exploration_rate=self.exploration_rate,
             use_profiles=self.use_profiles,
+            prior_strength=self.prior_strength,
+            neighbour_strength=self.neighbour_strength,
+            similarity_sharpness=self.similarity_sharpness,
+            similarity_floor=self.similarity_floor,
+            difficulty_sd=self.difficulty_sd,
+            candidate_weight=self.candidate_weight,
+            profile_weight=self.profile_weight,
+            exploration_rule=self.exploration_rule,
+            optimism_z=self.optimism_z,
         )
 
     def ranking_config(self) -> RankingConfig:
-        return RankingConfig()
+        return RankingConfig(
+            priority_weight=self.rank_priority_weight,
+            success_weight=self.rank_success_weight,
+            duration_weight=self.rank_duration_weight,
+            deadline_weight=self.rank_deadline_weight,
+            deadline_horizon_s=self.rank_deadline_horizon_s,
+            age_weight=self.rank_age_weight,
+        )
 
     def dead_letter_topic(self, topic: str) -> str:
         return f"{topic}{self.dead_letter_suffix}"
