@@ -31,11 +31,11 @@ from processors.pipeline.base import Incoming, RawRecord, SourceRef
 from processors.pipeline.common import MIN_SEARCH_CHUNK
 from processors.pipeline.handler import BatchProcessor
 from processors.postgres import ledger
-from processors.postgres.pool import Pool, create_pool
+from processors.postgres.pool import Pool
 from processors.scheduling.tiers import load_tiers
 from streams.log_integrity import LogIntegrity
 from streams.metrics import Health
-from streams.runtime import pipeline_config
+from streams.runtime import open_pool, pipeline_config
 from streams.search_runtime import metered
 from streams.settings import Settings
 
@@ -160,14 +160,9 @@ async def database_loop(
     s = reference_settings(settings)
     dsn = s.database_url.get_secret_value() if s.database_url else ""
     recorder = QueryRecorder()
-    # As streams.runtime.open_pool, plus the logger; all connections opened up front, as the
-    # measured worker's pool had long grown to its size.
-    pool = await create_pool(
-        dsn,
-        min_size=s.db_pool_max,
-        max_size=s.db_pool_max,
-        server_settings={"hnsw.ef_search": str(s.hnsw_ef_search), "application_name": "tasksage-bench-dbref"},
-        setup=recorder.attach,
+    # All connections opened up front, as the measured worker's pool had long grown to its size.
+    pool = await open_pool(
+        s, dsn, min_size=s.db_pool_max, application_name="tasksage-bench-dbref", setup=recorder.attach
     )
     embedder = metered(s, pool, create_embedder(s.embedder_config()), s.embedder)
     try:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from processors.embedders import create_embedder
 from processors.embedders.base import Embedder
@@ -97,12 +98,25 @@ class EmbeddedServices(AbstractAsyncContextManager["EmbeddedServices"]):
             self.postgres.stop()
 
 
-async def open_pool(settings: Settings, dsn: str, *, max_size: int | None = None) -> Pool:
+async def open_pool(
+    settings: Settings,
+    dsn: str,
+    *,
+    max_size: int | None = None,
+    min_size: int | None = None,
+    application_name: str = "tasksage",
+    setup: Callable[[PoolConnectionProxy[asyncpg.Record]], Awaitable[None]] | None = None,
+) -> Pool:
+    """The pool every tasksage process uses; `setup` runs on each acquire (the bench's loggers)."""
     return await create_pool(
         dsn,
-        min_size=settings.db_pool_min,
+        min_size=settings.db_pool_min if min_size is None else min_size,
         max_size=max_size or settings.db_pool_max,
-        server_settings={"hnsw.ef_search": str(settings.hnsw_ef_search), "application_name": "tasksage"},
+        server_settings={
+            "hnsw.ef_search": str(settings.hnsw_ef_search),
+            "application_name": application_name,
+        },
+        setup=setup,
     )
 
 
