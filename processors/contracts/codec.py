@@ -8,11 +8,13 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import fastjsonschema
+import msgspec
 import orjson
 
+from processors.contracts import wire
 from processors.contracts.events import (
     ArmAlternative,
     ExecutionResult,
@@ -27,6 +29,7 @@ from processors.contracts.events import (
 from processors.errors import InvalidEvent, PayloadTooLarge, UnsupportedSchemaVersion
 
 SCHEMA_VERSION = 1
+W = TypeVar("W")
 SCHEMA_NAMES = (
     "task-created",
     "execution-result",
@@ -102,7 +105,36 @@ def _opt_time(value: str | None) -> datetime | None:
     return None if value is None else _time(value)
 
 
+def _fast(decoder: msgspec.json.Decoder[W], payload: bytes, max_bytes: int) -> W | None:
+    """The payload decoded by the fast path (processors/contracts/wire.py), or None when it is
+    refused there: the slow path then decides, with the schema validator's words."""
+    if len(payload) > max_bytes or _NUL_ESCAPE in payload:
+        return None
+    try:
+        return decoder.decode(payload)
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
+        return None
+
+
 def decode_task_created(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> TaskCreated:
+    w = _fast(wire.TASK_CREATED, payload, max_bytes)
+    if w is not None:
+        try:
+            return TaskCreated(
+                event_id=w.event_id,
+                occurred_at=_time(w.occurred_at),
+                task_id=w.task_id,
+                description=w.description,
+                kind=w.kind,
+                priority=w.priority,
+                requirements=tuple(w.requirements),
+                dependencies=tuple(w.dependencies),
+                context=w.context,
+                requested_agent=w.requested_agent,
+                deadline=_opt_time(w.deadline),
+            )
+        except ValueError as exc:
+            raise _unreadable("task-created", exc) from None
     d = _parse(payload, "task-created", max_bytes)
     try:
         return TaskCreated(
@@ -123,6 +155,23 @@ def decode_task_created(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> T
 
 
 def decode_execution_result(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> ExecutionResult:
+    w = _fast(wire.EXECUTION_RESULT, payload, max_bytes)
+    if w is not None:
+        try:
+            return ExecutionResult(
+                event_id=w.event_id,
+                occurred_at=_time(w.occurred_at),
+                task_id=w.task_id,
+                agent=w.agent,
+                model=w.model,
+                success=w.success,
+                finished_at=_time(w.finished_at),
+                duration_ms=w.duration_ms,
+                cost_usd=w.cost_usd,
+                error_message=w.error_message,
+            )
+        except ValueError as exc:
+            raise _unreadable("execution-result", exc) from None
     d = _parse(payload, "execution-result", max_bytes)
     duration = d.get("duration_ms")
     cost = d.get("cost_usd")
@@ -144,6 +193,21 @@ def decode_execution_result(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) 
 
 
 def decode_message_ingested(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> MessageIngested:
+    w = _fast(wire.MESSAGE_INGESTED, payload, max_bytes)
+    if w is not None:
+        try:
+            return MessageIngested(
+                event_id=w.event_id,
+                occurred_at=_time(w.occurred_at),
+                message_id=w.message_id,
+                source=w.source,
+                author=w.author,
+                content=w.content,
+                thread_id=w.thread_id,
+                task_id=w.task_id,
+            )
+        except ValueError as exc:
+            raise _unreadable("message-ingested", exc) from None
     d = _parse(payload, "message-ingested", max_bytes)
     try:
         return MessageIngested(
