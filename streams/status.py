@@ -25,6 +25,7 @@ COUNTED_TABLES = (
     "held_results",
     "outbox",
     "inbox",
+    "task_index_queue",  # task vectors waiting for the neighbour index (sql/0006)
 )
 
 

@@ -172,6 +172,7 @@ async def test_migrate_publish_worker_consume_status_end_to_end(settings, tmp_pa
         report = orjson.loads(status.out)
         assert report["rows"]["tasks"] == 4 and report["rows"]["predictions"] == 4, report["rows"]
         assert report["rows"]["executions"] == 0
+        assert report["rows"]["task_index_queue"] == 0  # no outcomes yet: nothing waits for the index
         by_topic = {t["topic"]: t for t in report["topics"]}
         # Tansu reports end offsets a batch short, so records may read low; never high, and
         # the worker is never behind.
