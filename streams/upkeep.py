@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -66,12 +67,15 @@ async def index_merge_loop(worker: Worker, stopping: asyncio.Event, idle_s: floa
     time, so a batch of results never waits for HNSW inserts. Drains while there is a queue,
     naps when there is none."""
     s = worker.settings
+    gauge_at = 0.0
     while not stopping.is_set():
         try:
             async with worker.runtime.pool.acquire() as conn:
                 merged = await index_queue.merge(conn, s.index_merge_batch)
-                if merged < s.index_merge_batch:
+                # When drained, and at least every second while it is busy draining.
+                if merged < s.index_merge_batch or time.monotonic() - gauge_at > 1.0:
                     metrics.INDEX_QUEUE.set(await index_queue.queue_length(conn))
+                    gauge_at = time.monotonic()
             metrics.INDEX_MERGED.inc(merged)
         except Exception as exc:  # PostgreSQL away: the queue waits, neighbours still find it
             log.warning("neighbour index merge failed: %s", exc)
