@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,6 +51,21 @@ def run_async(factory: Callable[[asyncio.Event], Awaitable[T]]) -> T:
     except TasksageError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise SystemExit(2) from None
+
+
+async def until_stopped(work: Coroutine[Any, Any, T], stop: asyncio.Event) -> T:
+    """Run `work` until it finishes or `stop` is set; on stop, cancel it and exit 130 (as an
+    interrupted shell command does)."""
+    job = asyncio.create_task(work)
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({job, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if not job.done():
+        job.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await job
+        raise SystemExit(130)
+    return job.result()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -226,7 +226,7 @@ def demo(ctx: click.Context, rounds: int, tasks_per_round: int, seed: int, embed
     a sample workload; stops everything at the end or on Ctrl-C.
     """
     from streams.cli import console as err
-    from streams.cli import run_async
+    from streams.cli import run_async, until_stopped
 
     data_dir = Path(ctx.obj["data_dir"]) / "demo"
     clear_data_dir(data_dir)
@@ -245,16 +245,7 @@ def demo(ctx: click.Context, rounds: int, tasks_per_round: int, seed: int, embed
 
     async def main(stop: asyncio.Event) -> DemoState:
         with Live(Text("tasksage demo: starting"), console=console, refresh_per_second=4) as live:
-            job = asyncio.create_task(run_demo(settings, rounds, tasks_per_round, seed, live))
-            stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait({job, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            if not job.done():
-                job.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await job
-                raise SystemExit(130)
-            return job.result()
+            return await until_stopped(run_demo(settings, rounds, tasks_per_round, seed, live), stop)
 
     state = run_async(main)
     console.print()

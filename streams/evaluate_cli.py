@@ -4,7 +4,6 @@ and the report files (report.json, PNGs, schedules.jsonl). The replay itself is 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +132,7 @@ def evaluate_command(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from processors.evaluation.dataset import load_dataset
-    from streams.cli import console, out, run_async, settings_from
+    from streams.cli import console, out, run_async, settings_from, until_stopped
 
     targets = _targets(targets_text)
     settings = settings_from(ctx, embedder=embedder)
@@ -161,7 +160,7 @@ def evaluate_command(
             def progress(phase: str, done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            job = asyncio.create_task(
+            return await until_stopped(
                 evaluate(
                     settings,
                     dataset,
@@ -170,17 +169,9 @@ def evaluate_command(
                     ablate_profiles=ablate_profiles,
                     progress=progress,
                     keep_runs=runs,
-                )
+                ),
+                stop,
             )
-            stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait({job, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            if not job.done():
-                job.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await job
-                raise SystemExit(130)
-            return job.result()
 
     runs: list[RunRecord] = []
     report = run_async(main)

@@ -14,7 +14,6 @@ files so a rerun skips the load, `--dsn` uses an existing server (a scratch data
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import platform
 import tempfile
@@ -30,6 +29,7 @@ import click
 import numpy as np
 import orjson
 
+from processors.benchmarking.preload import load_messages
 from processors.embedders.hashing import HashingEmbedder
 from processors.postgres import vectors
 from processors.postgres.embeddings import as_array
@@ -95,30 +95,13 @@ async def _load(pool: Pool, options: BenchOptions, embedder: HashingEmbedder) ->
             t0 = time.perf_counter()
             vecs = embedder.embed_sync([m.text for m in batch])
             embed_s += time.perf_counter() - t0
-            hashes = [hashlib.sha256(m.text.encode()).digest() for m in batch]
-            await conn.copy_records_to_table(
-                "messages",
-                records=[
-                    (m.message_id, m.source, m.author, m.text, now, h, f"bench-{m.message_id}")
-                    for m, h in zip(batch, hashes, strict=True)
-                ],
-                columns=[
-                    "message_id",
-                    "source",
-                    "author",
-                    "content",
-                    "occurred_at",
-                    "content_hash",
-                    "created_event_id",
-                ],
-            )
-            await conn.copy_records_to_table(
-                "message_embeddings",
-                records=[
-                    (m.message_id, embedder.model_name, h, v)
-                    for m, h, v in zip(batch, hashes, vecs, strict=True)
-                ],
-                columns=["message_id", "model", "content_hash", "embedding"],
+            await load_messages(
+                conn,
+                [(m.message_id, m.source, m.author, m.text) for m in batch],
+                embedder.model_name,
+                vecs,
+                occurred_at=now,
+                event_id_prefix="bench-",
             )
         load_s = time.perf_counter() - started
         await conn.execute("ANALYZE messages")

@@ -53,27 +53,15 @@ class Publisher:
     async def publish(self, records: Sequence[OutgoingRecord]) -> None:
         if not records:
             return
-        futures = [
-            await self.producer.send(r.topic, r.value, key=r.key, headers=list(r.headers)) for r in records
-        ]
-        # One record the broker refuses must not keep the others in the outbox forever.
-        outcomes = await asyncio.gather(*futures, return_exceptions=True)
-        ids: list[int] = []
-        failed: list[BaseException] = []
-        sent: Counter[str] = Counter()
-        for r, outcome in zip(records, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                failed.append(outcome)
-                continue
-            sent[r.topic] += 1
-            if r.outbox_id is not None:
-                ids.append(r.outbox_id)
-        _count_published(sent)
+        ids = await _settle(records, await self._send(records))
         if ids:
             async with self.pool.acquire() as conn:
                 await ledger.remove_from_outbox(conn, ids)
-        if failed:
-            log.warning("publishing %d records failed, left in the outbox: %s", len(failed), failed[0])
+
+    async def _send(self, records: Sequence[OutgoingRecord]) -> list[asyncio.Future[Any]]:
+        return [
+            await self.producer.send(r.topic, r.value, key=r.key, headers=list(r.headers)) for r in records
+        ]
 
     async def sweep(self, older_than_s: float) -> int:
         async with self.pool.acquire() as conn:
@@ -88,9 +76,7 @@ class Publisher:
         only once the broker has it, and a failed send stays there for the sweep."""
         if not records:
             return
-        futures = [
-            await self.producer.send(r.topic, r.value, key=r.key, headers=list(r.headers)) for r in records
-        ]
+        futures = await self._send(records)
         if self._acks is None:
             self._acks = asyncio.create_task(self._acknowledge(), name="outbox-acks")
         await self._sent.put((list(records), futures))
@@ -101,21 +87,7 @@ class Publisher:
             done = [(records, futures)]
             while not self._sent.empty():  # coalesce: one outbox delete for every batch acked
                 done.append(self._sent.get_nowait())
-            ids: list[int] = []
-            published: Counter[str] = Counter()
-            for batch, sent in done:
-                outcomes = await asyncio.gather(*sent, return_exceptions=True)
-                failed = [o for o in outcomes if isinstance(o, BaseException)]
-                if failed:
-                    log.warning(
-                        "publishing %d records failed, left in the outbox: %s", len(failed), failed[0]
-                    )
-                for r, outcome in zip(batch, outcomes, strict=True):
-                    if not isinstance(outcome, BaseException):
-                        published[r.topic] += 1
-                        if r.outbox_id is not None:
-                            ids.append(r.outbox_id)
-            _count_published(published)
+            ids = [i for batch, sent in done for i in await _settle(batch, sent)]
             try:
                 if ids:
                     async with self.pool.acquire() as conn:
@@ -161,10 +133,26 @@ class _Upcoming:
     size: int = 0
 
 
-def _count_published(by_topic: Counter[str]) -> None:
-    """Per topic, not per record: a label lookup costs more than the increment."""
-    for topic, n in by_topic.items():
+async def _settle(records: Sequence[OutgoingRecord], futures: Sequence[asyncio.Future[Any]]) -> list[int]:
+    """Wait for the broker's answers to sent records; returns the outbox ids of those it took.
+    One record the broker refuses must not keep the others in the outbox: it alone stays there
+    for the sweep. Counted per topic, not per record: a label lookup costs more than the inc."""
+    outcomes = await asyncio.gather(*futures, return_exceptions=True)
+    ids: list[int] = []
+    published: Counter[str] = Counter()
+    failed: list[BaseException] = []
+    for r, outcome in zip(records, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            failed.append(outcome)
+            continue
+        published[r.topic] += 1
+        if r.outbox_id is not None:
+            ids.append(r.outbox_id)
+    for topic, n in published.items():
         metrics.EVENTS_OUT.labels(topic).inc(n)
+    if failed:
+        log.warning("publishing %d records failed, left in the outbox: %s", len(failed), failed[0])
+    return ids
 
 
 class PositionListener(ConsumerRebalanceListener):  # type: ignore[misc]

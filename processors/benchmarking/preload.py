@@ -9,11 +9,12 @@ binary codec), and the model's HNSW index is built once after the load: a bulk b
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from processors.benchmarking.workload import HistoryTask
-from processors.embedders.base import Embedder
+from processors.embedders.base import Embedder, Vector
 from processors.pipeline.embedding import content_hash
 from processors.postgres.pool import Conn
 from processors.postgres.vectors import ensure_indexes
@@ -148,4 +149,42 @@ async def load_history(
         embed_s=round(embed_s, 2),
         index_s=round(index_s, 2),
         method="binary COPY in 5k-row chunks, arm_stats aggregated in SQL, HNSW index built after the load",
+    )
+
+
+async def load_messages(
+    conn: Conn,
+    messages: Sequence[tuple[str, str, str, str]],
+    model: str,
+    vectors: Sequence[Vector],
+    *,
+    occurred_at: datetime,
+    event_id_prefix: str = "",
+) -> None:
+    """COPY (message_id, source, author, content) rows and their vectors of `model`, content
+    hashes computed as the pipeline does (the search benchmark's corpus, search tests)."""
+    hashes = [content_hash(text) for _, _, _, text in messages]
+    await conn.copy_records_to_table(
+        "messages",
+        records=[
+            (message_id, source, author, text, occurred_at, h, event_id_prefix + message_id)
+            for (message_id, source, author, text), h in zip(messages, hashes, strict=True)
+        ],
+        columns=[
+            "message_id",
+            "source",
+            "author",
+            "content",
+            "occurred_at",
+            "content_hash",
+            "created_event_id",
+        ],
+    )
+    await conn.copy_records_to_table(
+        "message_embeddings",
+        records=[
+            (message_id, model, h, v)
+            for (message_id, *_), h, v in zip(messages, hashes, vectors, strict=True)
+        ],
+        columns=["message_id", "model", "content_hash", "embedding"],
     )

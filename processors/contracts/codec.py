@@ -116,109 +116,74 @@ def _fast(decoder: msgspec.json.Decoder[W], payload: bytes, max_bytes: int) -> W
         return None
 
 
+def _wire(
+    decoder: msgspec.json.Decoder[W], wire_type: type[W], payload: bytes, name: str, max_bytes: int
+) -> W:
+    """The event's wire struct: from the fast path, or else from the slow path, which validates
+    against the schema (raising its error) and converts what it accepted."""
+    fast = _fast(decoder, payload, max_bytes)
+    if fast is not None:
+        return fast
+    doc = _parse(payload, name, max_bytes)
+    doc["schema_version"] = SCHEMA_VERSION  # const 1 also admits 1.0, which the struct's Literal does not
+    try:
+        # Not strict: the schema's integer also admits 3.0.
+        return msgspec.convert(doc, type=wire_type, strict=False)
+    except msgspec.ValidationError as exc:  # the schema accepted it: say so rather than crash the batch
+        raise InvalidEvent(f"{name} passed its schema but cannot be read: {exc}") from None
+
+
 def decode_task_created(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> TaskCreated:
-    w = _fast(wire.TASK_CREATED, payload, max_bytes)
-    if w is not None:
-        try:
-            return TaskCreated(
-                event_id=w.event_id,
-                occurred_at=_time(w.occurred_at),
-                task_id=w.task_id,
-                description=w.description,
-                kind=w.kind,
-                priority=w.priority,
-                requirements=tuple(w.requirements),
-                dependencies=tuple(w.dependencies),
-                context=w.context,
-                requested_agent=w.requested_agent,
-                deadline=_opt_time(w.deadline),
-            )
-        except ValueError as exc:
-            raise _unreadable("task-created", exc) from None
-    d = _parse(payload, "task-created", max_bytes)
+    w = _wire(wire.TASK_CREATED, wire.TaskCreatedWire, payload, "task-created", max_bytes)
     try:
         return TaskCreated(
-            event_id=d["event_id"],
-            occurred_at=_time(d["occurred_at"]),
-            task_id=d["task_id"],
-            description=d["description"],
-            kind=d.get("kind"),
-            priority=int(d.get("priority", 0)),  # JSON Schema's integer admits 3.0
-            requirements=tuple(d.get("requirements", ())),
-            dependencies=tuple(d.get("dependencies", ())),
-            context=d.get("context", {}),
-            requested_agent=d.get("requested_agent"),
-            deadline=_opt_time(d.get("deadline")),
+            event_id=w.event_id,
+            occurred_at=_time(w.occurred_at),
+            task_id=w.task_id,
+            description=w.description,
+            kind=w.kind,
+            priority=w.priority,
+            requirements=tuple(w.requirements),
+            dependencies=tuple(w.dependencies),
+            context=w.context,
+            requested_agent=w.requested_agent,
+            deadline=_opt_time(w.deadline),
         )
     except ValueError as exc:
         raise _unreadable("task-created", exc) from None
 
 
 def decode_execution_result(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> ExecutionResult:
-    w = _fast(wire.EXECUTION_RESULT, payload, max_bytes)
-    if w is not None:
-        try:
-            return ExecutionResult(
-                event_id=w.event_id,
-                occurred_at=_time(w.occurred_at),
-                task_id=w.task_id,
-                agent=w.agent,
-                model=w.model,
-                success=w.success,
-                finished_at=_time(w.finished_at),
-                duration_ms=w.duration_ms,
-                cost_usd=w.cost_usd,
-                error_message=w.error_message,
-            )
-        except ValueError as exc:
-            raise _unreadable("execution-result", exc) from None
-    d = _parse(payload, "execution-result", max_bytes)
-    duration = d.get("duration_ms")
-    cost = d.get("cost_usd")
+    w = _wire(wire.EXECUTION_RESULT, wire.ExecutionResultWire, payload, "execution-result", max_bytes)
     try:
         return ExecutionResult(
-            event_id=d["event_id"],
-            occurred_at=_time(d["occurred_at"]),
-            task_id=d["task_id"],
-            agent=d["agent"],
-            model=d["model"],
-            success=d["success"],
-            finished_at=_time(d["finished_at"]),
-            duration_ms=None if duration is None else float(duration),
-            cost_usd=None if cost is None else float(cost),
-            error_message=d.get("error_message"),
+            event_id=w.event_id,
+            occurred_at=_time(w.occurred_at),
+            task_id=w.task_id,
+            agent=w.agent,
+            model=w.model,
+            success=w.success,
+            finished_at=_time(w.finished_at),
+            duration_ms=w.duration_ms,
+            cost_usd=w.cost_usd,
+            error_message=w.error_message,
         )
     except ValueError as exc:
         raise _unreadable("execution-result", exc) from None
 
 
 def decode_message_ingested(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> MessageIngested:
-    w = _fast(wire.MESSAGE_INGESTED, payload, max_bytes)
-    if w is not None:
-        try:
-            return MessageIngested(
-                event_id=w.event_id,
-                occurred_at=_time(w.occurred_at),
-                message_id=w.message_id,
-                source=w.source,
-                author=w.author,
-                content=w.content,
-                thread_id=w.thread_id,
-                task_id=w.task_id,
-            )
-        except ValueError as exc:
-            raise _unreadable("message-ingested", exc) from None
-    d = _parse(payload, "message-ingested", max_bytes)
+    w = _wire(wire.MESSAGE_INGESTED, wire.MessageIngestedWire, payload, "message-ingested", max_bytes)
     try:
         return MessageIngested(
-            event_id=d["event_id"],
-            occurred_at=_time(d["occurred_at"]),
-            message_id=d["message_id"],
-            source=d["source"],
-            author=d["author"],
-            content=d["content"],
-            thread_id=d.get("thread_id"),
-            task_id=d.get("task_id"),
+            event_id=w.event_id,
+            occurred_at=_time(w.occurred_at),
+            message_id=w.message_id,
+            source=w.source,
+            author=w.author,
+            content=w.content,
+            thread_id=w.thread_id,
+            task_id=w.task_id,
         )
     except ValueError as exc:
         raise _unreadable("message-ingested", exc) from None

@@ -13,6 +13,7 @@ import numpy as np
 
 from processors.postgres.embeddings import as_array
 from processors.postgres.pool import Conn
+from processors.search.nearest import unit_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,13 +82,6 @@ async def queued_vectors(conn: Conn, model: str, dimension: int) -> QueuedVector
 
 async def queue_length(conn: Conn) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM task_index_queue"))
-
-
-def unit_rows(matrix: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1 (zero rows stay zero), so a dot product is the cosine."""
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    unit: np.ndarray = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
-    return unit.astype(np.float32)
 
 
 def _row_count(status: str) -> int:

@@ -9,7 +9,7 @@ from pgvector import Vector as PgVector
 
 from processors.embedders.base import Vector
 from processors.postgres.embeddings import as_array
-from processors.postgres.index_queue import QueuedVectors, queued_vectors
+from processors.postgres.index_queue import QueuedVectors
 from processors.postgres.pool import Conn
 from processors.postgres.vectors import model_literal
 from processors.scheduling.types import Arm, ArmTotals, NeighbourOutcome, TierOption
@@ -35,8 +35,6 @@ class NeighbourQuery:
 
     def __init__(self, model: str, dimension: int, k: int, oversample: int = 1) -> None:
         dim = int(dimension)
-        self.model = model
-        self.dimension = dim
         self.k = k
         # Only tasks with outcomes are in the index (has_outcome, sql/0005), so k candidates
         # are k neighbours; one spare stands in for the task itself when it is re-published.
@@ -71,11 +69,11 @@ class NeighbourQuery:
         conn: Conn,
         vectors: Sequence[Vector],
         exclude_task_ids: Sequence[str],
-        queued: QueuedVectors | None = None,
+        queued: QueuedVectors,
     ) -> list[list[NeighbourOutcome]]:
         """The k nearest tasks with outcomes of each vector, in input order: the HNSW index,
-        plus an exact comparison with the vectors still queued for it (`queued`, read here
-        when not given). Two or three statements for the whole batch."""
+        plus an exact comparison with the vectors still queued for it (`queued_vectors`, read
+        once per batch by the caller). Two statements for the whole chunk."""
         if not vectors:
             return []
         approximate: list[list[tuple[str, float]]] = [[] for _ in vectors]
@@ -89,8 +87,6 @@ class NeighbourQuery:
             )
             # Wrapped: asyncpg would read a list of arrays as one two-dimensional array.
             rows = await conn.fetch(self.many_sql, [PgVector(v) for v in vectors])
-            if queued is None:
-                queued = await queued_vectors(conn, self.model, self.dimension)
             for r in rows:
                 approximate[r["i"] - 1].append((r["task_id"], 1.0 - float(r["distance"])))
             nearest = merge_exact(

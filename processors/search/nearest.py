@@ -9,6 +9,13 @@ import numpy as np
 from processors.embedders.base import Vector
 
 
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (zero rows stay zero), so a dot product is the cosine."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    unit: np.ndarray = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+    return unit.astype(np.float32)
+
+
 def merge_exact(
     approximate: Sequence[Sequence[tuple[str, float]]],
     queries: Sequence[Vector],
@@ -23,10 +30,7 @@ def merge_exact(
     `unindexed` holds unit-length rows in the order of `unindexed_ids`."""
     exact = np.empty((len(queries), 0), dtype=np.float32)
     if len(unindexed_ids) and len(queries):
-        stacked = np.vstack(queries).astype(np.float32)
-        norms = np.linalg.norm(stacked, axis=1, keepdims=True)
-        stacked = np.divide(stacked, norms, out=np.zeros_like(stacked), where=norms > 0)
-        exact = stacked @ unindexed.T
+        exact = unit_rows(np.vstack(queries).astype(np.float32)) @ unindexed.T
     take = min(limit + 1, len(unindexed_ids))  # one spare: the query's own id may be among them
     merged: list[list[tuple[str, float]]] = []
     for i, hits in enumerate(approximate):

@@ -4,7 +4,6 @@ selective filters), and hybrid search surfaces exact keywords that vectors rank 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -13,7 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from processors.benchmarking.preload import load_messages
 from processors.embedders.hashing import HashingEmbedder
+from processors.pipeline.embedding import content_hash
 from processors.postgres import vectors
 from processors.postgres.embeddings import as_array
 from processors.postgres.pool import Pool, create_pool
@@ -52,32 +53,14 @@ async def load(pool: Pool) -> None:
     now = datetime.now(UTC)
     async with pool.acquire() as conn:
         await vectors.register_model(conn, EMBEDDER.model_name, EMBEDDER.dimension, "hash")
-        digests = [hashlib.sha256(t.encode()).digest() for t in texts]
-        await conn.copy_records_to_table(
-            "messages",
-            records=[
-                (m.message_id, m.source, m.author, t, now, h, m.message_id)
-                for m, t, h in zip(messages, texts, digests, strict=True)
-            ],
-            columns=[
-                "message_id",
-                "source",
-                "author",
-                "content",
-                "occurred_at",
-                "content_hash",
-                "created_event_id",
-            ],
+        await load_messages(
+            conn,
+            [(m.message_id, m.source, m.author, t) for m, t in zip(messages, texts, strict=True)],
+            EMBEDDER.model_name,
+            EMBEDDER.embed_sync(texts),
+            occurred_at=now,
         )
-        await conn.copy_records_to_table(
-            "message_embeddings",
-            records=[
-                (m.message_id, EMBEDDER.model_name, h, v)
-                for m, h, v in zip(messages, digests, EMBEDDER.embed_sync(texts), strict=True)
-            ],
-            columns=["message_id", "model", "content_hash", "embedding"],
-        )
-        task_digests = [hashlib.sha256(t.encode()).digest() for t in tasks]
+        task_digests = [content_hash(t) for t in tasks]
         await conn.copy_records_to_table(
             "tasks",
             records=[

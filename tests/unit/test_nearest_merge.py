@@ -6,8 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.postgres.index_queue import unit_rows
-from processors.search.nearest import merge_exact
+from processors.search.nearest import merge_exact, unit_rows
 
 
 def vec(*xs: float) -> np.ndarray:
