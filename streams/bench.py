@@ -373,8 +373,8 @@ def _run_info(settings: Settings, events: int, history: int, configured: bool) -
 def _fmt(value: Any, unit: str = "") -> str:
     if value is None:
         return "-"
-    if isinstance(value, float):
-        return f"{value:,.1f}{unit}"
+    if isinstance(value, float):  # ratios and ms per event need the second decimal (0.45 is not 0.5)
+        return f"{value:,.2f}{unit}" if abs(value) < 10 else f"{value:,.1f}{unit}"
     return f"{value}{unit}"
 
 

@@ -21,7 +21,9 @@ class NoopProcessor:
     def __init__(self, pool: Pool, config: PipelineConfig, stream: str, echo_topic: str) -> None:
         self.pool = pool
         self.config = config
-        self.stream = f"noop:{stream}"
+        # The inbox is per consumer group: a second run (the profiled one) must claim every event
+        # afresh, or it would measure the cheaper duplicate path.
+        self.stream = f"noop:{config.group_id}:{stream}"
         self.echo_topic = echo_topic
 
     async def process(
