@@ -131,10 +131,10 @@ class DatabaseLoop:
             await self.integrity.remember(
                 [RawRecord(s.topic, s.partition, s.offset, None, b"") for s in sources]
             )
-            ids = [r.outbox_id for r in result.outputs if r.outbox_id is not None]
-            if ids:  # what the worker's publisher does once the broker acknowledged them
+            cleanup = ledger.outbox_cleanup(result.outputs, [])
+            if cleanup:  # what the worker's publisher does once the broker acknowledged them
                 async with self.pool.acquire() as conn:
-                    await ledger.remove_from_outbox(conn, ids)
+                    await ledger.clean_outbox(conn, cleanup)
             done += result.processed + result.held
         return done
 

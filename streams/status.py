@@ -10,7 +10,7 @@ from aiokafka import TopicPartition
 
 from processors.embedders.metered import utc_today
 from processors.postgres import backfill as coverage_store
-from processors.postgres import vectors
+from processors.postgres import ledger, vectors
 from processors.postgres.pool import Pool
 from processors.postgres.usage import usage_totals
 from processors.search.types import SEARCH_KINDS
@@ -71,7 +71,11 @@ async def gather_status(settings: Settings, bootstrap: str, dsn_label: str, pool
     report = StatusReport(bootstrap, dsn_label)
     async with pool.acquire() as conn:
         for table in COUNTED_TABLES:
-            report.rows[table] = int(await conn.fetchval(f"SELECT count(*) FROM {table}"))
+            report.rows[table] = (
+                await ledger.outbox_records(conn)  # records, not rows: a row holds a batch
+                if table == "outbox"
+                else int(await conn.fetchval(f"SELECT count(*) FROM {table}"))
+            )
         version = await vectors.pgvector_version(conn)
         report.pgvector = ".".join(map(str, version))
         for r in await conn.fetch(

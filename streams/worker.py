@@ -53,10 +53,10 @@ class Publisher:
     async def publish(self, records: Sequence[OutgoingRecord]) -> None:
         if not records:
             return
-        ids = await _settle(records, await self._send(records))
-        if ids:
+        cleanup = await _settle(records, await self._send(records))
+        if cleanup:
             async with self.pool.acquire() as conn:
-                await ledger.remove_from_outbox(conn, ids)
+                await ledger.clean_outbox(conn, cleanup)
 
     async def _send(self, records: Sequence[OutgoingRecord]) -> list[asyncio.Future[Any]]:
         return [
@@ -87,13 +87,15 @@ class Publisher:
             done = [(records, futures)]
             while not self._sent.empty():  # coalesce: one outbox delete for every batch acked
                 done.append(self._sent.get_nowait())
-            ids = [i for batch, sent in done for i in await _settle(batch, sent)]
+            records = [r for batch, _ in done for r in batch]
+            futures = [f for _, sent in done for f in sent]
+            cleanup = await _settle(records, futures)
             try:
-                if ids:
+                if cleanup:
                     async with self.pool.acquire() as conn:
-                        await ledger.remove_from_outbox(conn, ids)
+                        await ledger.clean_outbox(conn, cleanup)
             except Exception as exc:  # the sweep publishes them again; consumers dedupe by event_id
-                log.warning("removing %d published records from the outbox failed: %s", len(ids), exc)
+                log.warning("removing %d published outbox rows failed: %s", len(cleanup.delete), exc)
             finally:
                 for _ in done:
                     self._sent.task_done()
@@ -133,26 +135,29 @@ class _Upcoming:
     size: int = 0
 
 
-async def _settle(records: Sequence[OutgoingRecord], futures: Sequence[asyncio.Future[Any]]) -> list[int]:
-    """Wait for the broker's answers to sent records; returns the outbox ids of those it took.
+async def _settle(
+    records: Sequence[OutgoingRecord], futures: Sequence[asyncio.Future[Any]]
+) -> ledger.OutboxCleanup:
+    """Wait for the broker's answers to sent records; returns what to do with their outbox rows.
     One record the broker refuses must not keep the others in the outbox: it alone stays there
     for the sweep. Counted per topic, not per record: a label lookup costs more than the inc."""
     outcomes = await asyncio.gather(*futures, return_exceptions=True)
-    ids: list[int] = []
-    published: Counter[str] = Counter()
-    failed: list[BaseException] = []
+    published: list[OutgoingRecord] = []
+    refused: list[OutgoingRecord] = []
+    errors: list[BaseException] = []
+    per_topic: Counter[str] = Counter()
     for r, outcome in zip(records, outcomes, strict=True):
         if isinstance(outcome, BaseException):
-            failed.append(outcome)
+            refused.append(r)
+            errors.append(outcome)
             continue
-        published[r.topic] += 1
-        if r.outbox_id is not None:
-            ids.append(r.outbox_id)
-    for topic, n in published.items():
+        published.append(r)
+        per_topic[r.topic] += 1
+    for topic, n in per_topic.items():
         metrics.EVENTS_OUT.labels(topic).inc(n)
-    if failed:
-        log.warning("publishing %d records failed, left in the outbox: %s", len(failed), failed[0])
-    return ids
+    if errors:
+        log.warning("publishing %d records failed, left in the outbox: %s", len(errors), errors[0])
+    return ledger.outbox_cleanup(published, refused)
 
 
 class PositionListener(ConsumerRebalanceListener):  # type: ignore[misc]

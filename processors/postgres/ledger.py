@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -84,55 +85,106 @@ async def delete_positions(conn: Conn, group_id: str, topics: Sequence[str]) -> 
     return int(result.split()[-1])
 
 
-def _headers_json(headers: tuple[tuple[str, bytes], ...]) -> str:
-    return orjson.dumps([[k, v.decode("utf-8", "replace")] for k, v in headers]).decode()
+def _headers_json(records: Sequence[OutgoingRecord]) -> str | None:
+    """NULL for a batch without headers (all but dead letters), else one list per record."""
+    if not any(r.headers for r in records):
+        return None
+    return orjson.dumps([[[k, v.decode("utf-8", "replace")] for k, v in r.headers] for r in records]).decode()
 
 
 async def add_to_outbox(conn: Conn, records: Sequence[OutgoingRecord]) -> list[OutgoingRecord]:
-    """Store records to publish in the caller's transaction; returns them with their outbox ids."""
+    """Store records to publish in the caller's transaction, as one outbox row (sql/0007);
+    returns them carrying that row's id."""
     if not records:
         return []
-    rows = await conn.fetch(
-        """INSERT INTO outbox (topic, key, value, headers)
-           SELECT t, k, v, h::jsonb FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[])
-                WITH ORDINALITY AS x(t, k, v, h, n) ORDER BY n
-           RETURNING id""",
+    outbox_id = await conn.fetchval(
+        "INSERT INTO outbox (topics, keys, payloads, headers) VALUES ($1, $2, $3, $4::jsonb) RETURNING id",
         [r.topic for r in records],
         [r.key for r in records],
         [r.value for r in records],
-        [_headers_json(r.headers) for r in records],
+        _headers_json(records),
     )
-    ids = sorted(r["id"] for r in rows)  # bigserial ids follow insertion order
-    return [
-        OutgoingRecord(r.topic, r.key, r.value, r.headers, outbox_id=i)
-        for r, i in zip(records, ids, strict=True)
-    ]
+    return [OutgoingRecord(r.topic, r.key, r.value, r.headers, outbox_id=outbox_id) for r in records]
 
 
-async def remove_from_outbox(conn: Conn, ids: Sequence[int]) -> None:
-    """Without waiting for the WAL flush: a delete lost in a crash only re-publishes records the
-    broker already has (same key and bytes; consumers deduplicate by event_id)."""
-    if ids:
-        async with conn.transaction():
-            await conn.execute("SET LOCAL synchronous_commit = off")
-            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", list(ids))
+@dataclass(frozen=True, slots=True)
+class OutboxCleanup:
+    """What to do with outbox rows once the broker answered for their records."""
+
+    delete: list[int] = field(default_factory=list)  # rows whose records were all published
+    narrow: dict[int, list[OutgoingRecord]] = field(default_factory=dict)  # rows with refused records
+
+    def __bool__(self) -> bool:
+        return bool(self.delete or self.narrow)
+
+
+def outbox_cleanup(published: Sequence[OutgoingRecord], refused: Sequence[OutgoingRecord]) -> OutboxCleanup:
+    """A row goes once all its records are published; a row with a refused record keeps only
+    the refused ones, so the sweep re-sends them and nothing else."""
+    narrow: dict[int, list[OutgoingRecord]] = {}
+    for r in refused:
+        if r.outbox_id is not None:
+            narrow.setdefault(r.outbox_id, []).append(r)
+    done = {r.outbox_id for r in published if r.outbox_id is not None and r.outbox_id not in narrow}
+    return OutboxCleanup(sorted(done), narrow)
+
+
+async def clean_outbox(conn: Conn, cleanup: OutboxCleanup) -> None:
+    """Without waiting for the WAL flush: a change lost in a crash only re-publishes records
+    the broker already has (same key and bytes; consumers deduplicate by event_id)."""
+    if not cleanup:
+        return
+    async with conn.transaction():
+        await conn.execute("SET LOCAL synchronous_commit = off")
+        if cleanup.delete:
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", cleanup.delete)
+        for outbox_id, records in cleanup.narrow.items():
+            await _keep_in_outbox(conn, outbox_id, records)
+
+
+async def _keep_in_outbox(conn: Conn, outbox_id: int, records: Sequence[OutgoingRecord]) -> None:
+    await conn.execute(
+        "UPDATE outbox SET topics = $2, keys = $3, payloads = $4, headers = $5::jsonb WHERE id = $1",
+        outbox_id,
+        [r.topic for r in records],
+        [r.key for r in records],
+        [r.value for r in records],
+        _headers_json(records),
+    )
 
 
 async def pending_outbox(conn: Conn, older_than_s: float, limit: int = 5000) -> list[OutgoingRecord]:
-    """Records left behind by a worker that stopped between commit and publish."""
-    rows = await conn.fetch(
-        """SELECT id, topic, key, value, headers FROM outbox
+    """Records left behind by a worker that stopped between commit and publish: whole rows,
+    oldest first, as many as fit in `limit` records (always at least one row)."""
+    sizes = await conn.fetch(
+        """SELECT id, cardinality(topics) AS n FROM outbox
            WHERE created_at < now() - make_interval(secs => $1) ORDER BY id LIMIT $2""",
         older_than_s,
         limit,
     )
-    return [
-        OutgoingRecord(
-            r["topic"],
-            r["key"],
-            r["value"],
-            tuple((k, v.encode()) for k, v in orjson.loads(r["headers"])),
-            outbox_id=r["id"],
-        )
-        for r in rows
-    ]
+    ids: list[int] = []
+    total = 0
+    for row in sizes:
+        if ids and total + row["n"] > limit:
+            break
+        ids.append(row["id"])
+        total += row["n"]
+    if not ids:
+        return []
+    rows = await conn.fetch(
+        "SELECT id, topics, keys, payloads, headers FROM outbox WHERE id = ANY($1::bigint[]) ORDER BY id", ids
+    )
+    out: list[OutgoingRecord] = []
+    for row in rows:
+        headers = orjson.loads(row["headers"]) if row["headers"] is not None else None
+        for n, (topic, key, value) in enumerate(
+            zip(row["topics"], row["keys"], row["payloads"], strict=True)
+        ):
+            record_headers = tuple((k, v.encode()) for k, v in headers[n]) if headers else ()
+            out.append(OutgoingRecord(topic, key, value, record_headers, outbox_id=row["id"]))
+    return out
+
+
+async def outbox_records(conn: Conn) -> int:
+    """Records waiting in the outbox (not rows: a row holds a batch)."""
+    return int(await conn.fetchval("SELECT coalesce(sum(cardinality(topics)), 0) FROM outbox"))
