@@ -60,6 +60,22 @@ def test_targets_name_the_streams_that_missed() -> None:
     assert missed_streams(check_targets(report)) == ["task-created"]
 
 
+def test_a_missed_stretch_target_alone_earns_a_profile() -> None:
+    report = {
+        "streams": {
+            "task-created": {
+                "full": {"throughput_eps": 832.0},
+                "rated": {"schedule_latency_ms": {"p99_ms": 200.0}},
+                "light": {"schedule_latency_ms": {"p50_ms": 12.0}},
+            },
+        },
+    }
+    checks = {c.name: c.met for c in check_targets(report)}
+    assert checks["task-created throughput"] is True
+    assert checks["task-created throughput (stretch)"] is False
+    assert missed_streams(check_targets(report)) == ["task-created"]
+
+
 def test_capacity_is_bound_by_the_cores_or_the_single_worker_thread() -> None:
     # 1,000 events: 0.5 ms worker, 1 ms database, 0.5 ms broker per event -> 2 ms on 2 cores.
     phase = {"events": 1000, "cpu_s": {"worker": 0.5, "postgres": 1.0, "broker": 0.5, "other processes": 9.0}}
