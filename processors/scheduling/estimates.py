@@ -111,17 +111,26 @@ def neighbour_evidence(
 ) -> dict[Arm, ArmTotals]:
     """Per-arm neighbour totals, each scaled by its task's similarity weight. `selected`: the
     result of selected_neighbours, when the caller has it already (decide needs it three times)."""
-    columns: dict[Arm, tuple[list[float], ...]] = {}
+    rows: dict[Arm, list[tuple[float, float, float, float, float, float]]] = {}
+    weights: dict[float, float] = {}  # the rows of one past task share its similarity
     for n in selected_neighbours(inp, config) if selected is None else selected:
-        w = neighbour_weight(n.similarity, config)
+        w = weights.get(n.similarity)
+        if w is None:
+            w = weights[n.similarity] = neighbour_weight(n.similarity, config)
         if w > 0:
             t = n.totals
-            cols = columns.setdefault(n.arm, ([], [], [], [], [], []))
-            values = (t.attempts, t.successes, t.duration_sum_ms, t.duration_n, t.cost_sum_usd, t.cost_n)
-            for col, value in zip(cols, values, strict=True):
-                col.append(value * w)
+            rows.setdefault(n.arm, []).append(
+                (
+                    t.attempts * w,
+                    t.successes * w,
+                    t.duration_sum_ms * w,
+                    t.duration_n * w,
+                    t.cost_sum_usd * w,
+                    t.cost_n * w,
+                )
+            )
     # One exact sum per field instead of a chain of pairwise merges: same totals in any order.
-    return {arm: ArmTotals(*(math.fsum(col) for col in cols)) for arm, cols in columns.items()}
+    return {arm: ArmTotals(*map(math.fsum, zip(*values, strict=True))) for arm, values in rows.items()}
 
 
 def has_evidence(
@@ -242,8 +251,11 @@ def difficulty_shift(
     precision = 1.0 / (config.difficulty_sd * config.difficulty_sd)
     num: dict[Arm, float] = {}
     den: dict[Arm, float] = {}
+    weights: dict[float, float] = {}  # the rows of one past task share its similarity
     for n in selected_neighbours(inp, config) if selected is None else selected:
-        w = neighbour_weight(n.similarity, config)
+        w = weights.get(n.similarity)
+        if w is None:
+            w = weights[n.similarity] = neighbour_weight(n.similarity, config)
         p = kind_rates.get(n.arm)
         if w <= 0 or p is None or n.totals.attempts <= 0:
             continue

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -51,7 +51,7 @@ def test_scores_are_explicit() -> None:
     t = pending(priority=2, p=0.5, duration_ms=1000.0, created_at=NOW - timedelta(hours=3))
     expected = 1.0 * 2 + 2.0 * 0.5 - 0.5 * 3.0 + 0.0 + 0.1 * 3
     assert task_score(t, NOW, CONFIG) == pytest.approx(expected)
-    unknown = dataclasses.replace(t, predicted_duration_ms=None)
+    unknown = msgspec.structs.replace(t, predicted_duration_ms=None)
     assert task_score(unknown, NOW, CONFIG) == pytest.approx(expected + 0.5 * 3.0 - 0.5 * 4.778151250)
 
 
@@ -83,15 +83,15 @@ task_st = st.builds(
 
 @given(task_st, st.integers(1, 50))
 def test_score_is_monotone_in_priority(task: PendingTask, bump: int) -> None:
-    higher = dataclasses.replace(task, priority=task.priority + bump)
+    higher = msgspec.structs.replace(task, priority=task.priority + bump)
     assert task_score(higher, NOW, CONFIG) > task_score(task, NOW, CONFIG)
 
 
 @given(task_st, st.integers(1, 86_400))
 def test_an_earlier_deadline_never_lowers_the_score(task: PendingTask, earlier_s: int) -> None:
-    base = dataclasses.replace(task, deadline=task.deadline or NOW + timedelta(days=1))
+    base = msgspec.structs.replace(task, deadline=task.deadline or NOW + timedelta(days=1))
     assert base.deadline is not None
-    sooner = dataclasses.replace(base, deadline=base.deadline - timedelta(seconds=earlier_s))
+    sooner = msgspec.structs.replace(base, deadline=base.deadline - timedelta(seconds=earlier_s))
     assert task_score(sooner, NOW, CONFIG) >= task_score(base, NOW, CONFIG)
 
 
