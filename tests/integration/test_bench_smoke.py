@@ -55,8 +55,13 @@ def test_bench_runs_and_writes_a_report(
     for phase in report["streams"]["execution-result"].values():  # first outcomes were indexed
         assert phase["index_queue_drained_s"] is not None
         assert 0 < phase["throughput_incl_index_eps"] <= phase["throughput_eps"] * 1.01
-    assert report["references"]["raw_kafka_eps"] > 0
-    assert report["references"]["noop_pipeline_eps"] > 0
+    refs = report["references"]
+    assert refs["raw_kafka_eps"] > 0
+    assert refs["noop_pipeline_eps"] > 0
+    # Alternated pairs, each no-op run under its own group: every run drained every record.
+    assert len(refs["raw_kafka_runs_eps"]) == len(refs["noop_pipeline_runs_eps"]) == 3
+    assert all(r > 0 for r in refs["raw_kafka_runs_eps"] + refs["noop_pipeline_runs_eps"])
+    assert sorted(refs["noop_vs_raw_kafka_runs"])[1] == refs["noop_vs_raw_kafka"]
     database = report["references"]["database_loop"]
     for stream in STREAMS:
         loop = database[stream]
