@@ -23,7 +23,9 @@ def batch(*values: str) -> list[OutgoingRecord]:
     ]
 
 
-def sent(records: list[OutgoingRecord]) -> list[tuple[str, bytes | None, bytes, tuple[tuple[str, bytes], ...]]]:
+def sent(
+    records: list[OutgoingRecord],
+) -> list[tuple[str, bytes | None, bytes, tuple[tuple[str, bytes], ...]]]:
     return [(r.topic, r.key, r.value, r.headers) for r in records]
 
 
