@@ -129,6 +129,11 @@ async def open_search(settings: Settings, pool: Pool) -> SearchSession:
     return SearchSession(repository, embedder)
 
 
+# The worker counts coverage in slices with pauses, never one long statement (see coverage()).
+COVERAGE_SLICE_ROWS = 5000
+COVERAGE_SLICE_PAUSE_S = 0.05
+
+
 async def refresh_coverage(pool: Pool) -> None:
     """Set the coverage gauges for every registered model."""
     async with pool.acquire() as conn:
@@ -137,7 +142,10 @@ async def refresh_coverage(pool: Pool) -> None:
         for row in models:
             active = "true" if row["active"] else "false"
             for kind in SEARCH_KINDS:
-                readings.append((await coverage_store.coverage(conn, kind, row["name"]), active))
+                cov = await coverage_store.coverage(
+                    conn, kind, row["name"], slice_rows=COVERAGE_SLICE_ROWS, pause_s=COVERAGE_SLICE_PAUSE_S
+                )
+                readings.append((cov, active))
     # Cleared first: a model that stopped being active must not keep its old label set.
     metrics.EMBEDDING_COVERAGE.clear()
     metrics.EMBEDDING_MISSING.clear()
