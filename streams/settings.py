@@ -58,6 +58,9 @@ class Settings(BaseSettings):
 
     # Consumption.
     batch_max_records: int = 500
+    # Plan a full task-created batch (embedding, neighbour searches, decisions) while the batch
+    # before it commits; the plan is used only if it read the history the batch would read.
+    plan_ahead: bool = True
     fetch_max_wait_ms: int = 5
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
@@ -148,7 +151,7 @@ class Settings(BaseSettings):
     metrics_port: int = 9464
     log_level: str = "INFO"
     db_pool_min: int = 1
-    db_pool_max: int = 4
+    db_pool_max: int = 8  # searches on up to 4 connections, plus the commit, the publisher and upkeep
 
     def embedder_config(self) -> EmbedderConfig:
         return EmbedderConfig(

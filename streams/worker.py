@@ -133,6 +133,7 @@ class _Upcoming:
     fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = field(default_factory=dict)
     parts: dict[str, _Prepared] = field(default_factory=dict)
     size: int = 0
+    planned_ahead: bool = False
 
 
 async def _settle(
@@ -245,6 +246,7 @@ class Worker:
         waits for us). Whatever is not committed by then is read again by the next owner."""
         self._positioned.difference_update(revoked)
         self._assignments += 1
+        self._discard_plans_ahead()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.settings.session_timeout_ms / 2000):
                 await self._batch_lock.acquire()
@@ -313,6 +315,7 @@ class Worker:
         assert self.consumer is not None
         limit = self.settings.batch_max_records
         running: asyncio.Task[None] | None = None
+        running_batch: _Upcoming | None = None
         upcoming: _Upcoming | None = None
         try:
             while not self._stopping.is_set():
@@ -329,6 +332,8 @@ class Worker:
                         if upcoming is None or upcoming.epoch != epoch:
                             upcoming = _Upcoming(epoch)
                         await self._decode_into(upcoming, fetched)
+                    if upcoming is not None and upcoming.size >= limit and running is not None:
+                        self._plan_ahead(upcoming, running_batch)
                     if (
                         running is not None
                         and not running.done()
@@ -346,7 +351,7 @@ class Worker:
                     upcoming = None  # positions were sought again meanwhile: these come back
                     continue
                 running = asyncio.create_task(self._run_batch(upcoming), name="batch")
-                upcoming = None
+                running_batch, upcoming = upcoming, None
                 await asyncio.sleep(0)  # let it send its first statement
             if running is not None:
                 await running
@@ -356,6 +361,22 @@ class Worker:
             if running is not None and not running.done():
                 with contextlib.suppress(RetryAbandoned):
                     await running
+
+    def _plan_ahead(self, upcoming: _Upcoming, running: _Upcoming | None) -> None:
+        """A full next batch (it takes no more records) may start planning while the running
+        one commits, unless a batch that applies outcomes runs before it: a plan made ahead
+        must read the history its batch would read (processors/pipeline/tasks.py)."""
+        if not self.settings.plan_ahead or upcoming.planned_ahead or upcoming.epoch != self._assignments:
+            return
+        upcoming.planned_ahead = True
+        handlers = self.runtime.pipeline.handlers
+        if running is not None and any(handlers[p.topic].changes_history for p in running.parts.values()):
+            return
+        for part in upcoming.parts.values():
+            handler = handlers[part.topic]
+            handler.prepare_ahead(part.decoded[0])
+            if handler.changes_history:
+                return  # later parts run after outcomes are applied
 
     async def _decode_into(
         self, upcoming: _Upcoming, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
@@ -518,8 +539,13 @@ class Worker:
             except Exception as exc:
                 log.warning("outbox sweep failed: %s", exc)
 
+    def _discard_plans_ahead(self) -> None:
+        for handler in self.runtime.pipeline.handlers.values():
+            handler.discard_ahead()
+
     async def _shutdown(self) -> None:
         self._stopping.set()
+        self._discard_plans_ahead()
         for task in self._background:
             task.cancel()
         for task in self._background:

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
@@ -28,6 +28,15 @@ class BatchProcessor(Protocol):
     async def process(
         self, items: Sequence[Incoming[Any]], rejected: Sequence[Rejected], sources: Sequence[SourceRef]
     ) -> BatchResult: ...
+
+
+@runtime_checkable
+class PlansAhead(Protocol):
+    """A processor that can start on the next batch while the current one commits."""
+
+    def prepare_ahead(self, items: Sequence[Incoming[Any]]) -> None: ...
+
+    def discard_ahead(self) -> None: ...
 
 
 class RetryAbandoned(Exception):
@@ -76,6 +85,21 @@ class StreamHandler:
         self.systemic_after = 10
         self._unexplained_in_a_row = 0
         self._rng = random.Random()
+
+    @property
+    def changes_history(self) -> bool:
+        """Whether this stream's batches apply outcomes, which plans made ahead would miss."""
+        return bool(getattr(self.processor, "changes_history", True))
+
+    def prepare_ahead(self, items: Sequence[Incoming[Any]]) -> None:
+        """Let the processor start on these decoded records, which run next (a hint: the
+        batch is processed under the failure policy as always, and may not use it)."""
+        if isinstance(self.processor, PlansAhead) and items:
+            self.processor.prepare_ahead(items)
+
+    def discard_ahead(self) -> None:
+        if isinstance(self.processor, PlansAhead):
+            self.processor.discard_ahead()
 
     def decode(self, records: Sequence[RawRecord]) -> tuple[list[Incoming[Any]], list[Rejected]]:
         items: list[Incoming[Any]] = []

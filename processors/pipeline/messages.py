@@ -25,6 +25,8 @@ _NEAREST_EF_SEARCH = 40
 
 
 class MessageIngestedProcessor:
+    changes_history = False  # messages are not part of what task plans read
+
     def __init__(
         self, pool: Pool, embedder: Embedder, config: PipelineConfig, search_concurrency: int = 4
     ) -> None:

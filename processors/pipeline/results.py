@@ -88,6 +88,9 @@ class ResultApplier:
         self.learning_rate = learning_rate
         self.max_event_bytes = max_event_bytes
         self.index_queue_limit = index_queue_limit
+        # Counts outcome applications (arm statistics, neighbour outcomes, profiles). A task plan
+        # made ahead of its batch is only used if this did not move meanwhile (tasks.py).
+        self.history_version = 0
 
     async def apply(
         self, conn: Conn, results: Sequence[tuple[ExecutionResult, SourceRef, bytes]]
@@ -110,6 +113,7 @@ class ResultApplier:
                 [(r.event_id, r.task_id, raw, s.topic, s.partition, s.offset) for r, s, raw in unknown],
             )
         if known:
+            self.history_version += 1
             await self._apply_known(conn, known, kinds)
         return len(known), len(unknown)
 
@@ -334,6 +338,9 @@ def _values(s: _Sums) -> tuple[int, int, float, int, float, int]:
 
 
 class ExecutionResultProcessor:
+    # Its batches change what task plans read: no task batch is planned ahead while one runs.
+    changes_history = True
+
     def __init__(self, pool: Pool, config: PipelineConfig, applier: ResultApplier) -> None:
         self.pool = pool
         self.config = config

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -13,7 +14,7 @@ import orjson
 from processors.contracts import ArmAlternative, SimilarTask, TaskCreated, TaskSchedule, encode
 from processors.embedders.base import Embedder, Vector
 from processors.pipeline.base import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef
-from processors.pipeline.common import finish_batch, search_in_chunks, unseen_events
+from processors.pipeline.common import finish_batch, first_of_each_event, search_in_chunks, unseen_events
 from processors.pipeline.config import PipelineConfig
 from processors.pipeline.embedding import Embedded, EmbeddingStats, embed_texts
 from processors.pipeline.results import ResultApplier
@@ -112,7 +113,27 @@ def build_schedule(
     )
 
 
+# Batches planned ahead at most: the next one, and one more while a batch is handed over.
+MAX_PLANS_AHEAD = 2
+
+
+def _latest(items: Sequence[Incoming[TaskCreated]]) -> dict[str, Incoming[TaskCreated]]:
+    """A task id published twice in one batch: the later event wins, like an upsert."""
+    return {i.event.task_id: i for i in items}
+
+
+@dataclass(slots=True)
+class _Ahead:
+    """A plan started for the next batch (see prepare_ahead)."""
+
+    events: dict[str, str]  # task_id -> the event_id planned for it
+    history_version: int  # ResultApplier.history_version when planning started
+    job: asyncio.Task[tuple[dict[str, Embedded], list[TaskSchedule]]]
+
+
 class TaskCreatedProcessor:
+    changes_history = False  # applies outcomes only when releasing held results (counted by version)
+
     def __init__(
         self,
         pool: Pool,
@@ -133,6 +154,9 @@ class TaskCreatedProcessor:
         self.search_concurrency = max(1, search_concurrency)
         self.search_slots = asyncio.Semaphore(self.search_concurrency)
         self.embedding_stats = EmbeddingStats()
+        # Plans started for batches that run next, oldest first (see prepare_ahead).
+        self._ahead: list[_Ahead] = []
+        self.plans_taken_ahead = 0  # batches whose plan was made while the one before committed
 
     def _tiers_for(self, kind: str | None) -> list[TierOption]:
         rows = [t for t in self.tiers if kind is not None and t.kind == kind]
@@ -159,10 +183,21 @@ class TaskCreatedProcessor:
             queued = await queued_vectors(conn, self.embedder.model_name, self.embedder.dimension)
         return stats, profiles, queued
 
-    async def plan(self, tasks: Sequence[TaskCreated]) -> tuple[dict[str, Embedded], list[TaskSchedule]]:
-        """Embed and decide, reading only committed history (no locks held)."""
-        embedded = await embed_texts(
-            self.pool, self.embedder, "task", {t.task_id: t.description for t in tasks}, self.embedding_stats
+    async def plan(
+        self, tasks: Sequence[TaskCreated], known: Mapping[str, Embedded] | None = None
+    ) -> tuple[dict[str, Embedded], list[TaskSchedule]]:
+        """Embed and decide, reading only committed history (no locks held). `known`: vectors
+        already computed for some of these tasks (by a plan made ahead and then dropped)."""
+        known = known or {}
+        embedded = dict(known)
+        embedded.update(
+            await embed_texts(
+                self.pool,
+                self.embedder,
+                "task",
+                {t.task_id: t.description for t in tasks if t.task_id not in known},
+                self.embedding_stats,
+            )
         )
         stats, profiles, queued = await self._history(["*", *sorted({t.kind for t in tasks if t.kind})])
         found = await search_in_chunks(
@@ -213,14 +248,71 @@ class TaskCreatedProcessor:
     ) -> BatchResult:
         result = BatchResult()
         fresh = await unseen_events(self.pool, STREAM, items, result)
-        # A task id published twice in one batch: the later event wins, like an upsert.
-        latest = {i.event.task_id: i for i in fresh}
+        latest = _latest(fresh)
         with result.timed("plan"):
-            embedded, schedules = await self.plan([i.event for i in latest.values()]) if latest else ({}, [])
+            embedded, schedules = await self._plan_batch([i.event for i in latest.values()])
         by_task = {s.task_id: s for s in schedules}
         with result.timed("commit"):
             await self._commit(result, fresh, latest, embedded, by_task, rejected, sources)
         return result
+
+    def prepare_ahead(self, items: Sequence[Incoming[TaskCreated]]) -> None:
+        """Start planning a batch that runs next while the current one commits, so that its
+        embedding and neighbour searches (PostgreSQL) overlap the current batch's decisions and
+        commit. The caller only does this while no batch that applies outcomes is running; the
+        plan is used only if no outcome was applied since it started (the history it read is
+        the history the batch would read), and its vectors are used in any case."""
+        latest = _latest(first_of_each_event(items))
+        if not latest:
+            return
+        job = asyncio.create_task(self.plan([i.event for i in latest.values()]), name="plan-ahead")
+        events = {task_id: i.event.event_id for task_id, i in latest.items()}
+        self._ahead.append(_Ahead(events, self.results.history_version, job))
+        while len(self._ahead) > MAX_PLANS_AHEAD:
+            self._ahead.pop(0).job.cancel()
+
+    def discard_ahead(self) -> None:
+        for ahead in self._ahead:
+            ahead.job.cancel()
+        self._ahead.clear()
+
+    def _take_ahead(self, tasks: Sequence[TaskCreated]) -> _Ahead | None:
+        """The plan made ahead for exactly these tasks' events; older unused ones are dropped
+        (their batches were handed back), newer ones are for the batches after this one."""
+        for n, ahead in enumerate(self._ahead):
+            if all(ahead.events.get(t.task_id) == t.event_id for t in tasks):
+                for stale in self._ahead[:n]:
+                    stale.job.cancel()
+                del self._ahead[: n + 1]
+                return ahead
+        return None
+
+    async def _plan_batch(
+        self, tasks: Sequence[TaskCreated]
+    ) -> tuple[dict[str, Embedded], list[TaskSchedule]]:
+        """The batch's plan: the one made ahead if it fits, else a fresh one."""
+        if not tasks:
+            return {}, []
+        ahead = self._take_ahead(tasks)
+        if ahead is None:
+            return await self.plan(tasks)
+        try:
+            embedded, schedules = await ahead.job
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # this batch is being cancelled, not just the plan
+            return await self.plan(tasks)
+        except Exception as exc:  # planned again below, under the failure policy
+            log.debug("plan made ahead failed, planning again: %s", exc)
+            return await self.plan(tasks)
+        wanted = {t.task_id for t in tasks}
+        embedded = {k: v for k, v in embedded.items() if k in wanted}
+        if ahead.history_version != self.results.history_version:
+            # Outcomes were applied meanwhile: decide again on them, with the same vectors.
+            return await self.plan(tasks, embedded)
+        self.plans_taken_ahead += 1
+        return embedded, [s for s in schedules if s.task_id in wanted]
 
     async def _commit(
         self,
