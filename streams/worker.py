@@ -18,6 +18,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from processors.contracts import encode
 from processors.failures import Verdict
@@ -46,6 +48,7 @@ class Publisher:
     def __init__(self, producer: AIOKafkaProducer, pool: Pool) -> None:
         self.producer = producer
         self.pool = pool
+        self._partitioner = DefaultPartitioner()
         # Bounded: when acknowledgements fall behind, `submit` waits instead of piling up.
         self._sent: asyncio.Queue[tuple[list[OutgoingRecord], list[asyncio.Future[Any]]]] = asyncio.Queue(64)
         self._acks: asyncio.Task[None] | None = None
@@ -59,9 +62,60 @@ class Publisher:
                 await ledger.clean_outbox(conn, cleanup)
 
     async def _send(self, records: Sequence[OutgoingRecord]) -> list[asyncio.Future[Any]]:
-        return [
-            await self.producer.send(r.topic, r.value, key=r.key, headers=list(r.headers)) for r in records
-        ]
+        """Hand records to the producer as one batch per topic partition, in order; returns each
+        record's batch future. One send() per record cost the client 11.4 us a record, a batch
+        6.7 (issue 6). Partitions are chosen by the producer's own default partitioner (murmur2
+        of the key, as Java clients do); records without a key share one partition per call."""
+        futures: list[asyncio.Future[Any] | None] = [None] * len(records)
+        open_batches: dict[tuple[str, int], tuple[BatchBuilder, list[int]]] = {}
+        partitions: dict[str, list[int]] = {}
+        keyless: dict[str, int] = {}
+        for n, r in enumerate(records):
+            parts = partitions.get(r.topic)
+            if parts is None:
+                parts = partitions[r.topic] = sorted(await self.producer.partitions_for(r.topic))
+            if r.key is None:
+                partition = keyless.setdefault(r.topic, self.partition_of(None, parts))
+            else:
+                partition = self.partition_of(r.key, parts)
+            slot = (r.topic, partition)
+            entry = open_batches.get(slot)
+            if (
+                entry is not None
+                and entry[0].append(timestamp=None, key=r.key, value=r.value, headers=list(r.headers))
+                is not None
+            ):
+                entry[1].append(n)
+                continue
+            if entry is not None:  # full: send it, then start the next one
+                await self._send_batch(slot, *open_batches.pop(slot), futures)
+            batch = self.producer.create_batch()
+            if batch.append(timestamp=None, key=r.key, value=r.value, headers=list(r.headers)) is None:
+                # Bigger than a whole batch: send() raises the producer's own size error.
+                futures[n] = await self.producer.send(r.topic, r.value, key=r.key, headers=list(r.headers))
+                continue
+            open_batches[slot] = (batch, [n])
+        for slot, (batch, members) in open_batches.items():
+            await self._send_batch(slot, batch, members, futures)
+        assert all(f is not None for f in futures)
+        return futures  # type: ignore[return-value]
+
+    def partition_of(self, key: bytes | None, partitions: list[int]) -> int:
+        """Where a record goes: murmur2 of the key, as the producer (and Java clients) would."""
+        return int(self._partitioner(key, partitions, partitions))
+
+    async def _send_batch(
+        self,
+        slot: tuple[str, int],
+        batch: BatchBuilder,
+        members: list[int],
+        futures: list[asyncio.Future[Any] | None],
+    ) -> None:
+        if not members:
+            return
+        sent = await self.producer.send_batch(batch, slot[0], partition=slot[1])
+        for n in members:
+            futures[n] = sent
 
     async def sweep(self, older_than_s: float) -> int:
         async with self.pool.acquire() as conn:
