@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import os
 import platform
+import shutil
 import statistics
 import tempfile
 import time
@@ -100,6 +101,31 @@ async def run_bench(
     configured = bool(base.kafka_bootstrap_servers and base.database_url)
     services_settings = base.model_copy(update={"data_dir": work_dir / "services"})
     services = EmbeddedServices(services_settings, kafka_port=free_port())
+    try:
+        return await _run_on(base, services, work_dir, label, embedder_name, configured,
+                             events=events, history=history, light_events=light_events,
+                             profile=profile, keep=keep)  # fmt: skip
+    finally:
+        if not keep:
+            # The embedded PostgreSQL's files (about 1 GB after 100k past tasks) go; the
+            # logs and profiles the report names stay.
+            shutil.rmtree(work_dir / "services" / "pg", ignore_errors=True)
+
+
+async def _run_on(
+    base: Settings,
+    services: EmbeddedServices,
+    work_dir: Path,
+    label: str,
+    embedder_name: str,
+    configured: bool,
+    *,
+    events: int,
+    history: int,
+    light_events: int,
+    profile: bool,
+    keep: bool,
+) -> dict[str, Any]:
     async with services:
         assert services.endpoints is not None
         bootstrap, admin_dsn = services.endpoints.bootstrap, services.endpoints.dsn

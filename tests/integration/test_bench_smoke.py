@@ -73,5 +73,8 @@ def test_bench_runs_and_writes_a_report(
         assert report["references"]["pipeline_vs_database_loop"][stream] > 0
     assert "database loop task-created" in stdout
     assert report["worker"]["peak_rss_mb"] > 0
+    work_dir = Path(report["work_dir"])
+    assert (work_dir / "worker.log").exists(), "the logs the report points to stay"
+    assert not (work_dir / "services" / "pg").exists(), "the embedded database's files are removed"
     assert {t["name"] for t in report["targets"]} >= {"worker peak RSS", "task-created throughput"}
     assert "stream" in stdout and "targets" in stdout  # the summary tables
