@@ -102,47 +102,28 @@ async def run_bench(
     services_settings = base.model_copy(update={"data_dir": work_dir / "services"})
     services = EmbeddedServices(services_settings, kafka_port=free_port())
     try:
-        return await _run_on(base, services, work_dir, label, embedder_name, configured,
-                             events=events, history=history, light_events=light_events,
-                             profile=profile, keep=keep)  # fmt: skip
+        async with services:
+            assert services.endpoints is not None
+            bootstrap, admin_dsn = services.endpoints.bootstrap, services.endpoints.dsn
+            database = f"tasksage_{label}"
+            await create_database(admin_dsn, database)
+            dsn = dsn_for(admin_dsn, database)
+            overrides = run_settings(base, bootstrap, dsn, label, embedder_name, work_dir)
+            settings = Settings.model_validate({**base.model_dump(), **overrides})
+            try:
+                return await _measure(
+                    settings, overrides, work_dir, services, label,
+                    events=events, history=history, light_events=light_events, profile=profile,
+                    configured=configured,
+                )  # fmt: skip
+            finally:
+                if not keep:
+                    await drop_database(admin_dsn, database)
     finally:
         if not keep:
-            # The embedded PostgreSQL's files (about 1 GB after 100k past tasks) go; the
-            # logs and profiles the report names stay.
+            # The embedded PostgreSQL's files (about 1 GB after 100k past tasks) go; the logs
+            # and profiles the report names stay.
             shutil.rmtree(work_dir / "services" / "pg", ignore_errors=True)
-
-
-async def _run_on(
-    base: Settings,
-    services: EmbeddedServices,
-    work_dir: Path,
-    label: str,
-    embedder_name: str,
-    configured: bool,
-    *,
-    events: int,
-    history: int,
-    light_events: int,
-    profile: bool,
-    keep: bool,
-) -> dict[str, Any]:
-    async with services:
-        assert services.endpoints is not None
-        bootstrap, admin_dsn = services.endpoints.bootstrap, services.endpoints.dsn
-        database = f"tasksage_{label}"
-        await create_database(admin_dsn, database)
-        dsn = dsn_for(admin_dsn, database)
-        overrides = run_settings(base, bootstrap, dsn, label, embedder_name, work_dir)
-        settings = Settings.model_validate({**base.model_dump(), **overrides})
-        try:
-            return await _measure(
-                settings, overrides, work_dir, services, label,
-                events=events, history=history, light_events=light_events, profile=profile,
-                configured=configured,
-            )  # fmt: skip
-        finally:
-            if not keep:
-                await drop_database(admin_dsn, database)
 
 
 async def _measure(

@@ -17,16 +17,17 @@ from processors.search.types import SEARCH_KINDS
 from streams.kafka import make_consumer
 from streams.settings import Settings
 
-COUNTED_TABLES = (
-    "tasks",
-    "executions",
-    "messages",
-    "predictions",
-    "held_results",
-    "outbox",
-    "inbox",
-    "task_index_queue",  # task vectors waiting for the neighbour index (sql/0006)
-)
+# What `status` counts in each table: rows, except the outbox, whose rows hold a batch each.
+COUNTED_TABLES = {
+    "tasks": "count(*)",
+    "executions": "count(*)",
+    "messages": "count(*)",
+    "predictions": "count(*)",
+    "held_results": "count(*)",
+    "outbox": ledger.OUTBOX_RECORD_COUNT,
+    "inbox": "count(*)",
+    "task_index_queue": "count(*)",  # task vectors waiting for the neighbour index (sql/0006)
+}
 
 
 @dataclass(slots=True)
@@ -70,12 +71,8 @@ async def topic_report(
 async def gather_status(settings: Settings, bootstrap: str, dsn_label: str, pool: Pool) -> StatusReport:
     report = StatusReport(bootstrap, dsn_label)
     async with pool.acquire() as conn:
-        for table in COUNTED_TABLES:
-            report.rows[table] = (
-                await ledger.outbox_records(conn)  # records, not rows: a row holds a batch
-                if table == "outbox"
-                else int(await conn.fetchval(f"SELECT count(*) FROM {table}"))
-            )
+        for table, count in COUNTED_TABLES.items():
+            report.rows[table] = int(await conn.fetchval(f"SELECT {count} FROM {table}"))
         version = await vectors.pgvector_version(conn)
         report.pgvector = ".".join(map(str, version))
         for r in await conn.fetch(

@@ -66,39 +66,36 @@ class Publisher:
         record's batch future. One send() per record cost the client 11.4 us a record, a batch
         6.7 (issue 6). Partitions are chosen by the producer's own default partitioner (murmur2
         of the key, as Java clients do); records without a key share one partition per call."""
-        futures: list[asyncio.Future[Any] | None] = [None] * len(records)
         open_batches: dict[tuple[str, int], tuple[BatchBuilder, list[int]]] = {}
         partitions: dict[str, list[int]] = {}
         keyless: dict[str, int] = {}
+        sent: dict[int, asyncio.Future[Any]] = {}  # record index -> its batch's future
         for n, r in enumerate(records):
             parts = partitions.get(r.topic)
             if parts is None:
                 parts = partitions[r.topic] = sorted(await self.producer.partitions_for(r.topic))
             if r.key is None:
-                partition = keyless.setdefault(r.topic, self.partition_of(None, parts))
+                slot = (r.topic, keyless.setdefault(r.topic, self.partition_of(None, parts)))
             else:
-                partition = self.partition_of(r.key, parts)
-            slot = (r.topic, partition)
+                slot = (r.topic, self.partition_of(r.key, parts))
+            headers = list(r.headers)
             entry = open_batches.get(slot)
             if (
-                entry is not None
-                and entry[0].append(timestamp=None, key=r.key, value=r.value, headers=list(r.headers))
-                is not None
+                entry is None
+                or entry[0].append(timestamp=None, key=r.key, value=r.value, headers=headers) is None
             ):
-                entry[1].append(n)
-                continue
-            if entry is not None:  # full: send it, then start the next one
-                await self._send_batch(slot, *open_batches.pop(slot), futures)
-            batch = self.producer.create_batch()
-            if batch.append(timestamp=None, key=r.key, value=r.value, headers=list(r.headers)) is None:
-                # Bigger than a whole batch: send() raises the producer's own size error.
-                futures[n] = await self.producer.send(r.topic, r.value, key=r.key, headers=list(r.headers))
-                continue
-            open_batches[slot] = (batch, [n])
+                if entry is not None:  # full: send it, then start the next one
+                    await self._send_batch(slot, *open_batches.pop(slot), sent)
+                entry = (self.producer.create_batch(), [])
+                if entry[0].append(timestamp=None, key=r.key, value=r.value, headers=headers) is None:
+                    # Bigger than a whole batch: send() raises the producer's own size error.
+                    sent[n] = await self.producer.send(r.topic, r.value, key=r.key, headers=headers)
+                    continue
+                open_batches[slot] = entry
+            entry[1].append(n)
         for slot, (batch, members) in open_batches.items():
-            await self._send_batch(slot, batch, members, futures)
-        assert all(f is not None for f in futures)
-        return futures  # type: ignore[return-value]
+            await self._send_batch(slot, batch, members, sent)
+        return [sent[n] for n in range(len(records))]
 
     def partition_of(self, key: bytes | None, partitions: list[int]) -> int:
         """Where a record goes: murmur2 of the key, as the producer (and Java clients) would."""
@@ -109,13 +106,11 @@ class Publisher:
         slot: tuple[str, int],
         batch: BatchBuilder,
         members: list[int],
-        futures: list[asyncio.Future[Any] | None],
+        sent: dict[int, asyncio.Future[Any]],
     ) -> None:
-        if not members:
-            return
-        sent = await self.producer.send_batch(batch, slot[0], partition=slot[1])
+        future = await self.producer.send_batch(batch, slot[0], partition=slot[1])
         for n in members:
-            futures[n] = sent
+            sent[n] = future
 
     async def sweep(self, older_than_s: float) -> int:
         async with self.pool.acquire() as conn:

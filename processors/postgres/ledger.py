@@ -85,11 +85,17 @@ async def delete_positions(conn: Conn, group_id: str, topics: Sequence[str]) -> 
     return int(result.split()[-1])
 
 
-def _headers_json(records: Sequence[OutgoingRecord]) -> str | None:
-    """NULL for a batch without headers (all but dead letters), else one list per record."""
-    if not any(r.headers for r in records):
-        return None
-    return orjson.dumps([[[k, v.decode("utf-8", "replace")] for k, v in r.headers] for r in records]).decode()
+def _row(
+    records: Sequence[OutgoingRecord],
+) -> tuple[list[str], list[bytes | None], list[bytes], str | None]:
+    """An outbox row's columns (topics, keys, payloads, headers) for these records, in order.
+    headers: NULL for a batch without any (all but dead letters), else one list per record."""
+    headers = (
+        orjson.dumps([[[k, v.decode("utf-8", "replace")] for k, v in r.headers] for r in records]).decode()
+        if any(r.headers for r in records)
+        else None
+    )
+    return [r.topic for r in records], [r.key for r in records], [r.value for r in records], headers
 
 
 async def add_to_outbox(conn: Conn, records: Sequence[OutgoingRecord]) -> list[OutgoingRecord]:
@@ -99,10 +105,7 @@ async def add_to_outbox(conn: Conn, records: Sequence[OutgoingRecord]) -> list[O
         return []
     outbox_id = await conn.fetchval(
         "INSERT INTO outbox (topics, keys, payloads, headers) VALUES ($1, $2, $3, $4::jsonb) RETURNING id",
-        [r.topic for r in records],
-        [r.key for r in records],
-        [r.value for r in records],
-        _headers_json(records),
+        *_row(records),
     )
     return [OutgoingRecord(r.topic, r.key, r.value, r.headers, outbox_id=outbox_id) for r in records]
 
@@ -146,10 +149,7 @@ async def _keep_in_outbox(conn: Conn, outbox_id: int, records: Sequence[Outgoing
     await conn.execute(
         "UPDATE outbox SET topics = $2, keys = $3, payloads = $4, headers = $5::jsonb WHERE id = $1",
         outbox_id,
-        [r.topic for r in records],
-        [r.key for r in records],
-        [r.value for r in records],
-        _headers_json(records),
+        *_row(records),
     )
 
 
@@ -185,6 +185,9 @@ async def pending_outbox(conn: Conn, older_than_s: float, limit: int = 5000) -> 
     return out
 
 
+# Records waiting in the outbox (not rows: a row holds a batch).
+OUTBOX_RECORD_COUNT = "coalesce(sum(cardinality(topics)), 0)"
+
+
 async def outbox_records(conn: Conn) -> int:
-    """Records waiting in the outbox (not rows: a row holds a batch)."""
-    return int(await conn.fetchval("SELECT coalesce(sum(cardinality(topics)), 0) FROM outbox"))
+    return int(await conn.fetchval(f"SELECT {OUTBOX_RECORD_COUNT} FROM outbox"))
