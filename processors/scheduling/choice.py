@@ -40,7 +40,7 @@ from processors.scheduling.estimates import (
     has_evidence,
     neighbour_evidence,
     relevant_tiers,
-    selected_neighbours,
+    weighed_neighbours,
 )
 from processors.scheduling.exploration import explore
 from processors.scheduling.types import Arm, ArmEstimate, Decision, SchedulerConfig, SchedulingInput
@@ -49,9 +49,9 @@ from processors.scheduling.types import Arm, ArmEstimate, Decision, SchedulerCon
 def decide(inp: SchedulingInput, config: SchedulerConfig) -> Decision:
     candidates = candidate_arms(inp, config)
     notes = list(candidates.notes)
-    selected = selected_neighbours(inp, config)
-    local = neighbour_evidence(inp, config, selected)
-    ordered = estimate_arms(inp, config, candidates.arms, selected=selected, local=local)
+    weighed = weighed_neighbours(inp, config)
+    local = neighbour_evidence(inp, config, weighed)
+    ordered = estimate_arms(inp, config, candidates.arms, weighed=weighed, local=local)
     if not ordered:
         return _default_decision(inp, config, notes)
     alternatives = tuple(ordered)

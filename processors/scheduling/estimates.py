@@ -106,29 +106,40 @@ def selected_neighbours(inp: SchedulingInput, config: SchedulerConfig) -> list[N
     return [n for n in inp.neighbours if n.task_id in keep]
 
 
-def neighbour_evidence(
-    inp: SchedulingInput, config: SchedulerConfig, selected: Sequence[NeighbourOutcome] | None = None
-) -> dict[Arm, ArmTotals]:
-    """Per-arm neighbour totals, each scaled by its task's similarity weight. `selected`: the
-    result of selected_neighbours, when the caller has it already (decide needs it three times)."""
-    rows: dict[Arm, list[tuple[float, float, float, float, float, float]]] = {}
-    weights: dict[float, float] = {}  # the rows of one past task share its similarity
-    for n in selected_neighbours(inp, config) if selected is None else selected:
+def weighed_neighbours(inp: SchedulingInput, config: SchedulerConfig) -> list[tuple[NeighbourOutcome, float]]:
+    """The selected neighbour rows that carry weight, each with its similarity weight (computed
+    once per past task: its rows share its similarity)."""
+    weights: dict[float, float] = {}
+    out = []
+    for n in selected_neighbours(inp, config):
         w = weights.get(n.similarity)
         if w is None:
             w = weights[n.similarity] = neighbour_weight(n.similarity, config)
         if w > 0:
-            t = n.totals
-            rows.setdefault(n.arm, []).append(
-                (
-                    t.attempts * w,
-                    t.successes * w,
-                    t.duration_sum_ms * w,
-                    t.duration_n * w,
-                    t.cost_sum_usd * w,
-                    t.cost_n * w,
-                )
+            out.append((n, w))
+    return out
+
+
+def neighbour_evidence(
+    inp: SchedulingInput,
+    config: SchedulerConfig,
+    weighed: Sequence[tuple[NeighbourOutcome, float]] | None = None,
+) -> dict[Arm, ArmTotals]:
+    """Per-arm neighbour totals, each scaled by its task's similarity weight. `weighed`: the
+    result of weighed_neighbours, when the caller has it already (decide needs it three times)."""
+    rows: dict[Arm, list[tuple[float, float, float, float, float, float]]] = {}
+    for n, w in weighed_neighbours(inp, config) if weighed is None else weighed:
+        t = n.totals
+        rows.setdefault(n.arm, []).append(
+            (
+                t.attempts * w,
+                t.successes * w,
+                t.duration_sum_ms * w,
+                t.duration_n * w,
+                t.cost_sum_usd * w,
+                t.cost_n * w,
             )
+        )
     # One exact sum per field instead of a chain of pairwise merges: same totals in any order.
     return {arm: ArmTotals(*map(math.fsum, zip(*values, strict=True))) for arm, values in rows.items()}
 
@@ -234,7 +245,7 @@ def difficulty_shift(
     inp: SchedulingInput,
     config: SchedulerConfig,
     kind_rates: Mapping[Arm, float],
-    selected: Sequence[NeighbourOutcome] | None = None,
+    weighed: Sequence[tuple[NeighbourOutcome, float]] | None = None,
 ) -> dict[Arm, float]:
     """Per arm, how much easier (+) or harder (-) than its kind the task looks, in logits, judged
     from the OTHER arms' outcomes on similar tasks (the arm's own outcomes enter as Beta evidence,
@@ -251,13 +262,9 @@ def difficulty_shift(
     precision = 1.0 / (config.difficulty_sd * config.difficulty_sd)
     num: dict[Arm, float] = {}
     den: dict[Arm, float] = {}
-    weights: dict[float, float] = {}  # the rows of one past task share its similarity
-    for n in selected_neighbours(inp, config) if selected is None else selected:
-        w = weights.get(n.similarity)
-        if w is None:
-            w = weights[n.similarity] = neighbour_weight(n.similarity, config)
+    for n, w in weighed_neighbours(inp, config) if weighed is None else weighed:
         p = kind_rates.get(n.arm)
-        if w <= 0 or p is None or n.totals.attempts <= 0:
+        if p is None or n.totals.attempts <= 0:
             continue
         num[n.arm] = num.get(n.arm, 0.0) + w * (n.totals.successes - n.totals.attempts * p)
         den[n.arm] = den.get(n.arm, 0.0) + w * n.totals.attempts * p * (1.0 - p)
@@ -277,21 +284,21 @@ def estimate_arms(
     config: SchedulerConfig,
     arms: tuple[Arm, ...] | None = None,
     *,
-    selected: Sequence[NeighbourOutcome] | None = None,
+    weighed: Sequence[tuple[NeighbourOutcome, float]] | None = None,
     local: dict[Arm, ArmTotals] | None = None,
 ) -> list[ArmEstimate]:
     """Estimates for the given arms (default: the candidate arms), best first by rank_key.
-    `selected` and `local`: selected_neighbours and neighbour_evidence, if already computed."""
+    `weighed` and `local`: weighed_neighbours and neighbour_evidence, if already computed."""
     chosen_arms = candidate_arms(inp, config).arms if arms is None else arms
-    selected = selected_neighbours(inp, config) if selected is None else selected
+    weighed = weighed_neighbours(inp, config) if weighed is None else weighed
     m = max(config.prior_strength, _MIN_STRENGTH)
     tier_of: dict[Arm, TierOption] = {}
     for row in relevant_tiers(inp):
         tier_of.setdefault(row.arm, row)
-    local = neighbour_evidence(inp, config, selected) if local is None else local
+    local = neighbour_evidence(inp, config, weighed) if local is None else local
     m_nb = max(config.neighbour_strength, _MIN_STRENGTH)
     kind_rates = {arm: _kind_rate(inp, arm, tier_of.get(arm), m) for arm in set(chosen_arms) | set(local)}
-    shift = difficulty_shift(inp, config, kind_rates, selected)
+    shift = difficulty_shift(inp, config, kind_rates, weighed)
     out = []
     for arm in chosen_arms:
         g = inp.global_stats.get(arm, _EMPTY)
