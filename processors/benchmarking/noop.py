@@ -18,6 +18,8 @@ from processors.postgres.pool import Pool
 
 
 class NoopProcessor:
+    changes_history = False  # saves positions and echoes only
+
     def __init__(self, pool: Pool, config: PipelineConfig, stream: str, echo_topic: str) -> None:
         self.pool = pool
         self.config = config

@@ -25,6 +25,10 @@ Decoder = Callable[[bytes, int], Any]
 
 
 class BatchProcessor(Protocol):
+    # Whether a batch applies outcomes (which plans made ahead for task batches would miss):
+    # the worker plans the next task batch ahead only while no such batch runs.
+    changes_history: bool
+
     async def process(
         self, items: Sequence[Incoming[Any]], rejected: Sequence[Rejected], sources: Sequence[SourceRef]
     ) -> BatchResult: ...
@@ -89,7 +93,7 @@ class StreamHandler:
     @property
     def changes_history(self) -> bool:
         """Whether this stream's batches apply outcomes, which plans made ahead would miss."""
-        return bool(getattr(self.processor, "changes_history", True))
+        return self.processor.changes_history
 
     def prepare_ahead(self, items: Sequence[Incoming[Any]]) -> None:
         """Let the processor start on these decoded records, which run next (a hint: the

@@ -16,6 +16,8 @@ from processors.pipeline.handler import StreamHandler
 class Buggy:
     """Stores nothing while `broken`: every event raises the same programming error."""
 
+    changes_history = False
+
     def __init__(self) -> None:
         self.broken = True
         self.dead_letters: list[Rejected] = []

@@ -28,6 +28,8 @@ class Poison(Exception):
 class FakeProcessor:
     """Commits a batch only when nothing in it fails, like one PostgreSQL transaction."""
 
+    changes_history = False
+
     def __init__(self, poison: Sequence[str] = (), transient: Sequence[Exception] = ()) -> None:
         self.poison = set(poison)
         self.transient = list(transient)  # raised, in order, by the next calls
