@@ -78,6 +78,12 @@ EMBED_REUSED = Counter("tasksage_embedding_reused_total", "Texts whose stored ve
 EMBED_TOKENS = Counter(
     "tasksage_embedding_tokens_total", "Tokens embedded (estimated when unknown)", ["model"]
 )
+TASK_PLANS_AHEAD = Counter(
+    "tasksage_task_plans_ahead_total",
+    "Task batches planned while the batch before committed: used as planned, or decided again "
+    "because outcomes were applied meanwhile",
+    ["outcome"],
+)
 CONSUMER_LAG = Gauge("tasksage_consumer_lag", "Records behind the log end", ["topic", "partition"])
 HEALTHY = Gauge("tasksage_healthy", "1 when the worker is processing, 0 while it waits on a dependency")
 

@@ -257,6 +257,7 @@ class Worker:
         self._anchors_due: dict[tuple[str, int], RawRecord] = {}
         self._anchor_writer: asyncio.Task[None] | None = None
         self._embedding_seen: tuple[int, int, int, float] = (0, 0, 0, 0.0)
+        self._plans_ahead_seen = (0, 0)
         # Held while a batch is processed: a revocation waits for it, so the next owner of the
         # partitions starts from positions that include it.
         self._batch_lock = asyncio.Lock()
@@ -493,6 +494,7 @@ class Worker:
         for stage, seconds in result.stage_seconds.items():
             metrics.STAGE_SECONDS.labels(topic, stage).observe(seconds)
         self._observe_embedding()
+        self._observe_plans_ahead()
         metrics.EVENTS_PROCESSED.labels(topic).inc(result.processed)
         metrics.EVENTS_DUPLICATE.labels(topic).inc(result.duplicates)
         metrics.EVENTS_DEAD_LETTERED.labels(topic).inc(result.dead_lettered)
@@ -546,6 +548,13 @@ class Worker:
         if texts > last[0]:
             metrics.EMBED_SECONDS.labels(model).observe(seconds - last[3])
         self._embedding_seen = (texts, reused, tokens, seconds)
+
+    def _observe_plans_ahead(self) -> None:
+        stats = self.runtime.pipeline.tasks.plans_ahead
+        used, again = self._plans_ahead_seen
+        metrics.TASK_PLANS_AHEAD.labels("used").inc(stats.used - used)
+        metrics.TASK_PLANS_AHEAD.labels("decided_again").inc(stats.decided_again - again)
+        self._plans_ahead_seen = (stats.used, stats.decided_again)
 
     async def _commit_to_kafka(
         self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]

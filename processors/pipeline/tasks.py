@@ -123,6 +123,15 @@ def _latest(items: Sequence[Incoming[TaskCreated]]) -> dict[str, Incoming[TaskCr
 
 
 @dataclass(slots=True)
+class PlanAheadStats:
+    """What became of plans made ahead: used as they were, or decided again because outcomes
+    were applied meanwhile (the worker exports both: how often planning ahead pays off)."""
+
+    used: int = 0
+    decided_again: int = 0
+
+
+@dataclass(slots=True)
 class _Ahead:
     """A plan started for the next batch (see prepare_ahead)."""
 
@@ -156,7 +165,7 @@ class TaskCreatedProcessor:
         self.embedding_stats = EmbeddingStats()
         # Plans started for batches that run next, oldest first (see prepare_ahead).
         self._ahead: list[_Ahead] = []
-        self.plans_taken_ahead = 0  # batches whose plan was made while the one before committed
+        self.plans_ahead = PlanAheadStats()
 
     def _tiers_for(self, kind: str | None) -> list[TierOption]:
         rows = [t for t in self.tiers if kind is not None and t.kind == kind]
@@ -310,8 +319,9 @@ class TaskCreatedProcessor:
         embedded = {k: v for k, v in embedded.items() if k in wanted}
         if ahead.history_version != self.results.history_version:
             # Outcomes were applied meanwhile: decide again on them, with the same vectors.
+            self.plans_ahead.decided_again += 1
             return await self.plan(tasks, embedded)
-        self.plans_taken_ahead += 1
+        self.plans_ahead.used += 1
         return embedded, [s for s in schedules if s.task_id in wanted]
 
     async def _commit(

@@ -10,6 +10,7 @@ import orjson
 
 from processors.contracts import TaskCreated
 from processors.pipeline.base import BatchResult, Incoming, SourceRef
+from processors.pipeline.tasks import PlanAheadStats
 from streams.runtime import Runtime, open_runtime
 from tests.integration.test_index_queue import outcome, task
 
@@ -52,7 +53,7 @@ async def test_a_plan_made_ahead_is_used_and_decides_as_a_fresh_one(make_setting
         result = await _run(runtime, batch, 10)
     finally:
         await runtime.close()
-    assert runtime.pipeline.tasks.plans_taken_ahead == 1
+    assert runtime.pipeline.tasks.plans_ahead == PlanAheadStats(used=1, decided_again=0)
     assert result.processed == 2
     expected = {
         s.task_id: (
@@ -80,7 +81,7 @@ async def test_an_outcome_applied_meanwhile_makes_the_batch_decide_again(make_se
         result = await _run(runtime, [probe], 10)
     finally:
         await runtime.close()
-    assert runtime.pipeline.tasks.plans_taken_ahead == 0
+    assert runtime.pipeline.tasks.plans_ahead == PlanAheadStats(used=0, decided_again=1)
     assert "C" in _decisions(result)["P3"][4], "the batch decided on the outcome applied after planning ahead"
 
 
@@ -96,7 +97,7 @@ async def test_a_plan_made_for_other_events_is_not_used(make_settings, endpoints
         await asyncio.sleep(0)
     finally:
         await runtime.close()
-    assert runtime.pipeline.tasks.plans_taken_ahead == 0
+    assert runtime.pipeline.tasks.plans_ahead == PlanAheadStats(used=0, decided_again=0)
     assert result.processed == 1
     assert len(left) == 1, "the unused plan waits for its own batch until discarded"
     assert left[0].job.cancelled() or left[0].job.done()
