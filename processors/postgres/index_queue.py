@@ -28,26 +28,32 @@ class QueuedVectors:
         return cls((), np.zeros((0, dimension), dtype=np.float32))
 
 
+# One statement: whether the queue is past the limit decides which of the two writes runs.
+_ENQUEUE = """
+    WITH backed_up AS (
+        SELECT count(*) >= $2 AS yes FROM (SELECT 1 FROM task_index_queue LIMIT $2) AS q),
+    queued AS (
+        INSERT INTO task_index_queue (task_id, model)
+        SELECT e.task_id, e.model FROM task_embeddings e, backed_up
+        WHERE e.task_id = ANY($1::text[]) AND NOT e.has_outcome AND NOT backed_up.yes
+        ON CONFLICT DO NOTHING
+        RETURNING 1),
+    indexed AS (
+        UPDATE task_embeddings e SET has_outcome = true FROM backed_up
+        WHERE e.task_id = ANY($1::text[]) AND NOT e.has_outcome AND backed_up.yes
+        RETURNING 1)
+    SELECT (SELECT count(*) FROM queued) AS queued, (SELECT count(*) FROM indexed) AS indexed"""
+
+
 async def enqueue(conn: Conn, task_ids: Sequence[str], limit: int) -> tuple[int, int]:
     """Queue the vectors of these tasks that are not in the index yet. Past `limit` queued rows
     (the merger falls behind), index them here instead, so exact comparisons stay cheap.
     Returns (queued, indexed inline)."""
     if not task_ids:
         return 0, 0
-    queued = await conn.fetchval("SELECT count(*) FROM (SELECT 1 FROM task_index_queue LIMIT $1) AS q", limit)
-    if queued >= limit:
-        status = await conn.execute(
-            "UPDATE task_embeddings SET has_outcome = true WHERE task_id = ANY($1::text[]) AND NOT has_outcome",
-            list(task_ids),
-        )
-        return 0, _row_count(status)
-    status = await conn.execute(
-        """INSERT INTO task_index_queue (task_id, model)
-           SELECT task_id, model FROM task_embeddings WHERE task_id = ANY($1::text[]) AND NOT has_outcome
-           ON CONFLICT DO NOTHING""",
-        list(task_ids),
-    )
-    return _row_count(status), 0
+    row = await conn.fetchrow(_ENQUEUE, list(task_ids), limit)
+    assert row is not None  # an aggregate always returns one row
+    return int(row["queued"]), int(row["indexed"])
 
 
 async def merge(conn: Conn, limit: int) -> int:
