@@ -102,7 +102,6 @@ def run_settings(base: Settings, options: ReplayOptions, run_id: str, dsn: str, 
     update: dict[str, Any] = {
         "database_url": dsn,
         "tiers_file": tiers_file,
-        "consumer_group": prefix + "worker",
         "success_target": options.success_target,
         "exploration_rate": exploration,
         "use_profiles": options.use_profiles,
@@ -110,16 +109,7 @@ def run_settings(base: Settings, options: ReplayOptions, run_id: str, dsn: str, 
     }
     if options.learning_rate is not None:
         update["learning_rate"] = options.learning_rate
-    for field in (
-        "topic_task_created",
-        "topic_execution_result",
-        "topic_message_ingested",
-        "topic_task_schedules",
-        "topic_schedule_snapshots",
-        "topic_message_duplicates",
-    ):
-        update[field] = prefix + getattr(base, field)
-    return base.model_copy(update=update)
+    return base.model_copy(update={**update, **base.namespaced(prefix)})
 
 
 class _Collector:

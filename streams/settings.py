@@ -210,6 +210,12 @@ class Settings(BaseSettings):
     def output_topics(self) -> list[str]:
         return [self.topic_task_schedules, self.topic_schedule_snapshots, self.topic_message_duplicates]
 
+    def namespaced(self, prefix: str) -> dict[str, str]:
+        """Every topic and the consumer group under `prefix`: settings overrides that keep a run
+        (a benchmark, an evaluation, a test) off the topics and offsets of any other."""
+        fields = [f for f in type(self).model_fields if f.startswith("topic_") and f != "topic_partitions"]
+        return {f: prefix + getattr(self, f) for f in [*fields, "consumer_group"]}
+
     def all_topics(self) -> list[str]:
         inputs = list(self.input_topics.values())
         return inputs + [self.dead_letter_topic(t) for t in inputs] + self.output_topics

@@ -46,3 +46,12 @@ def test_environment_reaches_the_scheduler_and_the_ranking(monkeypatch: pytest.M
 def test_out_of_range_values_are_refused_at_start(field: str, value: object) -> None:
     with pytest.raises(ValidationError, match=field):
         Settings.model_validate({field: value})
+
+
+def test_a_namespace_moves_every_topic_and_the_group_and_nothing_else() -> None:
+    settings = Settings(topic_task_created="orders-created", consumer_group="scheduler")
+    moved = Settings(**{**settings.model_dump(), **settings.namespaced("run7-")})
+    assert moved.topic_task_created == "run7-orders-created"
+    assert moved.consumer_group == "run7-scheduler"
+    assert set(moved.all_topics()) == {"run7-" + t for t in settings.all_topics()}
+    assert moved.topic_partitions == settings.topic_partitions
