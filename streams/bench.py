@@ -13,6 +13,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,10 @@ from streams.settings import Settings
 
 # Raw aiokafka / no-op worker runs, alternated (see _references).
 REFERENCE_PAIRS = 3
+# The load generator's linger: the producer default since Kafka 4.0 (KIP-1030). Events are
+# stamped when sent, so the time they wait in the producer counts in their latency; at 1 ms the
+# rated phases sent one record per request and the broker spent more on requests than records.
+LOAD_LINGER_MS = 5
 
 console = Console(stderr=True)
 out = Console()
@@ -68,18 +73,11 @@ def run_settings(
     base: Settings, bootstrap: str, dsn: str, label: str, embedder: str, data_dir: Path
 ) -> dict[str, Any]:
     """Settings of the measured worker: unique topics and group, metrics off, quiet logs."""
-    prefix = f"{label}-"
     return {
         "kafka_bootstrap_servers": bootstrap,
         "database_url": dsn,
         "data_dir": str(data_dir),
-        "topic_task_created": prefix + "task-created",
-        "topic_execution_result": prefix + "execution-result",
-        "topic_message_ingested": prefix + "message-ingested",
-        "topic_task_schedules": prefix + "task-schedules",
-        "topic_schedule_snapshots": prefix + "schedule-snapshots",
-        "topic_message_duplicates": prefix + "message-duplicates",
-        "consumer_group": prefix + "group",
+        **base.namespaced(f"{label}-"),
         "embedder": embedder,
         "metrics_port": 0,
         "log_level": os.environ.get("TASKSAGE_BENCH_WORKER_LOG_LEVEL", "WARNING"),
@@ -95,6 +93,8 @@ async def run_bench(
     light_events: int,
     profile: bool,
     keep: bool,
+    streams: Sequence[str] = STREAMS,
+    references: bool = True,
 ) -> dict[str, Any]:
     label = f"bench{int(time.time())}"
     work_dir = Path(tempfile.mkdtemp(prefix="tasksage-bench-"))
@@ -114,7 +114,7 @@ async def run_bench(
                 return await _measure(
                     settings, overrides, work_dir, services, label,
                     events=events, history=history, light_events=light_events, profile=profile,
-                    configured=configured,
+                    configured=configured, streams=streams, references=references,
                 )  # fmt: skip
             finally:
                 if not keep:
@@ -138,15 +138,19 @@ async def _measure(
     light_events: int,
     profile: bool,
     configured: bool,
+    streams: Sequence[str],
+    references: bool,
 ) -> dict[str, Any]:
     bootstrap = settings.kafka_bootstrap_servers or ""
     dsn = settings.database_url.get_secret_value() if settings.database_url else ""
-    report: dict[str, Any] = {"run": _run_info(settings, events, history, configured)}
+    # Measured in STREAMS order whatever the order asked: results need the tasks' phases first.
+    streams = [s for s in STREAMS if s in streams]
+    report: dict[str, Any] = {"run": {**_run_info(settings, events, history, configured), "streams": streams}}
     await prepare_database(settings, dsn)
     pool = await open_pool(settings, dsn)
     embedder = create_embedder(settings.embedder_config())
     workload = BenchWorkload(label)
-    total = history + 3 * (2 * events + light_events) + 60
+    total = history + len(streams) * (2 * events + light_events) + 60
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -171,7 +175,7 @@ async def _measure(
         env = settings_env(overrides)
         worker = WorkerProcess(WORKER_COMMAND, env, work_dir / "worker.log")
         worker.start()
-        producer = make_producer(settings, bootstrap, linger_ms=1)
+        producer = make_producer(settings, bootstrap, linger_ms=LOAD_LINGER_MS)
         await producer.start()
         poller = PositionPoller(pool, settings.consumer_group)
         poller.start()
@@ -192,7 +196,7 @@ async def _measure(
             await phases.warm_up()
             published += 60
             report["streams"] = {}
-            for stream in STREAMS:
+            for stream in streams:
                 progress.update(bar, description=stream)
                 report["streams"][stream] = await phases.stream_phases(stream, events, light_events)
                 published += 2 * events + light_events
@@ -200,7 +204,7 @@ async def _measure(
             report["worker"] = _worker_figures(report, worker)
             report["embedding"]["share_of_full_phase"] = _embedding_share(report)
             report["capacity_on_dedicated_cores"] = {
-                s: capacity_estimate(report["streams"][s]["full"], os.cpu_count() or 1) for s in STREAMS
+                s: capacity_estimate(report["streams"][s]["full"], os.cpu_count() or 1) for s in streams
             }
             checks = check_targets(report)
             py_spy = find_py_spy()
@@ -217,10 +221,11 @@ async def _measure(
             await collector.stop()
             await producer.stop()
             await poller.stop()
-        progress.update(bar, description="reference loops")
-        report["references"] = await _references(
-            settings, overrides, work_dir, pool, bootstrap, report, workload, py_spy if profile else None
-        )
+        if references:
+            progress.update(bar, description="reference loops")
+            report["references"] = await _references(
+                settings, overrides, work_dir, pool, bootstrap, report, workload, py_spy if profile else None
+            )
         report["targets"] = [c.as_dict() for c in check_targets(report)]
         progress.update(bar, completed=total, description="done")
     await embedder.aclose()
@@ -237,6 +242,8 @@ def _embedding_share(report: dict[str, Any]) -> dict[str, float]:
     per_text_s = report["embedding"]["ms_per_text_wall"] / 1000
     out = {}
     for stream in ("task-created", "message-ingested"):
+        if stream not in report["streams"]:
+            continue
         full = report["streams"][stream]["full"]
         if full.get("wall_s"):
             out[stream] = round(min(1.0, per_text_s * full["events"] / full["wall_s"]), 3)
@@ -244,7 +251,7 @@ def _embedding_share(report: dict[str, Any]) -> dict[str, float]:
 
 
 def _worker_figures(report: dict[str, Any], worker: WorkerProcess) -> dict[str, Any]:
-    per_1000 = {s: report["streams"][s]["full"]["worker_cpu_s_per_1000_events"] for s in STREAMS}
+    per_1000 = {s: phases["full"]["worker_cpu_s_per_1000_events"] for s, phases in report["streams"].items()}
     return {"peak_rss_mb": worker_peak_rss_mb(worker), "cpu_s_per_1000_events": per_1000, "pid": worker.pid}
 
 
@@ -348,9 +355,9 @@ async def _references(
             **profile_summary(path),
             "throughput_eps": round(events / seconds, 1) if seconds else None,
         }
-    full = {s: report["streams"][s]["full"]["throughput_eps"] for s in STREAMS}
+    full = {s: phases["full"]["throughput_eps"] for s, phases in report["streams"].items()}
     run = report["run"]
-    database = await database_loop(settings, workload, run["history"], run["events_per_phase"])
+    database = await database_loop(settings, workload, run["history"], run["events_per_phase"], list(full))
     return {
         "records": total,
         "raw_kafka_eps": None if raw_eps is None else round(raw_eps, 1),
@@ -483,10 +490,23 @@ def _print_database_loop(refs: dict[str, Any]) -> None:
     "--profile/--no-profile", default=True, show_default=True, help="py-spy profile of missed targets."
 )
 @click.option("--keep", is_flag=True, help="Keep the benchmark database afterwards.")
+@click.option(
+    "--stream",
+    "streams",
+    type=click.Choice(STREAMS),
+    multiple=True,
+    help="Measure only this stream (repeat for more). Default: all three.",
+)
+@click.option(
+    "--references/--no-references",
+    default=True,
+    show_default=True,
+    help="Run the raw aiokafka, no-op and database reference loops after the streams.",
+)
 @click.pass_context
 def bench(
     ctx: click.Context, events: int, history: int, embedder: str, json_path: Path | None,
-    light_events: int, profile: bool, keep: bool,
+    light_events: int, profile: bool, keep: bool, streams: tuple[str, ...], references: bool,
 ) -> None:  # fmt: skip
     """Measure throughput and latency per event type against raw aiokafka and the database.
 
@@ -494,6 +514,9 @@ def bench(
     are set (then it creates and drops its own database on that server), preloads HISTORY past
     tasks, runs `tasksage worker` as a subprocess and publishes EVENTS per stream at light load,
     at the target rate and at full speed.
+
+    While changing one stream, `--stream task-created --no-references` measures only that one
+    (about a minute after the preload); targets of streams not run read "-".
     """
     from streams.cli import run_async, settings_from
 
@@ -502,7 +525,7 @@ def bench(
     async def main(stop: asyncio.Event) -> dict[str, Any]:
         return await run_bench(
             base, events=events, history=history, embedder_name=embedder, light_events=light_events,
-            profile=profile, keep=keep,
+            profile=profile, keep=keep, streams=streams or STREAMS, references=references,
         )  # fmt: skip
 
     report = run_async(main)

@@ -152,7 +152,7 @@ class DatabaseLoop:
 
 
 async def database_loop(
-    settings: Settings, workload: BenchWorkload, history: int, events: int
+    settings: Settings, workload: BenchWorkload, history: int, events: int, streams: Sequence[str] = STREAMS
 ) -> dict[str, dict[str, Any]]:
     """Each stream's figures (see `DatabaseLoopFigures.as_dict`), streams in STREAMS order so the
     result run has this loop's own new tasks to report first outcomes for. The measured worker
@@ -181,7 +181,7 @@ async def database_loop(
             await loop.run_batches(stream, as_batches(warm_events, topic, 1, s.batch_max_records))
         created: list[str] = []
         out: dict[str, dict[str, Any]] = {}
-        for stream in STREAMS:
+        for stream in (s for s in STREAMS if s in streams):
             batch_events = stream_events(workload, stream, PHASE, events, history, created)
             out[stream] = (await loop.measure(stream, batch_events)).as_dict()
         return out

@@ -11,14 +11,16 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from processors.benchmarking.report import STREAMS
 from streams.embedded import EmbeddedBroker, EmbeddedPostgres
 
 
-def test_bench_runs_and_writes_a_report(
-    broker: EmbeddedBroker, postgres: EmbeddedPostgres, tmp_path: Path
-) -> None:
+def _bench(
+    broker: EmbeddedBroker, postgres: EmbeddedPostgres, tmp_path: Path, *options: str
+) -> tuple[dict[str, Any], str]:
+    """Runs `tasksage bench` on a tiny load; (the JSON report, the summary printed)."""
     report_path = tmp_path / "bench.json"
     env = {
         **os.environ,
@@ -31,7 +33,7 @@ def test_bench_runs_and_writes_a_report(
             sys.executable, "-c", "from streams.cli import main; main()",
             "--data-dir", str(tmp_path / "data"),
             "bench", "--events", "60", "--history", "300", "--light-events", "10", "--no-profile",
-            "--json", str(report_path),
+            "--json", str(report_path), *options,
         ],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
@@ -42,7 +44,13 @@ def test_bench_runs_and_writes_a_report(
         stdout, stderr = bench.communicate()
         raise AssertionError(f"bench did not finish in 150 s:\n{stderr[-3000:]}") from None
     assert bench.returncode == 0, stderr[-3000:]
-    report = json.loads(report_path.read_text())
+    return json.loads(report_path.read_text()), stdout
+
+
+def test_bench_runs_and_writes_a_report(
+    broker: EmbeddedBroker, postgres: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    report, stdout = _bench(broker, postgres, tmp_path)
     assert report["preload"]["tasks"] == 300
     for stream in STREAMS:
         phases = report["streams"][stream]
@@ -78,3 +86,19 @@ def test_bench_runs_and_writes_a_report(
     assert not (work_dir / "services" / "pg").exists(), "the embedded database's files are removed"
     assert {t["name"] for t in report["targets"]} >= {"worker peak RSS", "task-created throughput"}
     assert "stream" in stdout and "targets" in stdout  # the summary tables
+
+
+def test_bench_measures_only_the_streams_asked_for(
+    broker: EmbeddedBroker, postgres: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    report, stdout = _bench(broker, postgres, tmp_path, "--stream", "task-created", "--no-references")
+    assert list(report["streams"]) == ["task-created"] == report["run"]["streams"]
+    full = report["streams"]["task-created"]["full"]
+    assert full["committed"] == full["schedules_seen"] == 60
+    assert "references" not in report
+    assert list(report["capacity_on_dedicated_cores"]) == ["task-created"]
+    met = {t["name"]: t["met"] for t in report["targets"]}
+    assert met["task-created throughput"] is not None
+    assert met["execution-result throughput"] is None  # not run: "-", not a miss
+    assert met["no-op pipeline vs raw aiokafka"] is None
+    assert "execution-result" not in stdout.split("targets")[0]  # no rows for streams not run
