@@ -61,6 +61,7 @@ async def raw_kafka_loop(
 def noop_worker_main() -> None:
     """Entry point of the no-op worker subprocess (settings from the environment)."""
     from streams.cli import setup_logging
+    from streams.gc_tuning import settle_after_start
     from streams.worker import Worker
 
     settings = Settings.model_validate({})  # everything from the environment
@@ -81,6 +82,7 @@ def noop_worker_main() -> None:
             for stream, topic in settings.input_topics.items()
         }
         worker = Worker(runtime)
+        settle_after_start(settings.gc_young_threshold)  # as `tasksage worker` does
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, worker.stop)

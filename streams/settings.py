@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     # Plan a full task-created batch (embedding, neighbour searches, decisions) while the batch
     # before it commits; the plan is used only if it read the history the batch would read.
     plan_ahead: bool = True
+    # Once `tasksage worker` has started, move everything built so far (modules, pools, models)
+    # out of the garbage collector's scans and collect young objects every gc_young_threshold
+    # allocations (the interpreter's default is 700). streams/gc_tuning.py; 0: the defaults.
+    gc_young_threshold: int = Field(10_000, ge=0)
     fetch_max_wait_ms: int = 5
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
