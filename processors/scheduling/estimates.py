@@ -106,6 +106,10 @@ def selected_neighbours(inp: SchedulingInput, config: SchedulerConfig) -> list[N
     return [n for n in inp.neighbours if n.task_id in keep]
 
 
+# Neighbour rows with their similarity weight (weighed_neighbours).
+Weighed = Sequence[tuple[NeighbourOutcome, float]]
+
+
 def weighed_neighbours(inp: SchedulingInput, config: SchedulerConfig) -> list[tuple[NeighbourOutcome, float]]:
     """The selected neighbour rows that carry weight, each with its similarity weight (computed
     once per past task: its rows share its similarity)."""
@@ -123,7 +127,7 @@ def weighed_neighbours(inp: SchedulingInput, config: SchedulerConfig) -> list[tu
 def neighbour_evidence(
     inp: SchedulingInput,
     config: SchedulerConfig,
-    weighed: Sequence[tuple[NeighbourOutcome, float]] | None = None,
+    weighed: Weighed | None = None,
 ) -> dict[Arm, ArmTotals]:
     """Per-arm neighbour totals, each scaled by its task's similarity weight. `weighed`: the
     result of weighed_neighbours, when the caller has it already (decide needs it three times)."""
@@ -245,7 +249,7 @@ def difficulty_shift(
     inp: SchedulingInput,
     config: SchedulerConfig,
     kind_rates: Mapping[Arm, float],
-    weighed: Sequence[tuple[NeighbourOutcome, float]] | None = None,
+    weighed: Weighed | None = None,
 ) -> dict[Arm, float]:
     """Per arm, how much easier (+) or harder (-) than its kind the task looks, in logits, judged
     from the OTHER arms' outcomes on similar tasks (the arm's own outcomes enter as Beta evidence,
@@ -284,7 +288,7 @@ def estimate_arms(
     config: SchedulerConfig,
     arms: tuple[Arm, ...] | None = None,
     *,
-    weighed: Sequence[tuple[NeighbourOutcome, float]] | None = None,
+    weighed: Weighed | None = None,
     local: dict[Arm, ArmTotals] | None = None,
 ) -> list[ArmEstimate]:
     """Estimates for the given arms (default: the candidate arms), best first by rank_key.
