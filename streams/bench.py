@@ -214,7 +214,9 @@ async def _measure(
                     progress.update(bar, description=f"profiling {stream}")
                     profiles[stream] = await phases.profiled(stream, events, py_spy, work_dir)
             elif profile:
-                profiles["note"] = "py-spy not found: `pip install py-spy` for profiles of missed targets"
+                profiles["note"] = (
+                    "py-spy not found: `pip install 'tasksage[bench]'` (or `make install`) for profiles of missed targets"
+                )
             report["profiles"] = profiles
         finally:
             worker.stop()
