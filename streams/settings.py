@@ -120,9 +120,8 @@ class Settings(BaseSettings):
     search_vector_weight: float = 1.0
     search_text_weight: float = 1.0
     search_exact_max_rows: int = 10_000  # filtered searches keeping at most this many rows are exact
-    coverage_interval_s: float = (
-        60.0  # how often the worker refreshes the coverage gauges (a count of every row)
-    )
+    # How often the worker refreshes the coverage gauges (a count of every row, in slices).
+    coverage_interval_s: float = 60.0
 
     # Scheduling and learning (defaults: processors/scheduling/types.py; README "How scheduling works").
     success_target: float = Field(_SCHEDULER.success_target, ge=0.0, le=1.0)

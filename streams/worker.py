@@ -551,10 +551,13 @@ class Worker:
 
     def _observe_plans_ahead(self) -> None:
         stats = self.runtime.pipeline.tasks.plans_ahead
+        now = (stats.used, stats.decided_again)
+        if now == self._plans_ahead_seen:
+            return  # most batches: no label lookups
         used, again = self._plans_ahead_seen
         metrics.TASK_PLANS_AHEAD.labels("used").inc(stats.used - used)
         metrics.TASK_PLANS_AHEAD.labels("decided_again").inc(stats.decided_again - again)
-        self._plans_ahead_seen = (stats.used, stats.decided_again)
+        self._plans_ahead_seen = now
 
     async def _commit_to_kafka(
         self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]

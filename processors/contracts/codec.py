@@ -30,6 +30,7 @@ from processors.errors import InvalidEvent, PayloadTooLarge, UnsupportedSchemaVe
 
 SCHEMA_VERSION = 1
 W = TypeVar("W")
+E = TypeVar("E")
 SCHEMA_NAMES = (
     "task-created",
     "execution-result",
@@ -116,77 +117,100 @@ def _fast(decoder: msgspec.json.Decoder[W], payload: bytes, max_bytes: int) -> W
         return None
 
 
-def _wire(
-    decoder: msgspec.json.Decoder[W], wire_type: type[W], payload: bytes, name: str, max_bytes: int
-) -> W:
-    """The event's wire struct: from the fast path, or else from the slow path, which validates
-    against the schema (raising its error) and converts what it accepted."""
-    fast = _fast(decoder, payload, max_bytes)
-    if fast is not None:
-        return fast
-    doc = _parse(payload, name, max_bytes)
-    doc["schema_version"] = SCHEMA_VERSION  # const 1 also admits 1.0, which the struct's Literal does not
+def _decode(
+    decoder: msgspec.json.Decoder[W],
+    wire_type: type[W],
+    payload: bytes,
+    name: str,
+    max_bytes: int,
+    build: Callable[[W], E],
+) -> E:
+    """The event built from its wire struct. The struct comes from the fast path, or else from
+    the slow path, which validates against the schema (raising its error) and converts what it
+    accepted. A value the schema admits but the event cannot hold (a date) is an InvalidEvent."""
+    w = _fast(decoder, payload, max_bytes)
+    if w is None:
+        doc = _parse(payload, name, max_bytes)
+        doc["schema_version"] = SCHEMA_VERSION  # const 1 also admits 1.0, which the struct's Literal does not
+        try:
+            # Not strict: the schema's integer also admits 3.0.
+            w = msgspec.convert(doc, type=wire_type, strict=False)
+        except msgspec.ValidationError as exc:  # the schema accepted it: say so rather than crash the batch
+            raise InvalidEvent(f"{name} passed its schema but cannot be read: {exc}") from None
     try:
-        # Not strict: the schema's integer also admits 3.0.
-        return msgspec.convert(doc, type=wire_type, strict=False)
-    except msgspec.ValidationError as exc:  # the schema accepted it: say so rather than crash the batch
-        raise InvalidEvent(f"{name} passed its schema but cannot be read: {exc}") from None
+        return build(w)
+    except ValueError as exc:
+        raise _unreadable(name, exc) from None
+
+
+def _task_created(w: wire.TaskCreatedWire) -> TaskCreated:
+    return TaskCreated(
+        event_id=w.event_id,
+        occurred_at=_time(w.occurred_at),
+        task_id=w.task_id,
+        description=w.description,
+        kind=w.kind,
+        priority=w.priority,
+        requirements=tuple(w.requirements),
+        dependencies=tuple(w.dependencies),
+        context=w.context,
+        requested_agent=w.requested_agent,
+        deadline=_opt_time(w.deadline),
+    )
+
+
+def _execution_result(w: wire.ExecutionResultWire) -> ExecutionResult:
+    return ExecutionResult(
+        event_id=w.event_id,
+        occurred_at=_time(w.occurred_at),
+        task_id=w.task_id,
+        agent=w.agent,
+        model=w.model,
+        success=w.success,
+        finished_at=_time(w.finished_at),
+        duration_ms=w.duration_ms,
+        cost_usd=w.cost_usd,
+        error_message=w.error_message,
+    )
+
+
+def _message_ingested(w: wire.MessageIngestedWire) -> MessageIngested:
+    return MessageIngested(
+        event_id=w.event_id,
+        occurred_at=_time(w.occurred_at),
+        message_id=w.message_id,
+        source=w.source,
+        author=w.author,
+        content=w.content,
+        thread_id=w.thread_id,
+        task_id=w.task_id,
+    )
 
 
 def decode_task_created(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> TaskCreated:
-    w = _wire(wire.TASK_CREATED, wire.TaskCreatedWire, payload, "task-created", max_bytes)
-    try:
-        return TaskCreated(
-            event_id=w.event_id,
-            occurred_at=_time(w.occurred_at),
-            task_id=w.task_id,
-            description=w.description,
-            kind=w.kind,
-            priority=w.priority,
-            requirements=tuple(w.requirements),
-            dependencies=tuple(w.dependencies),
-            context=w.context,
-            requested_agent=w.requested_agent,
-            deadline=_opt_time(w.deadline),
-        )
-    except ValueError as exc:
-        raise _unreadable("task-created", exc) from None
+    return _decode(wire.TASK_CREATED, wire.TaskCreatedWire, payload, "task-created", max_bytes, _task_created)
 
 
 def decode_execution_result(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> ExecutionResult:
-    w = _wire(wire.EXECUTION_RESULT, wire.ExecutionResultWire, payload, "execution-result", max_bytes)
-    try:
-        return ExecutionResult(
-            event_id=w.event_id,
-            occurred_at=_time(w.occurred_at),
-            task_id=w.task_id,
-            agent=w.agent,
-            model=w.model,
-            success=w.success,
-            finished_at=_time(w.finished_at),
-            duration_ms=w.duration_ms,
-            cost_usd=w.cost_usd,
-            error_message=w.error_message,
-        )
-    except ValueError as exc:
-        raise _unreadable("execution-result", exc) from None
+    return _decode(
+        wire.EXECUTION_RESULT,
+        wire.ExecutionResultWire,
+        payload,
+        "execution-result",
+        max_bytes,
+        _execution_result,
+    )
 
 
 def decode_message_ingested(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> MessageIngested:
-    w = _wire(wire.MESSAGE_INGESTED, wire.MessageIngestedWire, payload, "message-ingested", max_bytes)
-    try:
-        return MessageIngested(
-            event_id=w.event_id,
-            occurred_at=_time(w.occurred_at),
-            message_id=w.message_id,
-            source=w.source,
-            author=w.author,
-            content=w.content,
-            thread_id=w.thread_id,
-            task_id=w.task_id,
-        )
-    except ValueError as exc:
-        raise _unreadable("message-ingested", exc) from None
+    return _decode(
+        wire.MESSAGE_INGESTED,
+        wire.MessageIngestedWire,
+        payload,
+        "message-ingested",
+        max_bytes,
+        _message_ingested,
+    )
 
 
 def _default(value: Any) -> Any:
