@@ -168,6 +168,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         duplicate_threshold=settings.duplicate_threshold,
         max_event_bytes=settings.max_event_bytes,
         index_queue_limit=settings.index_queue_limit,
+        neighbour_ef_search=settings.neighbour_ef_search,
     )
 
 

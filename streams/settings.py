@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     hnsw_m: int = 16
     hnsw_ef_construction: int = 64
     hnsw_ef_search: int = 80
+    # The candidate list of each task's neighbour search; unset: knowledge.NeighbourQuery's default.
+    neighbour_ef_search: int | None = Field(None, ge=1, le=1000)
 
     # Search (tasksage search / similar). ef_search unset: by table size.
     search_ef_search: int | None = None

@@ -21,3 +21,5 @@ class PipelineConfig:
     max_event_bytes: int = 1_000_000
     # Task vectors queued for the neighbour index before results index them inline (sql/0006).
     index_queue_limit: int = 2000
+    # hnsw.ef_search of the neighbour search; None: knowledge.NeighbourQuery's default.
+    neighbour_ef_search: int | None = None

@@ -158,7 +158,10 @@ class TaskCreatedProcessor:
         self.tiers = list(tiers)
         self.results = results
         self.neighbours = knowledge.NeighbourQuery(
-            embedder.model_name, embedder.dimension, config.scheduler.neighbour_k
+            embedder.model_name,
+            embedder.dimension,
+            config.scheduler.neighbour_k,
+            ef_search=config.neighbour_ef_search,
         )
         self.search_concurrency = max(1, search_concurrency)
         self.search_slots = asyncio.Semaphore(self.search_concurrency)

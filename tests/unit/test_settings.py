@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from processors.scheduling.types import RankingConfig, SchedulerConfig
+from streams.runtime import pipeline_config
 from streams.settings import Settings
 
 
@@ -55,3 +56,11 @@ def test_a_namespace_moves_every_topic_and_the_group_and_nothing_else() -> None:
     assert moved.consumer_group == "run7-scheduler"
     assert set(moved.all_topics()) == {"run7-" + t for t in settings.all_topics()}
     assert moved.topic_partitions == settings.topic_partitions
+
+
+def test_neighbour_ef_search_reaches_the_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert pipeline_config(Settings.model_validate({})).neighbour_ef_search is None
+    monkeypatch.setenv("TASKSAGE_NEIGHBOUR_EF_SEARCH", "64")
+    assert pipeline_config(Settings.model_validate({})).neighbour_ef_search == 64
+    with pytest.raises(ValidationError, match="neighbour_ef_search"):
+        Settings.model_validate({"neighbour_ef_search": 0})
