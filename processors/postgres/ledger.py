@@ -187,7 +187,3 @@ async def pending_outbox(conn: Conn, older_than_s: float, limit: int = 5000) -> 
 
 # Records waiting in the outbox (not rows: a row holds a batch).
 OUTBOX_RECORD_COUNT = "coalesce(sum(cardinality(topics)), 0)"
-
-
-async def outbox_records(conn: Conn) -> int:
-    return int(await conn.fetchval(f"SELECT {OUTBOX_RECORD_COUNT} FROM outbox"))
