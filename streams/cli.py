@@ -139,6 +139,7 @@ def up(ctx: click.Context, fresh: bool, no_worker: bool, kafka_port: int | None)
 
 
 async def _run_worker(settings: Settings, endpoints: Any, stop: asyncio.Event) -> None:
+    from streams.blas import limit_blas_threads
     from streams.gc_tuning import settle_after_start
     from streams.metrics import Health, MetricsServer
     from streams.runtime import open_runtime
@@ -152,6 +153,7 @@ async def _run_worker(settings: Settings, endpoints: Any, stop: asyncio.Event) -
     # This process is the worker's alone (in-process workers of tests and `evaluate` keep the
     # interpreter's settings): what start-up built is not scanned again.
     settle_after_start(settings.gc_young_threshold)
+    limit_blas_threads(settings.blas_threads)
     task = asyncio.create_task(worker.run())
     console.print(
         f"worker consuming {', '.join(settings.input_topics.values())} "

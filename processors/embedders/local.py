@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import importlib
 import itertools
 import json
 import math
@@ -35,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import ThreadpoolController
 
 from processors.embedders.base import EmbedderConfig, Vector
 from processors.errors import ConfigurationError, EmbeddingUnavailable
@@ -84,8 +84,7 @@ class LocalEmbedder:
         self._encoder = _MiniLM.load(directory)
         self._blas = _BlasThreads()
         wanted = threads if threads is not None else _usable_cpus()
-        # Without a way to pin BLAS to one thread, extra workers would only oversubscribe the cores.
-        self._threads = max(1, wanted) if self._blas.available else 1
+        self._threads = max(1, wanted)
 
     @classmethod
     def from_config(
@@ -409,24 +408,11 @@ def _gelu_times_two_(x: Array, magnitude: Array, t: Array, tail: Array) -> None:
 
 
 class _BlasThreads:
-    """Pins BLAS to one thread during a forward pass: our worker threads are the parallelism.
-
-    Without threadpoolctl this does nothing, and LocalEmbedder falls back to a single worker.
-    """
+    """Pins BLAS to one thread during a forward pass: our worker threads are the parallelism."""
 
     def __init__(self) -> None:
-        self._controller: Any = None
-        with contextlib.suppress(ImportError):
-            # Imported by name: threadpoolctl ships no type information.
-            threadpoolctl = importlib.import_module("threadpoolctl")
-            self._controller = threadpoolctl.ThreadpoolController()  # the BLAS numpy has loaded
-
-    @property
-    def available(self) -> bool:
-        return self._controller is not None
+        self._controller = ThreadpoolController()  # the BLAS numpy has loaded
 
     def one_thread(self) -> contextlib.AbstractContextManager[object]:
-        if self._controller is None:
-            return contextlib.nullcontext()
         limiter: contextlib.AbstractContextManager[object] = self._controller.limit(limits=1, user_api="blas")
         return limiter
