@@ -433,13 +433,14 @@ def print_summary(report: dict[str, Any]) -> None:
                 _fmt(lat.get("p99_ms")), _fmt(lat.get("max_ms")), _fmt(r["worker_cpu_s_per_1000_events"]),
             )  # fmt: skip
     out.print(table)
-    results = report.get("streams", {}).get("execution-result", {}).get("full", {})
-    if results.get("index_queue_drained_s") is not None:
-        out.print(
-            f"execution-result full speed: neighbour index caught up {_fmt(results['index_queue_drained_s'])} s "
-            f"after the first send ({_fmt(results.get('throughput_incl_index_eps'))} ev/s including the "
-            "queued index inserts)"
-        )
+    for stream, index in (("execution-result", "neighbour"), ("message-ingested", "message")):
+        full = report.get("streams", {}).get(stream, {}).get("full", {})
+        if full.get("index_queue_drained_s") is not None:
+            out.print(
+                f"{stream} full speed: {index} index caught up {_fmt(full['index_queue_drained_s'])} s "
+                f"after the first send ({_fmt(full.get('throughput_incl_index_eps'))} ev/s including the "
+                "queued index inserts)"
+            )
     refs = report.get("references", {})
     out.print(
         f"raw aiokafka {_fmt(refs.get('raw_kafka_eps'))} ev/s, no-op pipeline {_fmt(refs.get('noop_pipeline_eps'))} ev/s "

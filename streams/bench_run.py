@@ -41,6 +41,8 @@ from streams.kafka import make_consumer
 from streams.settings import Settings
 
 KEYS = {"task-created": "task_id", "execution-result": "task_id", "message-ingested": "message_id"}
+# Streams whose batches leave HNSW inserts to the index merger (sql/0006, sql/0008).
+QUEUEING_STREAMS = ("execution-result", "message-ingested")
 WORKER_COMMAND = [sys.executable, "-c", "from streams.cli import main; main()", "worker"]
 NOOP_COMMAND = [
     sys.executable,
@@ -150,7 +152,7 @@ class PhaseResult:
             "worker_cpu_s_per_1000_events": round(worker_cpu / n * 1000, 3) if n else None,
             "worker_cpu_utilisation": round(worker_cpu / self.wall_s, 3) if self.wall_s else None,
         }
-        if self.stream == "execution-result":
+        if self.stream in QUEUEING_STREAMS:
             drained = self.index_drained_s
             out["index_queue_drained_s"] = None if drained is None else round(drained, 3)
             # Effects visible is the throughput; this one also waits for the queued index inserts.
@@ -212,8 +214,9 @@ class Phases:
         if ok and stream == "task-created":
             await self.schedules.wait_for([s.event_id for s in sent], 30.0)
         wall = time.time() - started
-        # First outcomes queue task vectors for the neighbour index (sql/0006): the phase ends
-        # when the merger has indexed them, so their CPU counts here and not in the next phase.
+        # First outcomes queue task vectors for the neighbour index (sql/0006), messages their
+        # own (sql/0008): the phase ends when the merger has indexed them, so their CPU counts
+        # here and not in the next phase.
         drained_at = await self._index_queue_drained(self.timeout_s) if ok else None
         after = cpu_by_component(self.worker.pid, self.broker_pid, self.postmaster_pid)
         if not self.worker.alive():
@@ -234,11 +237,14 @@ class Phases:
         )
 
     async def _index_queue_drained(self, timeout_s: float) -> float | None:
-        """Time at which the neighbour-index queue was empty (None: not within timeout_s)."""
+        """Time at which both index queues were empty (None: not within timeout_s)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             async with self.pool.acquire() as conn:
-                if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM task_index_queue)"):
+                if not await conn.fetchval(
+                    """SELECT EXISTS (SELECT 1 FROM task_index_queue)
+                           OR EXISTS (SELECT 1 FROM message_embeddings WHERE NOT indexed)"""
+                ):
                     return time.time()
             await asyncio.sleep(0.02)
         return None

@@ -21,8 +21,11 @@ EVENTS_DEAD_LETTERED = Counter(
     "tasksage_events_dead_lettered_total", "Records sent to a dead-letter topic", ["topic"]
 )
 EVENTS_HELD = Gauge("tasksage_results_held", "Execution results waiting for their task")
-INDEX_QUEUE = Gauge("tasksage_index_queue", "Task vectors queued for the neighbour index (sql/0006)")
-INDEX_MERGED = Counter("tasksage_index_merged_total", "Queued task vectors moved into the neighbour index")
+# vectors: "tasks" (the neighbour index, sql/0006) or "messages" (the message index, sql/0008).
+INDEX_QUEUE = Gauge("tasksage_index_queue", "Vectors queued for their HNSW index", ["vectors"])
+INDEX_MERGED = Counter(
+    "tasksage_index_merged_total", "Queued vectors moved into their HNSW index", ["vectors"]
+)
 EVENTS_OUT = Counter("tasksage_events_out_total", "Records published", ["topic"])
 RETRIES = Counter("tasksage_retries_total", "Batch retries after a retriable failure", ["topic", "error"])
 # Embedding cost, budget and coverage (README "Search, backfill and model changes").

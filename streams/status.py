@@ -10,7 +10,7 @@ from aiokafka import TopicPartition
 
 from processors.embedders.metered import utc_today
 from processors.postgres import backfill as coverage_store
-from processors.postgres import ledger, vectors
+from processors.postgres import index_queue, ledger, vectors
 from processors.postgres.pool import Pool
 from processors.postgres.usage import usage_totals
 from processors.search.types import SEARCH_KINDS
@@ -73,6 +73,8 @@ async def gather_status(settings: Settings, bootstrap: str, dsn_label: str, pool
     async with pool.acquire() as conn:
         for table, count in COUNTED_TABLES.items():
             report.rows[table] = int(await conn.fetchval(f"SELECT {count} FROM {table}"))
+        # Message vectors waiting for the message index (sql/0008).
+        report.rows["message_index_queue"] = await index_queue.message_queue_length(conn)
         version = await vectors.pgvector_version(conn)
         report.pgvector = ".".join(map(str, version))
         for r in await conn.fetch(

@@ -1,5 +1,5 @@
-"""A worker's duties besides consuming: expire held results, index queued task vectors, probe
-dependencies for /healthz."""
+"""A worker's duties besides consuming: expire held results, index queued task and message
+vectors, probe dependencies for /healthz."""
 
 from __future__ import annotations
 
@@ -62,25 +62,33 @@ async def held_results_loop(worker: Worker, stopping: asyncio.Event) -> None:
             log.warning("held results check failed: %s", exc)
 
 
+_MERGES = (
+    ("tasks", index_queue.merge, index_queue.queue_length),
+    ("messages", index_queue.merge_messages, index_queue.message_queue_length),
+)
+
+
 async def index_merge_loop(worker: Worker, stopping: asyncio.Event, idle_s: float = 0.2) -> None:
-    """Move queued task vectors into the neighbour index (sql/0006), a small transaction at a
-    time, so a batch of results never waits for HNSW inserts. Drains while there is a queue,
-    naps when there is none."""
+    """Move queued task and message vectors into their HNSW indexes (sql/0006, sql/0008), a
+    small transaction at a time, so a batch never waits for HNSW inserts. Drains while there
+    is a queue, naps when there is none."""
     s = worker.settings
     gauge_at = 0.0
     while not stopping.is_set():
-        try:
-            async with worker.runtime.pool.acquire() as conn:
-                merged = await index_queue.merge(conn, s.index_merge_batch)
-                # When drained, and at least every second while it is busy draining.
-                if merged < s.index_merge_batch or time.monotonic() - gauge_at > 1.0:
-                    metrics.INDEX_QUEUE.set(await index_queue.queue_length(conn))
-                    gauge_at = time.monotonic()
-            metrics.INDEX_MERGED.inc(merged)
-        except Exception as exc:  # PostgreSQL away: the queue waits, neighbours still find it
-            log.warning("neighbour index merge failed: %s", exc)
-            merged = 0
-        if merged < s.index_merge_batch and await _pause(stopping, idle_s if merged == 0 else 0.0):
+        busy = False
+        for vectors, merge, length in _MERGES:
+            try:
+                async with worker.runtime.pool.acquire() as conn:
+                    merged = await merge(conn, s.index_merge_batch)
+                    # When drained, and at least every second while it is busy draining.
+                    if merged < s.index_merge_batch or time.monotonic() - gauge_at > 1.0:
+                        metrics.INDEX_QUEUE.labels(vectors).set(await length(conn))
+                        gauge_at = time.monotonic()
+                metrics.INDEX_MERGED.labels(vectors).inc(merged)
+                busy = busy or merged >= s.index_merge_batch
+            except Exception as exc:  # PostgreSQL away: the queue waits, searches still find it
+                log.warning("%s index merge failed: %s", vectors, exc)
+        if not busy and await _pause(stopping, idle_s):
             break
 
 

@@ -19,7 +19,8 @@ class PipelineConfig:
     learning_rate: float = 0.1
     duplicate_threshold: float = 0.95
     max_event_bytes: int = 1_000_000
-    # Task vectors queued for the neighbour index before results index them inline (sql/0006).
+    # Vectors queued for an index (tasks: sql/0006, messages: sql/0008) before batches index
+    # their own inline.
     index_queue_limit: int = 2000
     # hnsw.ef_search of the neighbour search; None: knowledge.NeighbourQuery's default.
     neighbour_ef_search: int | None = None

@@ -16,9 +16,10 @@ from processors.pipeline.common import finish_batch, search_in_chunks, unseen_ev
 from processors.pipeline.config import PipelineConfig
 from processors.pipeline.embedding import Embedded, EmbeddingStats, embed_texts
 from processors.postgres import embeddings as vector_store
-from processors.postgres import ledger
+from processors.postgres import index_queue, ledger
 from processors.postgres.pool import Conn, Pool
 from processors.postgres.vectors import model_literal
+from processors.search.nearest import merge_exact
 
 STREAM = "message-ingested"
 _NEAREST_EF_SEARCH = 40
@@ -34,56 +35,46 @@ class MessageIngestedProcessor:
         self.embedder = embedder
         self.config = config
         dim = int(embedder.dimension)
-        self.nearest_sql = f"""
-            SELECT message_id, 1 - (embedding::vector({dim}) <=> $1::vector({dim})) AS similarity
-            FROM message_embeddings WHERE model = {model_literal(embedder.model_name)}
-            ORDER BY embedding::vector({dim}) <=> $1::vector({dim}) LIMIT 2"""
         # A batch's searches in one statement per chunk (issue 6): one round trip instead of
         # one per message. ef_search 40 is plenty for LIMIT 2, and half the work of the default.
+        # `indexed` is part of the partial index's predicate: without it, no index scan.
         self.nearest_many_sql = f"""
             SELECT q.i, c.message_id, c.similarity
             FROM unnest($1::vector[]) WITH ORDINALITY AS q(v, i)
             CROSS JOIN LATERAL (
                 SELECT message_id, 1 - (embedding::vector({dim}) <=> q.v::vector({dim})) AS similarity
-                FROM message_embeddings WHERE model = {model_literal(embedder.model_name)}
+                FROM message_embeddings WHERE model = {model_literal(embedder.model_name)} AND indexed
                 ORDER BY embedding::vector({dim}) <=> q.v::vector({dim}) LIMIT 2
             ) c"""
         self.search_concurrency = max(1, search_concurrency)
         self.search_slots = asyncio.Semaphore(self.search_concurrency)
         self.embedding_stats = EmbeddingStats()
+        self.queued = index_queue.QueuedMessages(embedder.model_name, dim)
 
-    async def _nearest(self, vector: Vector, message_id: str) -> tuple[str, float] | None:
-        async with self.search_slots, self.pool.acquire() as conn:
-            rows = await conn.fetch(self.nearest_sql, vector)
-        for row in rows:
-            if row["message_id"] != message_id:
-                return row["message_id"], float(row["similarity"])
-        return None
-
-    async def _nearest_chunk(
-        self, vectors: Sequence[Vector], message_ids: Sequence[str]
-    ) -> list[tuple[str, float] | None]:
-        out: list[tuple[str, float] | None] = [None] * len(vectors)
+    async def _nearest_chunk(self, vectors: Sequence[Vector]) -> list[list[tuple[str, float]]]:
+        """Each vector's two nearest indexed messages (one may be the message itself)."""
+        out: list[list[tuple[str, float]]] = [[] for _ in vectors]
         async with self.search_slots, self.pool.acquire() as conn, conn.transaction():
             await conn.execute(f"SET LOCAL hnsw.ef_search = {_NEAREST_EF_SEARCH}")
             # Wrapped: asyncpg would read a list of arrays as one two-dimensional array.
             rows = await conn.fetch(self.nearest_many_sql, [PgVector(v) for v in vectors])
-        for row in sorted(rows, key=lambda r: (r["i"], -r["similarity"])):
-            i = row["i"] - 1
-            if out[i] is None and row["message_id"] != message_ids[i]:
-                out[i] = (row["message_id"], float(row["similarity"]))
+        for row in rows:
+            out[row["i"] - 1].append((row["message_id"], float(row["similarity"])))
         return out
 
     async def _nearest_all(
         self, messages: Sequence[MessageIngested], embedded: dict[str, Embedded]
     ) -> list[tuple[str, float] | None]:
-        return await search_in_chunks(
-            messages,
-            self.search_concurrency,
-            lambda c: self._nearest_chunk(
-                [embedded[m.message_id].vector for m in c], [m.message_id for m in c]
-            ),
+        """Each message's nearest other stored message: the index, plus an exact comparison
+        with the vectors still queued for it (sql/0008), read once per batch."""
+        async with self.pool.acquire() as conn:
+            queued = await self.queued.read(conn)
+        vectors = [embedded[m.message_id].vector for m in messages]
+        approximate = await search_in_chunks(vectors, self.search_concurrency, self._nearest_chunk)
+        nearest = merge_exact(
+            approximate, vectors, [m.message_id for m in messages], queued.ids, queued.matrix, 1
         )
+        return [found[0] if found else None for found in nearest]
 
     def _duplicates(
         self,
@@ -210,12 +201,14 @@ class MessageIngestedProcessor:
                 for m in messages
             ],
         )
+        rows = [
+            (m.message_id, embedded[m.message_id].content_hash, embedded[m.message_id].vector)
+            for m in messages
+        ]
+        # The HNSW inserts wait for the index merger, on another backend (sql/0008).
+        queue = not await index_queue.message_queue_full(conn, self.config.index_queue_limit)
         await vector_store.store_vectors(
-            conn,
-            "message",
-            self.embedder.model_name,
-            [
-                (m.message_id, embedded[m.message_id].content_hash, embedded[m.message_id].vector)
-                for m in messages
-            ],
+            conn, "message", self.embedder.model_name, rows, queue_messages=queue
         )
+        if queue:
+            self.queued.remember(rows)

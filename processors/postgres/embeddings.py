@@ -35,21 +35,33 @@ async def vectors_by_hash(conn: Conn, kind: str, model: str, hashes: Sequence[by
     return {bytes(r["content_hash"]): as_array(r["embedding"]) for r in rows}
 
 
-async def store_vectors(conn: Conn, kind: str, model: str, rows: Sequence[tuple[str, bytes, Vector]]) -> None:
-    """Upsert (id, content_hash, vector) for one model."""
+async def store_vectors(
+    conn: Conn,
+    kind: str,
+    model: str,
+    rows: Sequence[tuple[str, bytes, Vector]],
+    *,
+    queue_messages: bool = False,
+) -> None:
+    """Upsert (id, content_hash, vector) for one model. `queue_messages`: message vectors wait
+    for the index merger (sql/0008) instead of entering the HNSW index in this transaction."""
     table, id_col = _TABLES[kind]
-    # A task vector enters the neighbour index only once the task has an outcome (sql/0005);
-    # a vector of a task that already has one (a new model, a backfill) goes in at once.
-    flag, flag_value = (
-        (", has_outcome", ", EXISTS (SELECT 1 FROM task_arm_outcomes o WHERE o.task_id = $1)")
-        if kind == "task"
-        else ("", "")
-    )
+    if kind == "task":
+        # A task vector enters the neighbour index only once the task has an outcome (sql/0005);
+        # a vector of a task that already has one (a new model, a backfill) goes in at once.
+        flag, value, on_update = (
+            "has_outcome",
+            "EXISTS (SELECT 1 FROM task_arm_outcomes o WHERE o.task_id = $1)",
+            "",
+        )
+    else:
+        # A changed vector leaves the index with its old version and waits like a new one.
+        flag, value, on_update = "indexed", str(not queue_messages).lower(), ", indexed = EXCLUDED.indexed"
     await conn.executemany(
-        f"""INSERT INTO {table} ({id_col}, model, content_hash, embedding{flag})
-            VALUES ($1, $2, $3, $4{flag_value})
+        f"""INSERT INTO {table} ({id_col}, model, content_hash, embedding, {flag})
+            VALUES ($1, $2, $3, $4, {value})
             ON CONFLICT ({id_col}, model) DO UPDATE
-            SET content_hash = EXCLUDED.content_hash, embedding = EXCLUDED.embedding, embedded_at = now()""",
+            SET content_hash = EXCLUDED.content_hash, embedding = EXCLUDED.embedding, embedded_at = now(){on_update}""",
         [(row_id, model, content_hash, vector) for row_id, content_hash, vector in rows],
     )
 

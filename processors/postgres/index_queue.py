@@ -1,7 +1,10 @@
-"""The neighbour-index queue (sql/0006): first outcomes queue a task vector for the HNSW index.
+"""The index queues: vectors waiting for their HNSW index, merged off the critical path.
 
-The result transaction calls `enqueue`; the worker's merger calls `merge` in transactions of
-its own; the neighbour query reads `queued_vectors` and compares them exactly.
+Tasks (sql/0006): the result transaction calls `enqueue` for first outcomes; the neighbour
+query reads `queued_vectors` and compares them exactly. Messages (sql/0008): a message batch
+stores its vectors unindexed unless `message_queue_full`; the duplicate check reads
+`QueuedMessages`. The worker's merger calls `merge` and `merge_messages` in
+transactions of their own.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from processors.embedders.base import Vector
 from processors.postgres.embeddings import as_array
 from processors.postgres.pool import Conn
 from processors.search.nearest import unit_rows
@@ -18,9 +22,9 @@ from processors.search.nearest import unit_rows
 
 @dataclass(frozen=True, slots=True)
 class QueuedVectors:
-    """Task vectors waiting for the index: ids and one row per id, unit length."""
+    """Vectors waiting for an index: ids (of tasks or messages) and one row per id, unit length."""
 
-    task_ids: tuple[str, ...]
+    ids: tuple[str, ...]
     matrix: np.ndarray  # (len(task_ids), dimension), float32
 
     @classmethod
@@ -88,6 +92,79 @@ async def queued_vectors(conn: Conn, model: str, dimension: int) -> QueuedVector
 
 async def queue_length(conn: Conn) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM task_index_queue"))
+
+
+async def message_queue_full(conn: Conn, limit: int) -> bool:
+    """Whether `limit` message vectors already wait (the merger falls behind): then a batch
+    indexes its own, so exact comparisons with the queue stay cheap."""
+    return bool(
+        await conn.fetchval(
+            "SELECT count(*) >= $1 FROM (SELECT 1 FROM message_embeddings WHERE NOT indexed LIMIT $1) AS q",
+            limit,
+        )
+    )
+
+
+async def merge_messages(conn: Conn, limit: int) -> int:
+    """Index up to `limit` queued message vectors, oldest first; returns how many."""
+    async with conn.transaction():
+        status = await conn.execute(
+            """UPDATE message_embeddings e SET indexed = true
+               WHERE (e.message_id, e.model) IN (
+                   SELECT message_id, model FROM message_embeddings WHERE NOT indexed
+                   ORDER BY embedded_at LIMIT $1 FOR UPDATE SKIP LOCKED)""",
+            limit,
+        )
+    return _row_count(status)
+
+
+class QueuedMessages:
+    """The message vectors waiting for the index, for the duplicate check of each batch.
+
+    A batch reads only the ids and content hashes of the queue: the vectors this worker
+    queued itself are kept from its own batches, and only others' are fetched. Fetching
+    and decoding the whole queue each batch cost the worker more than a message's own work
+    at 500 messages/s, when batches are small and the queue a few hundred rows."""
+
+    def __init__(self, model: str, dimension: int) -> None:
+        self.model = model
+        self.dimension = dimension
+        self._known: dict[str, tuple[bytes, np.ndarray]] = {}  # id -> (content hash, unit vector)
+
+    def remember(self, rows: Sequence[tuple[str, bytes, Vector]]) -> None:
+        """Vectors a batch stores queued. Kept until a read finds them indexed (or never queued,
+        when the batch rolled back)."""
+        if rows:
+            unit = unit_rows(np.vstack([vector for _, _, vector in rows]).astype(np.float32))
+            for (message_id, content_hash, _), row in zip(rows, unit, strict=True):
+                self._known[message_id] = (content_hash, row)
+
+    async def read(self, conn: Conn) -> QueuedVectors:
+        keys = await conn.fetch(
+            "SELECT message_id, content_hash FROM message_embeddings WHERE model = $1 AND NOT indexed",
+            self.model,
+        )
+        current = {r["message_id"]: bytes(r["content_hash"]) for r in keys}
+        missing = [m for m, h in current.items() if m not in self._known or self._known[m][0] != h]
+        if missing:
+            # Rows indexed since the first read are left out: the index search finds them.
+            fetched = await conn.fetch(
+                """SELECT message_id, content_hash, embedding FROM message_embeddings
+                   WHERE model = $1 AND message_id = ANY($2::text[]) AND NOT indexed""",
+                self.model,
+                missing,
+            )
+            self.remember(
+                [(r["message_id"], bytes(r["content_hash"]), as_array(r["embedding"])) for r in fetched]
+            )
+        self._known = {m: self._known[m] for m in current if m in self._known}
+        if not self._known:
+            return QueuedVectors.empty(self.dimension)
+        return QueuedVectors(tuple(self._known), np.vstack([row for _, row in self._known.values()]))
+
+
+async def message_queue_length(conn: Conn) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM message_embeddings WHERE NOT indexed"))
 
 
 def _row_count(status: str) -> int:

@@ -106,7 +106,7 @@ class NeighbourQuery:
             for r in rows:
                 approximate[r["i"] - 1].append((r["task_id"], 1.0 - float(r["distance"])))
             nearest = merge_exact(
-                approximate, vectors, exclude_task_ids, queued.task_ids, queued.matrix, self.candidates
+                approximate, vectors, exclude_task_ids, queued.ids, queued.matrix, self.candidates
             )
             wanted = sorted({t for found in nearest for t, _ in found})
             if wanted:

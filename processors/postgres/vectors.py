@@ -16,7 +16,8 @@ VECTOR_TABLES = ("task_embeddings", "message_embeddings")
 _ROWS_OF = {"task_embeddings": "tasks", "message_embeddings": "messages"}
 # Extra index predicate per table. Only tasks with outcomes can be neighbours, so only they
 # enter the task index (sql/0005): a new task costs no HNSW insert on its way to a schedule.
-INDEX_PREDICATES = {"task_embeddings": " AND has_outcome", "message_embeddings": ""}
+# A new message's vector waits for the index merger (sql/0008), off the batch's transaction.
+INDEX_PREDICATES = {"task_embeddings": " AND has_outcome", "message_embeddings": " AND indexed"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,9 +60,11 @@ def test_bench_runs_and_writes_a_report(
             assert phase["throughput_eps"] > 0
             assert phase["commit_latency_ms"]["p50_ms"] <= phase["commit_latency_ms"]["p99_ms"]
     assert report["streams"]["task-created"]["full"]["schedules_seen"] == 60
-    for phase in report["streams"]["execution-result"].values():  # first outcomes were indexed
-        assert phase["index_queue_drained_s"] is not None
-        assert 0 < phase["throughput_incl_index_eps"] <= phase["throughput_eps"] * 1.01
+    # First outcomes and new messages were queued for their indexes, and the merger indexed them.
+    for stream in ("execution-result", "message-ingested"):
+        for phase in report["streams"][stream].values():
+            assert phase["index_queue_drained_s"] is not None
+            assert 0 < phase["throughput_incl_index_eps"] <= phase["throughput_eps"] * 1.01
     refs = report["references"]
     assert refs["raw_kafka_eps"] > 0
     assert refs["noop_pipeline_eps"] > 0
