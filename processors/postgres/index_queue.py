@@ -25,7 +25,7 @@ class QueuedVectors:
     """Vectors waiting for an index: ids (of tasks or messages) and one row per id, unit length."""
 
     ids: tuple[str, ...]
-    matrix: np.ndarray  # (len(task_ids), dimension), float32
+    matrix: np.ndarray  # (len(ids), dimension), float32
 
     @classmethod
     def empty(cls, dimension: int) -> QueuedVectors:
@@ -122,9 +122,10 @@ class QueuedMessages:
     """The message vectors waiting for the index, for the duplicate check of each batch.
 
     A batch reads only the ids and content hashes of the queue: the vectors this worker
-    queued itself are kept from its own batches, and only others' are fetched. Fetching
-    and decoding the whole queue each batch cost the worker more than a message's own work
-    at 500 messages/s, when batches are small and the queue a few hundred rows."""
+    queued itself are kept from its own batches, and only others' are fetched. Reading the
+    vectors of the whole queue cost the worker 1.1 ms of CPU per batch at 200 queued rows and
+    8 ms at 2,000, the keys 0.16 and 0.9 ms. At 500 messages/s the queue held 30-170 rows and
+    batches are small, so that cost was paid per few messages."""
 
     def __init__(self, model: str, dimension: int) -> None:
         self.model = model
