@@ -27,6 +27,7 @@ def _bench(
         "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
         "DATABASE_URL": postgres.dsn,
         "TASKSAGE_TOPIC_PARTITIONS": "2",
+        "TMPDIR": str(tmp_path),  # the bench's work directory (worker log, profiles) stays in here
     }
     bench = subprocess.Popen(
         [
@@ -52,6 +53,7 @@ def test_bench_runs_and_writes_a_report(
 ) -> None:
     report, stdout = _bench(broker, postgres, tmp_path)
     assert report["preload"]["tasks"] == 300
+    assert Path(report["work_dir"]).parent == tmp_path  # under TMPDIR, kept for the worker log
     for stream in STREAMS:
         phases = report["streams"][stream]
         assert set(phases) == {"light", "rated", "full"}
