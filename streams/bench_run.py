@@ -26,6 +26,7 @@ from processors.benchmarking.stats import rate, summarize
 from processors.benchmarking.workload import BenchWorkload
 from processors.contracts import encode
 from processors.embedders.base import Embedder
+from processors.postgres import index_queue
 from processors.postgres.pool import Pool
 from streams.bench_probes import (
     OutputCollector,
@@ -241,10 +242,7 @@ class Phases:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             async with self.pool.acquire() as conn:
-                if not await conn.fetchval(
-                    """SELECT EXISTS (SELECT 1 FROM task_index_queue)
-                           OR EXISTS (SELECT 1 FROM message_embeddings WHERE NOT indexed)"""
-                ):
+                if await index_queue.queues_empty(conn):
                     return time.time()
             await asyncio.sleep(0.02)
         return None

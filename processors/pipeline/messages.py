@@ -205,8 +205,9 @@ class MessageIngestedProcessor:
             (m.message_id, embedded[m.message_id].content_hash, embedded[m.message_id].vector)
             for m in messages
         ]
-        # The HNSW inserts wait for the index merger, on another backend (sql/0008).
-        queue = not await index_queue.message_queue_full(conn, self.config.index_queue_limit)
+        # The HNSW inserts wait for the index merger, on another backend (sql/0008), unless the
+        # queue this batch read in its plan is at the limit.
+        queue = len(self.queued) < self.config.index_queue_limit
         await vector_store.store_vectors(
             conn, "message", self.embedder.model_name, rows, queue_messages=queue
         )

@@ -2,8 +2,8 @@
 
 Tasks (sql/0006): the result transaction calls `enqueue` for first outcomes; the neighbour
 query reads `queued_vectors` and compares them exactly. Messages (sql/0008): a message batch
-stores its vectors unindexed unless `message_queue_full`; the duplicate check reads
-`QueuedMessages`. The worker's merger calls `merge` and `merge_messages` in
+stores its vectors unindexed unless `QueuedMessages` (which the duplicate check reads)
+holds the limit already. The worker's merger calls `merge` and `merge_messages` in
 transactions of their own.
 """
 
@@ -94,17 +94,6 @@ async def queue_length(conn: Conn) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM task_index_queue"))
 
 
-async def message_queue_full(conn: Conn, limit: int) -> bool:
-    """Whether `limit` message vectors already wait (the merger falls behind): then a batch
-    indexes its own, so exact comparisons with the queue stay cheap."""
-    return bool(
-        await conn.fetchval(
-            "SELECT count(*) >= $1 FROM (SELECT 1 FROM message_embeddings WHERE NOT indexed LIMIT $1) AS q",
-            limit,
-        )
-    )
-
-
 async def merge_messages(conn: Conn, limit: int) -> int:
     """Index up to `limit` queued message vectors, oldest first; returns how many."""
     async with conn.transaction():
@@ -131,6 +120,11 @@ class QueuedMessages:
         self.model = model
         self.dimension = dimension
         self._known: dict[str, tuple[bytes, np.ndarray]] = {}  # id -> (content hash, unit vector)
+
+    def __len__(self) -> int:
+        """Vectors queued for the model at the last read, with those remembered since: a batch
+        reads the queue for its duplicate check, so the bound on the queue needs no query."""
+        return len(self._known)
 
     def remember(self, rows: Sequence[tuple[str, bytes, Vector]]) -> None:
         """Vectors a batch stores queued. Kept until a read finds them indexed (or never queued,
@@ -166,6 +160,14 @@ class QueuedMessages:
 
 async def message_queue_length(conn: Conn) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM message_embeddings WHERE NOT indexed"))
+
+
+async def queues_empty(conn: Conn) -> bool:
+    """Whether no task or message vector waits for its index."""
+    return not await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM task_index_queue)
+               OR EXISTS (SELECT 1 FROM message_embeddings WHERE NOT indexed)"""
+    )
 
 
 def _row_count(status: str) -> int:
