@@ -87,6 +87,11 @@ TASK_PLANS_AHEAD = Counter(
     "because outcomes were applied meanwhile",
     ["outcome"],
 )
+SCHEDULE_DECISIONS = Counter(
+    "tasksage_schedule_decisions_total",
+    "Schedules committed, by the arm chosen and the basis: cold_start (tier table), exploration, estimate",
+    ["agent", "model", "basis"],
+)
 CONSUMER_LAG = Gauge("tasksage_consumer_lag", "Records behind the log end", ["topic", "partition"])
 HEALTHY = Gauge("tasksage_healthy", "1 when the worker is processing, 0 while it waits on a dependency")
 

@@ -498,6 +498,8 @@ class Worker:
         metrics.EVENTS_PROCESSED.labels(topic).inc(result.processed)
         metrics.EVENTS_DUPLICATE.labels(topic).inc(result.duplicates)
         metrics.EVENTS_DEAD_LETTERED.labels(topic).inc(result.dead_lettered)
+        for agent, model, basis in result.decisions:
+            metrics.SCHEDULE_DECISIONS.labels(agent, model, basis).inc()
         self.stats.processed[topic] += result.processed
         self.stats.duplicates[topic] += result.duplicates
         self.stats.dead_lettered[topic] += result.dead_lettered

@@ -9,12 +9,15 @@ worker's time (issue 6). They are as immutable, slotted and comparable as the da
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import msgspec
+
+if TYPE_CHECKING:
+    from processors.contracts import TaskSchedule
 
 E = TypeVar("E")
 
@@ -66,6 +69,15 @@ class BatchResult:
     held: int = 0
     outputs: list[OutgoingRecord] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)  # e.g. embed, search, commit
+    # (agent, model, basis) of each schedule committed by the batch, basis "cold_start",
+    # "exploration" or "estimate": counted per arm in the worker's metrics.
+    decisions: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def decided(self, schedules: Iterable[TaskSchedule]) -> None:
+        """Record the arm and basis of each committed schedule."""
+        for s in schedules:
+            basis = "cold_start" if s.cold_start else "exploration" if s.exploration else "estimate"
+            self.decisions.append((s.agent, s.model, basis))
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:

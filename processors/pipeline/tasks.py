@@ -349,6 +349,7 @@ class TaskCreatedProcessor:
                     for s in (by_task[i.event.task_id] for i in winners)
                 ]
                 await self.results.release_held(conn, [i.event.task_id for i in winners])
+                result.decided(by_task[i.event.task_id] for i in winners)
             result.processed = len(claimed)
             await finish_batch(conn, self.config, STREAM, rejected, sources, outputs, result)
 
