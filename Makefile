@@ -112,14 +112,17 @@ chart-files:  ## copy the alert rules and the tier table into the Helm chart (a 
 	cp deploy/prometheus/alerts.yml $(CHART)/files/alerts.yml
 	cp deploy/tiers.toml $(CHART)/files/tiers.toml
 
+# The three renders go through one kubeconform run, which compiles each schema once.
 helm-check: $(HELM) $(KUBECONFORM) $(K8S_SCHEMAS)/.$(KUBE_VERSION)  ## helm lint, and helm template | kubeconform for every values file
 	cmp deploy/prometheus/alerts.yml $(CHART)/files/alerts.yml || { echo "run 'make chart-files'" >&2; exit 1; }
 	cmp deploy/tiers.toml $(CHART)/files/tiers.toml || { echo "run 'make chart-files'" >&2; exit 1; }
+	rm -rf .tasksage/rendered && mkdir -p .tasksage/rendered
 	for values in values.yaml values-staging.yaml values-production.yaml; do \
-		$(HELM) lint --strict $(CHART) -f $(CHART)/$$values --quiet \
-		&& $(HELM) template tasksage $(CHART) -f $(CHART)/$$values --kube-version $(KUBE_VERSION) \
-			| $(KUBECONFORM) $(KUBECONFORM_FLAGS) - || exit 1; \
+		$(HELM) lint --strict $(CHART) -f $(CHART)/$$values --quiet || exit 1; \
+		$(HELM) template tasksage $(CHART) -f $(CHART)/$$values --kube-version $(KUBE_VERSION) \
+			> .tasksage/rendered/$$values || exit 1; \
 	done
+	$(KUBECONFORM) $(KUBECONFORM_FLAGS) .tasksage/rendered/*.yaml
 
 clean:
 	rm -rf $(VENV) .tasksage .mypy_cache .ruff_cache .pytest_cache
