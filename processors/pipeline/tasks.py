@@ -44,7 +44,7 @@ def _affinities(
     """Each task's similarity to every adapted profile: one matrix product for the batch."""
     if not profiles or not vectors:
         return [{} for _ in vectors]
-    keys = list(profiles)
+    keys = sorted(profiles)  # a fixed column order: the product is then the same to the last bit
     column = {key: j for j, key in enumerate(keys)}
     similarities = (np.vstack(vectors) @ np.vstack([profiles[k][0] for k in keys]).T).tolist()
     arms = sorted({arm for arm, _ in keys})
