@@ -155,6 +155,20 @@ class Settings(BaseSettings):
     snapshot_size: int = 50
     duplicate_threshold: float = 0.95
 
+    # HTTP API (`tasksage api`, streams/api/). Tokens: entries `SCOPES:TOKEN` separated by
+    # whitespace, SCOPES a comma list of read and write; or one entry a line in api_tokens_file.
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8080, ge=0, le=65535)
+    api_tokens: SecretStr | None = None
+    api_tokens_file: Path | None = None
+    api_insecure: bool = False  # serve without tokens on a non-loopback address
+    api_max_body_bytes: int = Field(1_048_576, ge=1024)
+    api_request_timeout_s: float = Field(10.0, gt=0.0)  # a request still running then answers 504
+    api_rate_limit: str = "100/second"  # per token (per client address without tokens); `limits` syntax
+    api_cors_origins: list[str] = []  # empty: no CORS headers at all
+    api_wait_max_s: float = Field(30.0, ge=0.0)  # the largest ?wait= of POST /v1/tasks
+    api_search_max_results: int = Field(1000, ge=1)  # cursor pagination goes no deeper than this
+
     # Operations.
     metrics_port: int = 9464
     log_level: str = "INFO"
