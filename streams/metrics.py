@@ -171,7 +171,10 @@ def health_app(health: Health) -> Starlette:
     async def refuse(_: Request, exc: Exception) -> JSONResponse:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
-        return JSONResponse({"error": {"code": str(status), "message": detail}}, status_code=status)
+        headers = exc.headers if isinstance(exc, HTTPException) else None
+        return JSONResponse(
+            {"error": {"code": str(status), "message": detail}}, status_code=status, headers=headers
+        )
 
     routes = [
         Route("/metrics", scrape, methods=["GET"]),

@@ -28,20 +28,31 @@ DESCRIPTION = (
 )
 
 
-def create_app(settings: Settings, endpoints: Endpoints | None = None, *, connect: bool = True) -> FastAPI:
-    """The ASGI app. `connect=False` builds it without services (to write the OpenAPI document)."""
+def create_app(
+    settings: Settings,
+    endpoints: Endpoints | None = None,
+    *,
+    connect: bool = True,
+    runtime: ApiRuntime | None = None,
+) -> FastAPI:
+    """The ASGI app. It opens its connections at start-up, or uses `runtime` (opened and closed
+    by the caller); `connect=False` builds it without services (to write the OpenAPI document)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if runtime is not None:
+            app.state.runtime = runtime
+            yield
+            return
         if not connect:
             yield
             return
-        runtime = await ApiRuntime.open(settings, endpoints or resolve_endpoints(settings))
-        app.state.runtime = runtime
+        runtime_ = await ApiRuntime.open(settings, endpoints or resolve_endpoints(settings))
+        app.state.runtime = runtime_
         try:
             yield
         finally:
-            await runtime.close()
+            await runtime_.close()
 
     app = FastAPI(
         title=TITLE,

@@ -37,7 +37,13 @@ class ApiRuntime:
 
     @classmethod
     async def open(cls, settings: Settings, endpoints: Endpoints) -> ApiRuntime:
-        pool = await open_pool(settings, endpoints.dsn, application_name="tasksage-api")
+        try:
+            pool = await open_pool(settings, endpoints.dsn, application_name="tasksage-api")
+        except ValueError as exc:  # the pool's vector codec: the extension is not installed yet
+            raise ConfigurationError(
+                f"the database has no tasksage schema yet ({exc})",
+                hint="run `tasksage migrate` or start the worker once",
+            ) from None
         runtime = cls(settings, endpoints, pool)
         try:
             runtime.publisher = TasksagePublisher(settings, endpoints.bootstrap)

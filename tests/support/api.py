@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from streams.api.app import create_app
-from streams.runtime import Endpoints
+from streams.runtime import Endpoints, prepare_database
 from streams.serving import AsgiServer
 from streams.settings import Settings
 
@@ -23,7 +23,9 @@ def bearer(entry: str) -> dict[str, str]:
 
 @contextlib.asynccontextmanager
 async def running_api(settings: Settings, endpoints: Endpoints) -> AsyncIterator[str]:
-    """The API's base URL while it serves."""
+    """The API's base URL while it serves. The schema is migrated first (`tasksage migrate`),
+    as the worker or an operator would have done."""
+    await prepare_database(settings, endpoints.dsn)
     server = AsgiServer(create_app(settings, endpoints), "127.0.0.1", 0, lifespan=True)
     await server.start()
     try:
