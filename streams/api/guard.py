@@ -59,6 +59,13 @@ class Guard:
                     raise _BodyTooLarge
             return message
 
+        if _has_nul(scope):
+            # PostgreSQL text cannot hold NUL: refused here, for every route, with the reason.
+            await error_response(422, "the path or query contains a NUL character (%00)")(
+                scope, receive, counting_send
+            )
+            _count(scope, status, started)
+            return
         try:
             declared = _content_length(scope)
             if declared is not None and declared > self.max_body_bytes:
@@ -77,10 +84,19 @@ class Guard:
                     scope, receive, counting_send
                 )
         finally:
-            route = _route_label(scope)
-            method = scope.get("method", "")
-            REQUESTS.labels(route, method, str(status)).inc()
-            REQUEST_SECONDS.labels(route, method).observe(time.perf_counter() - started)
+            _count(scope, status, started)
+
+
+def _count(scope: Scope, status: int, started: float) -> None:
+    route = _route_label(scope)
+    method = scope.get("method", "")
+    REQUESTS.labels(route, method, str(status)).inc()
+    REQUEST_SECONDS.labels(route, method).observe(time.perf_counter() - started)
+
+
+def _has_nul(scope: Scope) -> bool:
+    query: bytes = scope.get("query_string", b"")
+    return "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query
 
 
 def _content_length(scope: Scope) -> int | None:
