@@ -9,4 +9,5 @@ COMMAND_MODULES: list[str] = [
     "streams.search_bench",
     "streams.dlq",
     "streams.commands.api",
+    "streams.bench_api",
 ]
