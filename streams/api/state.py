@@ -8,6 +8,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+import asyncpg
+
 from processors.contracts import TaskCreated, TaskSchedule
 from processors.errors import ConfigurationError
 from processors.pipeline.results import ResultApplier
@@ -44,13 +46,20 @@ class ApiRuntime:
                 f"the database has no tasksage schema yet ({exc})",
                 hint="run `tasksage migrate` or start the worker once",
             ) from None
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise ConfigurationError(
+                f"cannot connect to PostgreSQL: {exc}", hint="check DATABASE_URL"
+            ) from None
         runtime = cls(settings, endpoints, pool)
         try:
             runtime.publisher = TasksagePublisher(settings, endpoints.bootstrap)
             await runtime.publisher.__aenter__()
-        except Exception:
+        except Exception as exc:
             await pool.close()
-            raise
+            raise ConfigurationError(
+                f"cannot connect to Kafka at {endpoints.bootstrap}: {exc}",
+                hint="check KAFKA_BOOTSTRAP_SERVERS",
+            ) from None
         return runtime
 
     async def close(self) -> None:

@@ -49,6 +49,7 @@ async def test_unknown_paths_and_wrong_methods_answer_json_errors(
 ) -> None:
     settings = make_settings(api_tokens=TOKENS)
     async with running_api(settings, endpoints) as base, httpx.AsyncClient(base_url=base) as client:
+        before = (await client.get("/metrics")).text
         r = await client.post("/tasks/predict", headers=bearer(BOTH))
         assert r.status_code == 404
         assert r.json() == {
@@ -63,13 +64,23 @@ async def test_unknown_paths_and_wrong_methods_answer_json_errors(
         assert r.status_code == 404 and r.json()["error"]["message"] == "no task 'unknown'"
         r = await client.get("/v1/search", params={"q": "x", "limit": 0}, headers=bearer(READ))
         assert r.status_code == 422 and "limit" in r.json()["error"]["message"]
-        scrape = (await client.get("/metrics")).text
-        assert 'tasksage_api_requests_total{method="POST",route="unmatched",status="404"} 1.0' in scrape
-        assert (
-            'tasksage_api_requests_total{method="DELETE",route="/v1/tasks/{task_id}",status="405"} 1.0'
-            in scrape
-        )
-        assert 'tasksage_api_request_seconds_count{method="GET",route="/v1/tasks/{task_id}"} 1.0' in scrape
+        after = (await client.get("/metrics")).text
+        # The registry is the process's: counted since `before`, as a scraper's rate() would.
+        for sample in (
+            'tasksage_api_requests_total{method="POST",route="unmatched",status="404"}',
+            'tasksage_api_requests_total{method="DELETE",route="/v1/tasks/{task_id}",status="405"}',
+            'tasksage_api_requests_total{method="GET",route="/v1/tasks/{task_id}",status="404"}',
+            'tasksage_api_request_seconds_count{method="GET",route="/v1/tasks/{task_id}"}',
+            'tasksage_api_requests_total{method="GET",route="/v1/search",status="422"}',
+        ):
+            assert value(after, sample) - value(before, sample) == 1.0, sample
+
+
+def value(scrape: str, sample: str) -> float:
+    for line in scrape.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 async def test_rate_limit_per_token(make_settings: Callable[..., Settings], endpoints: Endpoints) -> None:
