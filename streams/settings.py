@@ -63,9 +63,9 @@ class Settings(BaseSettings):
     plan_ahead: bool = True
     # Once `tasksage worker` has started, move everything built so far (modules, pools, models)
     # out of the garbage collector's scans and collect young objects every gc_young_threshold
-    # allocations (the interpreter's default is 700). streams/gc_tuning.py; 0: the defaults.
+    # allocations (the interpreter's default is 700). streams/worker/gc_tuning.py; 0: the defaults.
     gc_young_threshold: int = Field(10_000, ge=0)
-    # BLAS threads of `tasksage worker` (streams/blas.py): its matrix products are too small to
+    # BLAS threads of `tasksage worker` (streams/worker/blas.py): its matrix products are too small to
     # share, and an idle BLAS thread spins on a core the database needs. 0: the library's own.
     blas_threads: int = Field(1, ge=0)
     fetch_max_wait_ms: int = 5

@@ -7,8 +7,8 @@ import asyncpg
 
 from processors.evaluation.report import build_report
 from processors.evaluation.simulate import generate
-from streams.evaluate import ReplayOptions, database_dsn, evaluate, live_replay
-from streams.evaluate_cli import write_report
+from streams.commands.evaluate import write_report
+from streams.commands.evaluate_driver import ReplayOptions, database_dsn, evaluate, live_replay
 from streams.runtime import Endpoints
 
 

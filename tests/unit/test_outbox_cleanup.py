@@ -6,7 +6,7 @@ import asyncio
 
 from processors.pipeline.base import OutgoingRecord
 from processors.postgres.ledger import OutboxCleanup, outbox_cleanup
-from streams.worker import _settle
+from streams.worker.publisher import _settle
 
 
 def rec(value: str, outbox_id: int | None) -> OutgoingRecord:

@@ -12,9 +12,9 @@ from datetime import datetime
 
 from aiokafka import TopicPartition
 
-from streams.kafka import make_consumer, make_producer
+from streams.kafka import make_consumer, make_producer, to_raw
 from streams.runtime import Runtime
-from streams.worker import Publisher, to_raw
+from streams.worker.publisher import Publisher
 
 log = logging.getLogger(__name__)
 

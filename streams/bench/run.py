@@ -1,6 +1,6 @@
 """One benchmark run: services, preload, the worker subprocess, phases, references.
 
-Kept apart from the command (streams/bench.py) so the steps read top to bottom.
+Kept apart from the command (streams/bench/command.py) so the steps read top to bottom.
 """
 
 from __future__ import annotations
@@ -20,15 +20,11 @@ from typing import Any
 
 import asyncpg
 
-from processors.benchmarking.profile import summarize_collapsed
-from processors.benchmarking.report import FIRST_OUTCOME_EVERY, LIGHT_RATE, STREAMS, TARGET_RATES
-from processors.benchmarking.stats import rate, summarize
-from processors.benchmarking.workload import BenchWorkload
 from processors.contracts import encode
 from processors.embedders.base import Embedder
 from processors.postgres import index_queue
 from processors.postgres.pool import Pool
-from streams.bench_probes import (
+from streams.bench.probes import (
     OutputCollector,
     PositionPoller,
     Sent,
@@ -38,17 +34,21 @@ from streams.bench_probes import (
     peak_rss_bytes,
     publish,
 )
+from streams.bench.profile import summarize_collapsed
+from streams.bench.report import FIRST_OUTCOME_EVERY, LIGHT_RATE, STREAMS, TARGET_RATES
+from streams.bench.stats import rate, summarize
+from streams.bench.workload import BenchWorkload
 from streams.kafka import make_consumer
 from streams.settings import Settings
 
 KEYS = {"task-created": "task_id", "execution-result": "task_id", "message-ingested": "message_id"}
 # Streams whose batches leave HNSW inserts to the index merger (sql/0006, sql/0008).
 QUEUEING_STREAMS = ("execution-result", "message-ingested")
-WORKER_COMMAND = [sys.executable, "-c", "from streams.cli import main; main()", "worker"]
+WORKER_COMMAND = [sys.executable, "-c", "from streams.commands.cli import main; main()", "worker"]
 NOOP_COMMAND = [
     sys.executable,
     "-c",
-    "from streams.bench_reference import noop_worker_main; noop_worker_main()",
+    "from streams.bench.reference import noop_worker_main; noop_worker_main()",
 ]
 
 

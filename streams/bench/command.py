@@ -24,19 +24,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from processors.benchmarking.preload import load_history
-from processors.benchmarking.report import (
+from processors.embedders import create_embedder
+from streams.bench.preload import load_history
+from streams.bench.probes import PositionPoller
+from streams.bench.report import (
     NOOP_TARGET,
     STREAMS,
     capacity_estimate,
     check_targets,
     missed_streams,
 )
-from processors.benchmarking.stats import ratio
-from processors.benchmarking.workload import BenchWorkload
-from processors.embedders import create_embedder
-from streams.bench_probes import PositionPoller
-from streams.bench_run import (
+from streams.bench.run import (
     NOOP_COMMAND,
     WORKER_COMMAND,
     Phases,
@@ -53,6 +51,8 @@ from streams.bench_run import (
     settings_env,
     worker_peak_rss_mb,
 )
+from streams.bench.stats import ratio
+from streams.bench.workload import BenchWorkload
 from streams.embedded import free_port
 from streams.kafka import ensure_topics, make_producer
 from streams.runtime import EmbeddedServices, open_pool, prepare_database
@@ -269,7 +269,7 @@ async def _noop_run(
 ) -> tuple[int, float]:
     """The no-op worker drains the input topics under a consumer group of its own; (events,
     seconds) from its first visible progress. With py_spy, sampled into profile_path."""
-    from processors.benchmarking.stats import progress_rate
+    from streams.bench.stats import progress_rate
 
     topics = list(settings.input_topics.values())
     group = settings.consumer_group + group_suffix
@@ -309,7 +309,7 @@ async def _references(
 
     - raw aiokafka: consume every input record and produce it again (the broker and client alone);
     - the no-op worker: the real worker with processors that only save positions and echo;
-    - the database loop (streams/bench_database.py): fresh events of each stream, pre-decoded,
+    - the database loop (streams/bench/database.py): fresh events of each stream, pre-decoded,
       straight to the stream's processor in full batches, no Kafka; the same SQL the pipeline
       runs per event, timed per statement by asyncpg's query logger.
 
@@ -317,9 +317,9 @@ async def _references(
     events of its own ("dbref" ids) under its own consumer group. Ratios are the pipeline's
     full-speed throughput over each loop's.
     """
-    from streams.bench_database import METHOD as DATABASE_METHOD
-    from streams.bench_database import database_loop
-    from streams.bench_reference import NOOP_ECHO_SUFFIX, raw_kafka_loop
+    from streams.bench.database import METHOD as DATABASE_METHOD
+    from streams.bench.database import database_loop
+    from streams.bench.reference import NOOP_ECHO_SUFFIX, raw_kafka_loop
 
     topics = list(settings.input_topics.values())
     async with pool.acquire() as conn:
@@ -521,7 +521,7 @@ def bench(
     While changing one stream, `--stream task-created --no-references` measures only that one
     (about a minute after the preload); targets of streams not run read "-".
     """
-    from streams.cli import run_async, settings_from
+    from streams.commands.cli import run_async, settings_from
 
     base = settings_from(ctx)
 

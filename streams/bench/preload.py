@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from processors.benchmarking.workload import HistoryTask
 from processors.embedders.base import Embedder, Vector
 from processors.pipeline.embedding import content_hash
 from processors.postgres.pool import Conn
 from processors.postgres.vectors import ensure_indexes
+from streams.bench.workload import HistoryTask
 
 CHUNK = 5000
 

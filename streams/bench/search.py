@@ -29,7 +29,6 @@ import click
 import numpy as np
 import orjson
 
-from processors.benchmarking.preload import load_messages
 from processors.embedders.hashing import HashingEmbedder
 from processors.postgres import vectors
 from processors.postgres.embeddings import as_array
@@ -40,7 +39,8 @@ from processors.postgres.search import SearchRepository, SearchTuning
 from processors.search.corpus import Corpus, CorpusShape
 from processors.search.tuning import build_params, ef_search_for
 from processors.search.types import Filters, VectorCapabilities
-from streams.cli import console, out
+from streams.bench.preload import load_messages
+from streams.commands.cli import console, out
 
 P95_TARGET_MS = 50.0
 RECALL_TARGET = 0.95

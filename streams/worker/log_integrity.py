@@ -322,3 +322,28 @@ class LogIntegrity:
         if previous is not None and previous != current:
             return str(previous), current
         return None, current
+
+
+class AnchorWriter:
+    """Anchors each partition at its last committed record, in the background: anchors are
+    hints for detecting a broker that lost its log, and an older one names a record of the log
+    as well, so the next batch need not wait for this write."""
+
+    def __init__(self, integrity: LogIntegrity) -> None:
+        self.integrity = integrity
+        self._due: dict[tuple[str, int], RawRecord] = {}
+        self.writing: asyncio.Task[None] | None = None
+
+    def remember_later(self, records: Sequence[RawRecord]) -> None:
+        for r in records:
+            self._due[(r.topic, r.partition)] = r
+        if self.writing is None or self.writing.done():
+            self.writing = asyncio.create_task(self._write(), name="partition-anchors")
+
+    async def _write(self) -> None:
+        while self._due:
+            due, self._due = list(self._due.values()), {}
+            try:
+                await self.integrity.remember(due)
+            except Exception as exc:  # an older anchor still names a record of this log
+                log.debug("partition anchors not saved: %s", exc)

@@ -31,7 +31,7 @@ from streams.embedded import clear_data_dir, free_port
 from streams.kafka import make_consumer
 from streams.runtime import EmbeddedServices, open_runtime
 from streams.settings import Settings
-from streams.worker import Worker
+from streams.worker.loop import Worker
 
 # Wide enough for the summary tables even when output is piped (CI logs, `make demo | tee`).
 console = Console(width=None if Console().is_terminal else 120)
@@ -225,8 +225,8 @@ def demo(ctx: click.Context, rounds: int, tasks_per_round: int, seed: int, embed
     Starts Tansu and PostgreSQL + pgvector in DATA_DIR/demo (wiped first), the worker, and
     a sample workload; stops everything at the end or on Ctrl-C.
     """
-    from streams.cli import console as err
-    from streams.cli import run_async, until_stopped
+    from streams.commands.cli import console as err
+    from streams.commands.cli import run_async, until_stopped
 
     data_dir = Path(ctx.obj["data_dir"]) / "demo"
     clear_data_dir(data_dir)

@@ -8,11 +8,11 @@ import time
 
 from aiokafka import TopicPartition
 
-from processors.benchmarking.noop import NoopProcessor
-from processors.benchmarking.stats import progress_rate
 from processors.contracts.codec import DECODERS
 from processors.failures import Backoff
 from processors.pipeline.handler import StreamHandler
+from streams.bench.noop import NoopProcessor
+from streams.bench.stats import progress_rate
 from streams.kafka import make_consumer, make_producer
 from streams.runtime import open_runtime, pipeline_config, resolve_endpoints
 from streams.settings import Settings
@@ -60,9 +60,9 @@ async def raw_kafka_loop(
 
 def noop_worker_main() -> None:
     """Entry point of the no-op worker subprocess (settings from the environment)."""
-    from streams.cli import setup_logging
-    from streams.gc_tuning import settle_after_start
-    from streams.worker import Worker
+    from streams.commands.cli import setup_logging
+    from streams.worker.gc_tuning import settle_after_start
+    from streams.worker.loop import Worker
 
     settings = Settings.model_validate({})  # everything from the environment
     setup_logging(settings.log_level)

@@ -20,7 +20,7 @@ from processors.postgres import model_admin
 from processors.postgres.pool import Pool
 from processors.search.queries import KINDS, filter_clauses
 from processors.search.types import SEARCH_KINDS, Filters, SearchKind, SearchResult
-from streams.cli import console, out, run_async, settings_from
+from streams.commands.cli import console, out, run_async, settings_from
 from streams.embedded import read_service_info
 from streams.settings import Settings
 

@@ -139,11 +139,11 @@ def up(ctx: click.Context, fresh: bool, no_worker: bool, kafka_port: int | None)
 
 
 async def _run_worker(settings: Settings, endpoints: Any, stop: asyncio.Event) -> None:
-    from streams.blas import limit_blas_threads
-    from streams.gc_tuning import settle_after_start
     from streams.metrics import Health, MetricsServer
     from streams.runtime import open_runtime
-    from streams.worker import Worker
+    from streams.worker.blas import limit_blas_threads
+    from streams.worker.gc_tuning import settle_after_start
+    from streams.worker.loop import Worker
 
     runtime = await open_runtime(settings, endpoints)
     health = Health()
@@ -367,8 +367,8 @@ def replay(ctx: click.Context, topics: tuple[str, ...], from_beginning: bool, si
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from streams.replay import replay as run_replay
     from streams.runtime import open_runtime, resolve_endpoints
+    from streams.worker.replay import replay as run_replay
 
     settings = settings_from(ctx)
     chosen = list(topics) or list(settings.input_topics.values())
@@ -408,8 +408,8 @@ def replay(ctx: click.Context, topics: tuple[str, ...], from_beginning: bool, si
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Show services, topics, consumer lag, row counts and embedding coverage."""
+    from streams.commands.status import gather_status
     from streams.runtime import open_pool, resolve_endpoints
-    from streams.status import gather_status
 
     settings = settings_from(ctx)
 

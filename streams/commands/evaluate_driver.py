@@ -1,5 +1,5 @@
 """`tasksage evaluate` (prequential replay through the real worker, broker and database),
-with the services and runs around it. The commands are in streams/evaluate_cli.py.
+with the services and runs around it. The commands are in streams/commands/evaluate.py.
 
 Every replay runs against its own fresh database and topics, on the embedded services (started in
 DATA_DIR/evaluate) or on the configured KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL, with the worker
@@ -39,7 +39,7 @@ from processors.scheduling.types import Arm
 from streams.kafka import make_consumer, make_producer
 from streams.runtime import Endpoints, open_runtime
 from streams.settings import Settings
-from streams.worker import Worker
+from streams.worker.loop import Worker
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (phase, done, total)

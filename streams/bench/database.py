@@ -21,9 +21,6 @@ from typing import Any
 from asyncpg.connection import LoggedQuery
 from asyncpg.pool import PoolConnectionProxy
 
-from processors.benchmarking.report import FIRST_OUTCOME_EVERY, STREAMS
-from processors.benchmarking.statements import DatabaseLoopFigures, QueryTiming, loop_figures
-from processors.benchmarking.workload import BenchWorkload
 from processors.embedders import create_embedder
 from processors.failures import Backoff
 from processors.pipeline.assembly import Pipeline, build_pipeline
@@ -33,11 +30,14 @@ from processors.pipeline.handler import BatchProcessor
 from processors.postgres import ledger
 from processors.postgres.pool import Pool
 from processors.scheduling.tiers import load_tiers
-from streams.log_integrity import LogIntegrity
+from streams.bench.report import FIRST_OUTCOME_EVERY, STREAMS
+from streams.bench.statements import DatabaseLoopFigures, QueryTiming, loop_figures
+from streams.bench.workload import BenchWorkload
 from streams.metrics import Health
 from streams.runtime import open_pool, pipeline_config
 from streams.search_runtime import metered
 from streams.settings import Settings
+from streams.worker.log_integrity import LogIntegrity
 
 log = logging.getLogger(__name__)
 PHASE = "dbref"  # in every event and task id: never collides with the measured phases
