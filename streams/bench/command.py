@@ -521,7 +521,7 @@ def bench(
     While changing one stream, `--stream task-created --no-references` measures only that one
     (about a minute after the preload); targets of streams not run read "-".
     """
-    from streams.commands.cli import run_async, settings_from
+    from streams.commands.session import run_async, settings_from
 
     base = settings_from(ctx)
 

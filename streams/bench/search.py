@@ -40,7 +40,7 @@ from processors.search.corpus import Corpus, CorpusShape
 from processors.search.tuning import build_params, ef_search_for
 from processors.search.types import Filters, VectorCapabilities
 from streams.bench.preload import load_messages
-from streams.commands.cli import console, out
+from streams.commands.session import console, out
 
 P95_TARGET_MS = 50.0
 RECALL_TARGET = 0.95

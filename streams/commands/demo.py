@@ -225,8 +225,8 @@ def demo(ctx: click.Context, rounds: int, tasks_per_round: int, seed: int, embed
     Starts Tansu and PostgreSQL + pgvector in DATA_DIR/demo (wiped first), the worker, and
     a sample workload; stops everything at the end or on Ctrl-C.
     """
-    from streams.commands.cli import console as err
-    from streams.commands.cli import run_async, until_stopped
+    from streams.commands.session import console as err
+    from streams.commands.session import run_async, until_stopped
 
     data_dir = Path(ctx.obj["data_dir"]) / "demo"
     clear_data_dir(data_dir)

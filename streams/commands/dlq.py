@@ -212,7 +212,7 @@ def list_command(
     """Show dead letters with their source and reason."""
     from rich.table import Table
 
-    from streams.commands.cli import out, run_async, settings_from
+    from streams.commands.session import out, run_async, settings_from
     from streams.runtime import resolve_endpoints
 
     settings = settings_from(ctx)
@@ -267,7 +267,7 @@ def replay_command(
     Fixed records are validated against their schema first; invalid lines are reported and not
     sent. Effects stay exactly-once: a record whose event was applied meanwhile changes nothing.
     """
-    from streams.commands.cli import console, out, run_async, settings_from
+    from streams.commands.session import console, out, run_async, settings_from
     from streams.runtime import resolve_endpoints
 
     settings = settings_from(ctx)

@@ -132,7 +132,7 @@ def evaluate_command(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from processors.evaluation.dataset import load_dataset
-    from streams.commands.cli import console, out, run_async, settings_from, until_stopped
+    from streams.commands.session import console, out, run_async, settings_from, until_stopped
 
     targets = _targets(targets_text)
     settings = settings_from(ctx, embedder=embedder)
@@ -215,7 +215,7 @@ def simulate_command(tasks: int, seed: int | None, output: Path) -> None:
     difficulty, agents and models with different competence per family, costs, noisy durations)."""
     from processors.evaluation.dataset import write_dataset
     from processors.evaluation.simulate import DEFAULT_SEED, generate
-    from streams.commands.cli import out
+    from streams.commands.session import out
 
     count = write_dataset(generate(tasks, DEFAULT_SEED if seed is None else seed), output)
     out.print(f"wrote {count} tasks to {output}")
@@ -234,7 +234,7 @@ def convert_routellm_command(csv_path: Path, benchmark: str | None, seed: int | 
     """Convert RouteLLM's per-prompt correctness CSV (MMLU or GSM8K) into an evaluation dataset."""
     from processors.evaluation.dataset import write_dataset
     from processors.evaluation.routellm import DEFAULT_SEED, convert_file, guess_benchmark
-    from streams.commands.cli import out
+    from streams.commands.session import out
 
     chosen = guess_benchmark(csv_path) if benchmark is None else benchmark
     dataset = convert_file(csv_path, chosen, DEFAULT_SEED if seed is None else seed)  # type: ignore[arg-type]

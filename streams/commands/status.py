@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+import click
+import orjson
 from aiokafka import TopicPartition
+from rich.table import Table
 
 from processors.embedders.metered import utc_today
 from processors.postgres import backfill as coverage_store
@@ -14,6 +18,7 @@ from processors.postgres import index_queue, ledger, vectors
 from processors.postgres.pool import Pool
 from processors.postgres.usage import usage_totals
 from processors.search.types import SEARCH_KINDS
+from streams.commands.session import out, run_async, settings_from
 from streams.kafka import make_consumer
 from streams.settings import Settings
 
@@ -109,3 +114,71 @@ async def gather_status(settings: Settings, bootstrap: str, dsn_label: str, pool
         }
     report.topics = await topic_report(settings, bootstrap, positions)
     return report
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Show services, topics, consumer lag, row counts and embedding coverage."""
+    from streams.runtime import open_pool, resolve_endpoints
+
+    settings = settings_from(ctx)
+
+    async def main(stop: asyncio.Event) -> Any:
+        endpoints = resolve_endpoints(settings)
+        pool = await open_pool(settings, endpoints.dsn)
+        try:
+            label = endpoints.dsn.split("@")[-1]  # never print credentials
+            return await gather_status(settings, endpoints.bootstrap, label, pool)
+        finally:
+            await pool.close()
+
+    report = run_async(main)
+    if as_json:
+
+        out.print_json(orjson.dumps(dataclasses.asdict(report), default=str).decode())
+        return
+    out.print(f"broker   {report.bootstrap}\ndatabase {report.database} (pgvector {report.pgvector})")
+    table = Table("topic", "partitions", "records", "lag", title="topics")
+    for t in report.topics:
+        table.add_row(
+            t["topic"], str(t["partitions"]), str(t["records"]), "" if t["lag"] is None else str(t["lag"])
+        )
+    out.print(table)
+    rows = Table("table", "rows", title="rows")
+    for name, count in report.rows.items():
+        rows.add_row(name, str(count))
+    out.print(rows)
+    cov = Table("table", "model", "reads", "embedded", "missing", "coverage", title="embedding coverage")
+    for c in report.coverage:
+        cov.add_row(
+            c["table"],
+            c["model"],
+            "active" if c["active"] else "",
+            f"{c['embedded']}/{c['total']}",
+            str(c["missing"]),
+            f"{c['coverage']:.1%}",
+        )
+    out.print(cov)
+    budget = report.budget.get("daily_usd")
+    spend = Table(
+        "provider", "model", "texts", "tokens", "requests", "est. cost (USD)", title="embedding usage"
+    )
+    for u in report.usage:
+        spend.add_row(
+            u["provider"],
+            u["model"],
+            str(u["texts"]),
+            str(u["tokens"]),
+            str(u["requests"]),
+            f"{u['cost_usd']:.4f}",
+        )
+    out.print(spend)
+    out.print(
+        f"spent today (UTC): ${report.budget.get('spent_today_usd') or 0:.4f}"
+        + (f" of a ${budget:.2f} daily budget" if budget is not None else ", no daily budget")
+    )
+
+
+COMMANDS = [status]
