@@ -6,11 +6,9 @@ See README "Performance" for what each figure means and how it is measured.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import platform
 import shutil
-import statistics
 import tempfile
 import time
 from collections.abc import Sequence
@@ -22,20 +20,18 @@ import click
 import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from processors.embedders import create_embedder
+from streams.bench.comparison import compare_references
 from streams.bench.preload import load_history
 from streams.bench.probes import PositionPoller
 from streams.bench.report import (
-    NOOP_TARGET,
     STREAMS,
     capacity_estimate,
     check_targets,
     missed_streams,
 )
 from streams.bench.run import (
-    NOOP_COMMAND,
     WORKER_COMMAND,
     Phases,
     WorkerProcess,
@@ -45,28 +41,23 @@ from streams.bench.run import (
     embedding_cost,
     find_py_spy,
     postmaster_of,
-    profile_summary,
-    sampled,
     schedule_collector,
     settings_env,
     worker_peak_rss_mb,
 )
-from streams.bench.stats import ratio
+from streams.bench.summary import out, print_summary
 from streams.bench.workload import BenchWorkload
 from streams.embedded import free_port
 from streams.kafka import ensure_topics, make_producer
 from streams.runtime import EmbeddedServices, open_pool, prepare_database
 from streams.settings import Settings
 
-# Raw aiokafka / no-op worker runs, alternated (see _references).
-REFERENCE_PAIRS = 3
 # The load generator's linger: the producer default since Kafka 4.0 (KIP-1030). Events are
 # stamped when sent, so the time they wait in the producer counts in their latency; at 1 ms the
 # rated phases sent one record per request and the broker spent more on requests than records.
 LOAD_LINGER_MS = 5
 
 console = Console(stderr=True)
-out = Console()
 
 
 def run_settings(
@@ -225,7 +216,7 @@ async def _measure(
             await poller.stop()
         if references:
             progress.update(bar, description="reference loops")
-            report["references"] = await _references(
+            report["references"] = await compare_references(
                 settings, overrides, work_dir, pool, bootstrap, report, workload, py_spy if profile else None
             )
         report["targets"] = [c.as_dict() for c in check_targets(report)]
@@ -257,129 +248,6 @@ def _worker_figures(report: dict[str, Any], worker: WorkerProcess) -> dict[str, 
     return {"peak_rss_mb": worker_peak_rss_mb(worker), "cpu_s_per_1000_events": per_1000, "pid": worker.pid}
 
 
-async def _noop_run(
-    settings: Settings,
-    overrides: dict[str, Any],
-    work_dir: Path,
-    pool: Any,
-    total: int,
-    group_suffix: str,
-    py_spy: str | None = None,
-    profile_path: Path | None = None,
-) -> tuple[int, float]:
-    """The no-op worker drains the input topics under a consumer group of its own; (events,
-    seconds) from its first visible progress. With py_spy, sampled into profile_path."""
-    from streams.bench.stats import progress_rate
-
-    topics = list(settings.input_topics.values())
-    group = settings.consumer_group + group_suffix
-    env = settings_env({**overrides, "consumer_group": group, "snapshot_interval_s": 3600})
-    noop = WorkerProcess(NOOP_COMMAND, env, work_dir / f"noop-worker{group_suffix}.log")
-    poller = PositionPoller(pool, group, interval_s=0.02)
-    poller.start()
-    noop.start()
-    deadline = time.monotonic() + max(120.0, total / 200)
-    sampling = (
-        sampled(py_spy, noop.pid, profile_path) if py_spy and profile_path else contextlib.nullcontext()
-    )
-    try:
-        async with sampling:
-            while time.monotonic() < deadline and sum(poller.committed(t) for t in topics) < total:
-                if not noop.alive():
-                    raise RuntimeError(f"the no-op worker exited:\n{noop.log_tail()}")
-                await asyncio.sleep(0.05)
-    finally:
-        noop.stop()
-        await poller.stop()
-    samples = [(at, sum(v for (t, _), v in seen.items() if t in topics)) for at, seen in poller.samples]
-    return progress_rate(samples)
-
-
-async def _references(
-    settings: Settings,
-    overrides: dict[str, Any],
-    work_dir: Path,
-    pool: Any,
-    bootstrap: str,
-    report: dict[str, Any],
-    workload: BenchWorkload,
-    py_spy: str | None = None,
-) -> dict[str, Any]:
-    """The pipeline next to three loops that each leave parts out:
-
-    - raw aiokafka: consume every input record and produce it again (the broker and client alone);
-    - the no-op worker: the real worker with processors that only save positions and echo;
-    - the database loop (streams/bench/database.py): fresh events of each stream, pre-decoded,
-      straight to the stream's processor in full batches, no Kafka; the same SQL the pipeline
-      runs per event, timed per statement by asyncpg's query logger.
-
-    The Kafka loops drain the measured input topics from offset 0; the database loop writes
-    events of its own ("dbref" ids) under its own consumer group. Ratios are the pipeline's
-    full-speed throughput over each loop's.
-    """
-    from streams.bench.database import METHOD as DATABASE_METHOD
-    from streams.bench.database import database_loop
-    from streams.bench.reference import NOOP_ECHO_SUFFIX, raw_kafka_loop
-
-    topics = list(settings.input_topics.values())
-    async with pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT sum(next_offset) AS n FROM consumer_positions WHERE group_id = $1 AND topic = ANY($2::text[])",
-            settings.consumer_group,
-            topics,
-        )
-    total = int(rows[0]["n"] or 0)
-    out_topic = settings.topic_task_schedules + ".raw-echo"
-    await ensure_topics(settings, bootstrap, [out_topic, *(t + NOOP_ECHO_SUFFIX for t in topics)])
-    # Each loop drains ~30k records in about a second, so one run swings with whatever else the
-    # machine does: alternate the two loops and keep the median of the paired ratios.
-    raw_runs: list[float | None] = []
-    noop_runs: list[float | None] = []
-    for run in range(REFERENCE_PAIRS):
-        raw_events, raw_s = await raw_kafka_loop(settings, bootstrap, topics, out_topic, total)
-        raw_runs.append(raw_events / raw_s if raw_s else None)
-        noop_events, noop_s = await _noop_run(settings, overrides, work_dir, pool, total, f"-noop{run}")
-        noop_runs.append(noop_events / noop_s if noop_s else None)
-    pair_ratios = [
-        r for r in (ratio(n, w) for n, w in zip(noop_runs, raw_runs, strict=True)) if r is not None
-    ]
-    raw_eps = _median([r for r in raw_runs if r is not None])
-    noop_eps = _median([n for n in noop_runs if n is not None])
-    noop_ratio = _median(pair_ratios)
-    if py_spy and (noop_ratio or 0.0) < NOOP_TARGET:
-        # Again under py-spy (a fresh group reads everything again), so the measured run above
-        # carries no sampling overhead.
-        path = work_dir / "profile-noop.txt"
-        events, seconds = await _noop_run(
-            settings, overrides, work_dir, pool, total, "-noop-profile", py_spy, path
-        )
-        report.setdefault("profiles", {})["no-op pipeline"] = {
-            **profile_summary(path),
-            "throughput_eps": round(events / seconds, 1) if seconds else None,
-        }
-    full = {s: phases["full"]["throughput_eps"] for s, phases in report["streams"].items()}
-    run = report["run"]
-    database = await database_loop(settings, workload, run["history"], run["events_per_phase"], list(full))
-    return {
-        "records": total,
-        "raw_kafka_eps": None if raw_eps is None else round(raw_eps, 1),
-        "noop_pipeline_eps": None if noop_eps is None else round(noop_eps, 1),
-        "noop_vs_raw_kafka": None if noop_ratio is None else round(noop_ratio, 3),
-        "raw_kafka_runs_eps": [None if r is None else round(r, 1) for r in raw_runs],
-        "noop_pipeline_runs_eps": [None if n is None else round(n, 1) for n in noop_runs],
-        "noop_vs_raw_kafka_runs": pair_ratios,
-        "pipeline_vs_raw_kafka": {s: ratio(v, raw_eps) for s, v in full.items()},
-        "method": (
-            "each loop drains all three input topics from offset 0; rate from first visible progress; "
-            f"{REFERENCE_PAIRS} raw/no-op pairs run alternately (each no-op run under a fresh consumer "
-            "group, claiming every event afresh): eps are medians, the ratio the median of the pair ratios"
-        ),
-        "database_loop": database,
-        "pipeline_vs_database_loop": {s: ratio(v, database[s]["eps"]) for s, v in full.items()},
-        "database_loop_method": DATABASE_METHOD,
-    }
-
-
 def load_average() -> list[str]:
     """Other work on the machine skews every figure: the report says how busy it was."""
     with open("/proc/loadavg") as f:
@@ -405,78 +273,6 @@ def _run_info(settings: Settings, events: int, history: int, configured: bool) -
         },
         "topic_partitions": settings.topic_partitions,
     }
-
-
-def _median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
-
-
-def _fmt(value: Any, unit: str = "") -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):  # ratios and ms per event need the second decimal (0.45 is not 0.5)
-        return f"{value:,.2f}{unit}" if abs(value) < 10 else f"{value:,.1f}{unit}"
-    return f"{value}{unit}"
-
-
-def print_summary(report: dict[str, Any]) -> None:
-    table = Table(
-        title=f"tasksage bench: {report['run']['history']:,} history, {report['run']['embedder']} embedder"
-    )
-    for col in ("stream", "phase", "events/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "worker CPU s/1k"):
-        table.add_column(col, justify="right" if col not in ("stream", "phase") else "left")
-    for stream, phases in report.get("streams", {}).items():
-        for phase, r in phases.items():
-            lat = r.get("schedule_latency_ms") or r.get("commit_latency_ms") or {}
-            table.add_row(
-                stream, phase, _fmt(r["throughput_eps"]), _fmt(lat.get("p50_ms")), _fmt(lat.get("p95_ms")),
-                _fmt(lat.get("p99_ms")), _fmt(lat.get("max_ms")), _fmt(r["worker_cpu_s_per_1000_events"]),
-            )  # fmt: skip
-    out.print(table)
-    for stream, index in (("execution-result", "neighbour"), ("message-ingested", "message")):
-        full = report.get("streams", {}).get(stream, {}).get("full", {})
-        if full.get("index_queue_drained_s") is not None:
-            out.print(
-                f"{stream} full speed: {index} index caught up {_fmt(full['index_queue_drained_s'])} s "
-                f"after the first send ({_fmt(full.get('throughput_incl_index_eps'))} ev/s including the "
-                "queued index inserts)"
-            )
-    refs = report.get("references", {})
-    out.print(
-        f"raw aiokafka {_fmt(refs.get('raw_kafka_eps'))} ev/s, no-op pipeline {_fmt(refs.get('noop_pipeline_eps'))} ev/s "
-        f"(ratio {_fmt(refs.get('noop_vs_raw_kafka'))}); worker peak RSS {_fmt(report.get('worker', {}).get('peak_rss_mb'), ' MiB')}"
-    )
-    _print_database_loop(refs)
-    for stream, cap in report.get("capacity_on_dedicated_cores", {}).items():
-        if cap:
-            per = ", ".join(f"{k} {v:.2f}" for k, v in cap["cpu_ms_per_event"].items())
-            out.print(f"{stream}: CPU ms/event {per} -> ~{_fmt(cap['estimate_eps'])} ev/s on dedicated cores")
-    targets = Table("target", "goal", "measured", "met", title="targets")
-    for t in report.get("targets", []):
-        met = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "-"}[t["met"]]
-        targets.add_row(t["name"], t["target"], _fmt(t["measured"]), met)
-    out.print(targets)
-    for stream, p in report.get("profiles", {}).items():
-        if isinstance(p, dict):
-            parts = ", ".join(f"{k} {v:.0%}" for k, v in list(p["by_part"].items())[:5])
-            cpu = p.get("cpu_s", {}).get("worker")
-            where = f"worker CPU {cpu}s; " if cpu is not None else f"{p['samples']} samples; "
-            out.print(f"profile {stream}: {where}{parts}")
-
-
-def _print_database_loop(refs: dict[str, Any]) -> None:
-    versus = refs.get("pipeline_vs_database_loop", {})
-    for stream, r in refs.get("database_loop", {}).items():
-        share, ratio_ = r.get("db_share_of_wall"), versus.get(stream)
-        out.print(
-            f"database loop {stream}: {_fmt(r.get('eps'))} ev/s, "
-            f"{'-' if share is None else f'{share:.0%}'} of wall in SQL, "
-            f"pipeline/loop {'-' if ratio_ is None else f'{ratio_:.2f}'}"
-        )
-        for st in r.get("top_statements", [])[:3]:
-            # One line each, cut at the terminal's edge: the JSON has the longer text.
-            line = f"  {st['us_per_event']:>8,.1f} us/event {st['calls']:>5} calls  {st['sql']}"
-            out.print(line, markup=False, highlight=False, no_wrap=True, overflow="ellipsis")
 
 
 @click.command("bench")

@@ -48,7 +48,7 @@ WORKER_COMMAND = [sys.executable, "-c", "from streams.commands.cli import main; 
 NOOP_COMMAND = [
     sys.executable,
     "-c",
-    "from streams.bench.reference import noop_worker_main; noop_worker_main()",
+    "from streams.bench.reference_loops import noop_worker_main; noop_worker_main()",
 ]
 
 

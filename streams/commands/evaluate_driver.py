@@ -18,12 +18,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from processors.contracts import TaskSchedule, encode
 from processors.contracts.codec import decode_task_schedule
-from processors.errors import ConfigurationError, TasksageError
+from processors.errors import TasksageError
 from processors.evaluation.dataset import Dataset
 from processors.evaluation.offline import Feedback, Prediction
 from processors.evaluation.replay import (
@@ -35,6 +34,7 @@ from processors.evaluation.replay import (
     tiers_toml,
 )
 from processors.evaluation.runs import RunRecord
+from processors.postgres.databases import create_database, drop_database
 from processors.scheduling.types import Arm
 from streams.kafka import make_consumer, make_producer
 from streams.runtime import Endpoints, open_runtime
@@ -59,39 +59,6 @@ class ReplayOptions:
     learning_rate: float | None = None  # None: the settings' value
     stall_timeout_s: float = 180.0
     label: str = "tasksage"
-
-
-def database_dsn(dsn: str, database: str) -> str:
-    """The same server and credentials, another database (URL form, as pgserver and libpq use)."""
-    head, sep, query = dsn.partition("?")
-    root = head.rsplit("/", 1)[0]
-    return f"{root}/{database}" + (f"?{query}" if sep else "")
-
-
-async def create_database(dsn: str, name: str) -> str:
-    try:
-        admin = await asyncpg.connect(dsn)
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise ConfigurationError(f"cannot connect to PostgreSQL: {exc}", hint="check DATABASE_URL") from exc
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    except asyncpg.PostgresError as exc:
-        raise ConfigurationError(
-            f"evaluation needs a fresh database and could not create {name}: {exc}",
-            hint="grant CREATEDB to the user, or run without DATABASE_URL to use the embedded PostgreSQL",
-        ) from exc
-    finally:
-        await admin.close()
-    return database_dsn(dsn, name)
-
-
-async def drop_database(dsn: str, name: str) -> None:
-    with contextlib.suppress(OSError, asyncpg.PostgresError):
-        admin = await asyncpg.connect(dsn)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 def run_settings(base: Settings, options: ReplayOptions, run_id: str, dsn: str, tiers_file: Path) -> Settings:

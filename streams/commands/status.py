@@ -136,7 +136,6 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
     report = run_async(main)
     if as_json:
-
         out.print_json(orjson.dumps(dataclasses.asdict(report), default=str).decode())
         return
     out.print(f"broker   {report.bootstrap}\ndatabase {report.database} (pgvector {report.pgvector})")
