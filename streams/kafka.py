@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from processors.pipeline.base import RawRecord
+from processors.records import RawRecord
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ import orjson
 
 from processors.errors import InvalidEvent
 from processors.failures import Backoff, Verdict, classify
-from processors.pipeline.base import BatchResult, Incoming, RawRecord, Rejected, SourceRef
+from processors.records import BatchResult, Incoming, RawRecord, Rejected, SourceRef
 
 log = logging.getLogger(__name__)
 

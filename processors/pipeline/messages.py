@@ -11,14 +11,14 @@ from pgvector import Vector as PgVector
 
 from processors.contracts import MessageDuplicate, MessageIngested, encode
 from processors.embedders.base import Embedder, Vector
-from processors.pipeline.base import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef
-from processors.pipeline.common import finish_batch, search_in_chunks, unseen_events
+from processors.pipeline.batch_steps import finish_batch, search_in_chunks, unseen_events
 from processors.pipeline.config import PipelineConfig
 from processors.pipeline.embedding import Embedded, EmbeddingStats, embed_texts
 from processors.postgres import embeddings as vector_store
 from processors.postgres import index_queue, ledger
 from processors.postgres.pool import Conn, Pool
 from processors.postgres.vectors import model_literal
+from processors.records import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef
 from processors.search.nearest import merge_exact
 
 STREAM = "message-ingested"

@@ -17,7 +17,8 @@ def database_dsn(dsn: str, database: str) -> str:
     return f"{root}/{database}" + (f"?{query}" if sep else "")
 
 
-async def create_database(dsn: str, name: str) -> str:
+async def create_database(dsn: str, name: str, *, purpose: str = "evaluation") -> str:
+    """Create database `name` beside the one of `dsn`; returns its DSN."""
     try:
         admin = await asyncpg.connect(dsn)
     except (OSError, asyncpg.PostgresError) as exc:
@@ -26,7 +27,7 @@ async def create_database(dsn: str, name: str) -> str:
         await admin.execute(f'CREATE DATABASE "{name}"')
     except asyncpg.PostgresError as exc:
         raise ConfigurationError(
-            f"evaluation needs a fresh database and could not create {name}: {exc}",
+            f"{purpose} needs a fresh database and could not create {name}: {exc}",
             hint="grant CREATEDB to the user, or run without DATABASE_URL to use the embedded PostgreSQL",
         ) from exc
     finally:

@@ -13,6 +13,8 @@ from processors.errors import DatabaseUnavailable
 Pool = asyncpg.Pool
 # A plain connection or one borrowed from the pool; repositories accept either.
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+# What a query logger (Connection.add_query_logger) receives: the benchmark times statements with it.
+LoggedQuery = asyncpg.connection.LoggedQuery
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

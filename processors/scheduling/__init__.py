@@ -20,7 +20,6 @@ from processors.scheduling.tiers import ANY_KIND, load_tiers, parse_tiers, tiers
 from processors.scheduling.types import (
     Arm,
     ArmEstimate,
-    ArmTotals,
     Decision,
     NeighbourOutcome,
     PendingTask,

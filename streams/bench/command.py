@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from processors.embedders import create_embedder
+from processors.postgres.databases import create_database, drop_database
 from streams.bench.comparison import compare_references
 from streams.bench.preload import load_history
 from streams.bench.probes import PositionPoller
@@ -35,9 +36,6 @@ from streams.bench.run import (
     WORKER_COMMAND,
     Phases,
     WorkerProcess,
-    create_database,
-    drop_database,
-    dsn_for,
     embedding_cost,
     find_py_spy,
     postmaster_of,
@@ -97,8 +95,7 @@ async def run_bench(
             assert services.endpoints is not None
             bootstrap, admin_dsn = services.endpoints.bootstrap, services.endpoints.dsn
             database = f"tasksage_{label}"
-            await create_database(admin_dsn, database)
-            dsn = dsn_for(admin_dsn, database)
+            dsn = await create_database(admin_dsn, database, purpose="the benchmark")
             overrides = run_settings(base, bootstrap, dsn, label, embedder_name, work_dir)
             settings = Settings.model_validate({**base.model_dump(), **overrides})
             try:

@@ -18,17 +18,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from asyncpg.connection import LoggedQuery
-from asyncpg.pool import PoolConnectionProxy
-
 from processors.embedders import create_embedder
 from processors.failures import Backoff
 from processors.pipeline.assembly import Pipeline, build_pipeline
-from processors.pipeline.base import Incoming, RawRecord, SourceRef
-from processors.pipeline.common import MIN_SEARCH_CHUNK
+from processors.pipeline.batch_steps import MIN_SEARCH_CHUNK
 from processors.pipeline.handler import BatchProcessor
 from processors.postgres import ledger
-from processors.postgres.pool import Pool
+from processors.postgres.pool import Conn, LoggedQuery, Pool
+from processors.records import Incoming, RawRecord, SourceRef
 from processors.scheduling.tiers import load_tiers
 from streams.bench.report import FIRST_OUTCOME_EVERY, STREAMS
 from streams.bench.statements import DatabaseLoopFigures, QueryTiming, loop_figures
@@ -64,7 +61,7 @@ class QueryRecorder:
         # asyncpg calls this with call_soon right after the statement: now is (nearly) its end.
         self.timings.append(QueryTiming(record.query, time.monotonic() - record.elapsed, record.elapsed))
 
-    async def attach(self, conn: PoolConnectionProxy) -> None:
+    async def attach(self, conn: Conn) -> None:
         # The pool's setup hook, run on every acquire; loggers are a set, so this adds one once.
         conn.add_query_logger(self)
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from processors.pipeline.base import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef
-from processors.pipeline.common import finish_batch
+from processors.pipeline.batch_steps import finish_batch
 from processors.pipeline.config import PipelineConfig
 from processors.postgres import ledger
 from processors.postgres.pool import Pool
+from processors.records import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef
 
 
 class NoopProcessor:

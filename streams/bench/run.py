@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-
 from processors.contracts import encode
 from processors.embedders.base import Embedder
 from processors.postgres import index_queue
@@ -50,13 +48,6 @@ NOOP_COMMAND = [
     "-c",
     "from streams.bench.reference_loops import noop_worker_main; noop_worker_main()",
 ]
-
-
-def dsn_for(base: str, database: str) -> str:
-    """The same server, another database (works for URLs with a ?host=/socket query too)."""
-    head, _, query = base.partition("?")
-    root = head.rsplit("/", 1)[0]
-    return f"{root}/{database}" + (f"?{query}" if query else "")
 
 
 # Settings read these plain names before their TASKSAGE_ forms: set them, or the caller's
@@ -345,22 +336,6 @@ async def postmaster_of(pool: Pool) -> int | None:
     async with pool.acquire() as conn:
         backend = await conn.fetchval("SELECT pg_backend_pid()")
     return parent_pid(int(backend))
-
-
-async def create_database(admin_dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def drop_database(admin_dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 def worker_peak_rss_mb(worker: WorkerProcess) -> float | None:

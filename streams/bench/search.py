@@ -24,15 +24,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import click
 import numpy as np
 import orjson
 
 from processors.embedders.hashing import HashingEmbedder
 from processors.postgres import vectors
+from processors.postgres.databases import create_database, drop_database
 from processors.postgres.embeddings import as_array
-from processors.postgres.migrations import migrate
+from processors.postgres.migrations import migrate_database
 from processors.postgres.model_admin import vector_indexes
 from processors.postgres.pool import Pool, create_pool
 from processors.postgres.search import SearchRepository, SearchTuning
@@ -135,11 +135,7 @@ def _recall(
 
 
 async def run_benchmark(dsn: str, options: BenchOptions, progress: Any = None) -> dict[str, Any]:
-    setup = await asyncpg.connect(dsn)
-    try:
-        await migrate(setup)
-    finally:
-        await setup.close()
+    await migrate_database(dsn)
     pool = await create_pool(dsn, min_size=1, max_size=2)
     try:
         embedder = HashingEmbedder(options.dimension)
@@ -320,14 +316,11 @@ def bench_search(
         if dsn is None:
             return await _with_server(data_dir, shared_buffers, body)
         name = f"tasksage_bench_search_{os.getpid()}"
-        admin = await asyncpg.connect(dsn)
-        await admin.execute(f"CREATE DATABASE {name}")
+        target = await create_database(dsn, name, purpose="the search benchmark")
         try:
-            head, _, query = dsn.partition("?")
-            return await body(f"{head.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else ""))
+            return await body(target)
         finally:
-            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            await admin.close()
+            await drop_database(dsn, name)
 
     report = asyncio.run(main())
     v, b, f, h, e = (

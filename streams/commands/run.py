@@ -126,19 +126,13 @@ def worker(
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
     """Apply the numbered SQL migrations in sql/ (forward-only, checksummed, locked)."""
-    import asyncpg
-
-    from processors.postgres.migrations import migrate as apply
+    from processors.postgres.migrations import migrate_database
     from streams.runtime import resolve_endpoints
 
     settings = settings_from(ctx)
 
     async def main(stop: asyncio.Event) -> None:
-        conn = await asyncpg.connect(resolve_endpoints(settings).dsn)
-        try:
-            done = await apply(conn)
-        finally:
-            await conn.close()
+        done = await migrate_database(resolve_endpoints(settings).dsn)
         if done:
             for m in done:
                 out.print(f"applied {m.version:04d}_{m.name}.sql")

@@ -31,9 +31,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import OffsetOutOfRangeError
 
-from processors.pipeline.base import Position, RawRecord
 from processors.postgres import ledger
 from processors.postgres.pool import Pool
+from processors.records import Position, RawRecord
 from streams import metrics
 from streams.kafka import client_options, ensure_topics, make_consumer
 from streams.settings import Settings

@@ -17,9 +17,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
 from processors.failures import Verdict
-from processors.pipeline.base import BatchResult, RawRecord
 from processors.pipeline.handler import Decoded, RetryAbandoned
 from processors.postgres import ledger
+from processors.records import BatchResult, RawRecord
 from streams import metrics
 from streams.kafka import ensure_topics, make_consumer, make_producer
 from streams.runtime import Runtime

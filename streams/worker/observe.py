@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer
 
 from processors.embedders.base import Embedder
 from processors.pipeline.assembly import Pipeline
-from processors.pipeline.base import BatchResult, RawRecord
+from processors.records import BatchResult, RawRecord
 from streams import metrics
 from streams.worker.prefetch import Fetched
 

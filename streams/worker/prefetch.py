@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from aiokafka import ConsumerRecord, TopicPartition
 
-from processors.pipeline.base import RawRecord
 from processors.pipeline.handler import Decoded, StreamHandler
+from processors.records import RawRecord
 from streams.kafka import to_raw
 
 # Records decoded between two yields to the event loop while a batch is in flight.

@@ -14,9 +14,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from processors.pipeline.base import OutgoingRecord
 from processors.postgres import ledger
 from processors.postgres.pool import Pool
+from processors.records import OutgoingRecord
 from streams import metrics
 
 log = logging.getLogger(__name__)

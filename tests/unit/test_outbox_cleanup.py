@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from processors.pipeline.base import OutgoingRecord
 from processors.postgres.ledger import OutboxCleanup, outbox_cleanup
+from processors.records import OutgoingRecord
 from streams.worker.publisher import _settle
 
 

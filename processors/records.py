@@ -1,4 +1,5 @@
-"""Values that flow between the stream runtime and the processors.
+"""Records shared by the stream runtime, the processors and storage (processors/postgres):
+values that flow between them. Every layer imports this module downward.
 
 The per-record values (records, sources, outgoing records) are frozen msgspec Structs rather
 than frozen dataclasses: every record makes several of them, and a frozen dataclass's

@@ -7,7 +7,10 @@ import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
-from processors.pipeline.base import (
+from processors.pipeline.config import PipelineConfig
+from processors.postgres import ledger
+from processors.postgres.pool import Conn, Pool
+from processors.records import (
     BatchResult,
     Incoming,
     OutgoingRecord,
@@ -16,9 +19,6 @@ from processors.pipeline.base import (
     dead_letter_headers,
     positions_after,
 )
-from processors.pipeline.config import PipelineConfig
-from processors.postgres import ledger
-from processors.postgres.pool import Conn, Pool
 
 
 class HasEventId(Protocol):
