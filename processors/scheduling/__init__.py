@@ -29,6 +29,7 @@ from processors.scheduling.types import (
     SchedulingInput,
     TierOption,
 )
+from processors.statistics import ArmTotals
 
 __all__ = [
     "ANY_KIND",
