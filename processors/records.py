@@ -3,8 +3,8 @@ values that flow between them. Every layer imports this module downward.
 
 The per-record values (records, sources, outgoing records) are frozen msgspec Structs rather
 than frozen dataclasses: every record makes several of them, and a frozen dataclass's
-__init__ (one object.__setattr__ per field) cost ten times as much, a tenth of the no-op
-worker's time (issue 6). They are as immutable, slotted and comparable as the dataclasses.
+__init__ (one object.__setattr__ per field) costs several times as much. They are as
+immutable, slotted and comparable as the dataclasses.
 """
 
 from __future__ import annotations

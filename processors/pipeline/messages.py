@@ -35,7 +35,7 @@ class MessageIngestedProcessor:
         self.embedder = embedder
         self.config = config
         dim = int(embedder.dimension)
-        # A batch's searches in one statement per chunk (issue 6): one round trip instead of
+        # A batch's searches in one statement per chunk: one round trip instead of
         # one per message. ef_search 40 is plenty for LIMIT 2, and half the work of the default.
         # `indexed` is part of the partial index's predicate: without it, no index scan.
         self.nearest_many_sql = f"""

@@ -18,7 +18,7 @@ LoggedQuery = asyncpg.connection.LoggedQuery
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    # Binary vectors cost ~2 us each instead of ~1 ms as text literals (BRIEF.md).
+    # Vectors travel in pgvector's binary format: text literals cost far more to encode and parse.
     await register_vector(conn)
 
 

@@ -2,8 +2,8 @@
 
 Rows go in with binary COPY (asyncpg `copy_records_to_table`, vectors through the pgvector
 binary codec), and the model's HNSW index is built once after the load: a bulk build over
-100k rows takes a fraction of the time that 100k one-row index inserts would (BRIEF.md:
-6-21 ms each). Aggregates (`arm_stats`) are computed in SQL from the loaded outcomes.
+100k rows takes a fraction of the time that 100k one-row index inserts would.
+Aggregates (`arm_stats`) are computed in SQL from the loaded outcomes.
 """
 
 from __future__ import annotations

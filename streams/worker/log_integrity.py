@@ -13,7 +13,7 @@ batch) and compares a hash of its key and value:
 In both bad cases the position is reset to the start of the new log. That is safe because every
 effect is keyed by event id: events already applied are skipped, new ones are applied once.
 
-Tansu reports end offsets one batch short (BRIEF.md), so "stored position > end offset" alone
+Tansu reports end offsets one batch short, so "stored position > end offset" alone
 is not evidence of loss; without an anchor the record just before the position is read back.
 """
 
