@@ -8,7 +8,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from processors.embedders.base import EmbedderConfig
+from processors.contracts.inputs import INPUT_STREAMS
+from processors.embedders.base import EmbedderConfig, ProviderName
 from processors.embedders.metered import DEFAULT_PRICES_USD_PER_MILLION
 from processors.scheduling.types import RankingConfig, SchedulerConfig
 
@@ -90,7 +91,7 @@ class Settings(BaseSettings):
     index_merge_batch: int = Field(64, ge=1)
 
     # Embeddings.
-    embedder: Literal["hash", "local", "openai"] = "hash"
+    embedder: ProviderName = "hash"
     embedding_model: str | None = None
     embedding_dimension: int | None = None
     openai_base_url: str | None = Field(
@@ -208,11 +209,7 @@ class Settings(BaseSettings):
     @property
     def input_topics(self) -> dict[str, str]:
         """Logical stream name -> physical topic name."""
-        return {
-            "task-created": self.topic_task_created,
-            "execution-result": self.topic_execution_result,
-            "message-ingested": self.topic_message_ingested,
-        }
+        return {s.name: getattr(self, s.topic_setting) for s in INPUT_STREAMS}
 
     @property
     def output_topics(self) -> list[str]:

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from processors.embedders import create_embedder
+from processors.embedders.providers import LOCAL_PROVIDER_NAMES
 from processors.postgres.databases import create_database, drop_database
 from streams.bench.comparison import compare_references
 from streams.bench.preload import load_history
@@ -275,7 +276,7 @@ def _run_info(settings: Settings, events: int, history: int, configured: bool) -
 @click.command("bench")
 @click.option("--events", type=int, default=5000, show_default=True, help="Events per stream and phase.")
 @click.option("--history", type=int, default=100_000, show_default=True, help="Past tasks preloaded.")
-@click.option("--embedder", type=click.Choice(["hash", "local"]), default="hash", show_default=True)
+@click.option("--embedder", type=click.Choice(LOCAL_PROVIDER_NAMES), default="hash", show_default=True)
 @click.option(
     "--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write the report here."
 )

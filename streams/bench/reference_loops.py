@@ -8,7 +8,7 @@ import time
 
 from aiokafka import TopicPartition
 
-from processors.contracts.codec import DECODERS
+from processors.contracts.inputs import DECODERS
 from processors.failures import Backoff
 from processors.pipeline.handler import StreamHandler
 from streams.bench.noop import NoopProcessor

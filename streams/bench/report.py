@@ -6,11 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from processors.contracts.inputs import STREAM_NAMES
+
 # Offered rates of the "rated" phase: each stream's throughput target (README "Performance").
 TARGET_RATES = {"execution-result": 3000.0, "task-created": 500.0, "message-ingested": 500.0}
 LIGHT_RATE = 25.0
 # Task phases run first: some results of the result phases are the first outcome of those tasks.
-STREAMS = ("task-created", "execution-result", "message-ingested")
+STREAMS = STREAM_NAMES
 # Share of results that are a task's first outcome (steady state: one in six at 3,000 results/s
 # and 500 tasks/s); the rest are further outcomes of preloaded tasks.
 FIRST_OUTCOME_EVERY = 6

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from processors.contracts import encode
+from processors.contracts.inputs import BY_NAME
 from processors.embedders.base import Embedder
 from processors.postgres import index_queue
 from processors.postgres.pool import Pool
@@ -39,7 +40,6 @@ from streams.bench.workload import BenchWorkload
 from streams.kafka import make_consumer
 from streams.settings import Settings
 
-KEYS = {"task-created": "task_id", "execution-result": "task_id", "message-ingested": "message_id"}
 # Streams whose batches leave HNSW inserts to the index merger (sql/0006, sql/0008).
 QUEUEING_STREAMS = ("execution-result", "message-ingested")
 WORKER_COMMAND = [sys.executable, "-c", "from streams.commands.cli import main; main()", "worker"]
@@ -193,7 +193,7 @@ class Phases:
                 event = self.workload.execution_result(phase, i, self.history, first)
             else:
                 event = self.workload.message(phase, i)
-            out.append((event.event_id, getattr(event, KEYS[stream]).encode(), encode(event)))
+            out.append((event.event_id, getattr(event, BY_NAME[stream].key_field).encode(), encode(event)))
         return out
 
     async def run(self, stream: str, phase: str, n: int, offered: float | None) -> PhaseResult:

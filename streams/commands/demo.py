@@ -24,6 +24,7 @@ from rich.text import Text
 
 from processors.contracts import TaskSchedule
 from processors.contracts.codec import decode_task_schedule
+from processors.embedders.providers import LOCAL_PROVIDER_NAMES
 from processors.scheduling.types import Arm
 from processors.workloads import MODEL_COST_USD, SampleTask, SampleWorkload
 from streams.client import TasksagePublisher
@@ -217,7 +218,7 @@ def summary(state: DemoState) -> list[Table]:
 @click.option("--rounds", type=int, default=8, show_default=True, help="Rounds of tasks, then outcomes.")
 @click.option("--tasks-per-round", type=int, default=60, show_default=True, help="Tasks published per round.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the sample workload.")
-@click.option("--embedder", type=click.Choice(["hash", "local"]), default="hash", show_default=True)
+@click.option("--embedder", type=click.Choice(LOCAL_PROVIDER_NAMES), default="hash", show_default=True)
 @click.pass_context
 def demo(ctx: click.Context, rounds: int, tasks_per_round: int, seed: int, embedder: str) -> None:
     """Run the main job on the embedded broker and database and show the result.

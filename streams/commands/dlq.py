@@ -23,7 +23,7 @@ import click
 import orjson
 from aiokafka import ConsumerRecord
 
-from processors.contracts.codec import DECODERS
+from processors.contracts.inputs import DECODERS
 from processors.errors import InvalidEvent
 from streams.kafka import ensure_topics, make_consumer, make_producer
 from streams.settings import Settings

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from processors.embedders.providers import PROVIDER_NAMES
 from processors.errors import TasksageError
 from processors.evaluation.dataset import Dataset
 from processors.evaluation.offline import Feedback
@@ -73,7 +74,7 @@ def _targets(text: str) -> list[float]:
 )
 @click.option(
     "--embedder",
-    type=click.Choice(["hash", "local", "openai"]),
+    type=click.Choice(PROVIDER_NAMES),
     default=None,
     help="Embedding provider [default: the configured one, hash].",
 )

@@ -9,12 +9,13 @@ from typing import Any
 import click
 import orjson
 
+from processors.contracts.inputs import STREAM_NAMES
 from processors.errors import InvalidEvent
 from streams.commands.session import console, out, run_async, settings_from
 
 
 @click.command()
-@click.argument("event_type", type=click.Choice(["task-created", "execution-result", "message-ingested"]))
+@click.argument("event_type", type=click.Choice(STREAM_NAMES))
 @click.argument("source", type=click.File("rb"), default="-")
 @click.option(
     "--fill/--no-fill",

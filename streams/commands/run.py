@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from processors.embedders.providers import PROVIDER_NAMES
 from streams.commands.session import console, out, run_async, settings_from
 from streams.settings import Settings
 
@@ -101,7 +102,7 @@ async def _stop_worker(worker: Any, task: asyncio.Task[None], timeout_s: float) 
 @click.command()
 @click.option(
     "--embedder",
-    type=click.Choice(["hash", "local", "openai"]),
+    type=click.Choice(PROVIDER_NAMES),
     default=None,
     help="Embedding provider [default: TASKSAGE_EMBEDDER, else hash].",
 )

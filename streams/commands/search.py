@@ -16,6 +16,7 @@ from rich.table import Table
 
 from processors.backfill import Backfill, BackfillReport
 from processors.backfill import Progress as BackfillProgress
+from processors.embedders.providers import PROVIDER_NAMES
 from processors.postgres.pool import Pool
 from processors.search.queries import KINDS, filter_clauses
 from processors.search.types import SEARCH_KINDS, Filters, SearchKind, SearchResult
@@ -230,7 +231,7 @@ def similar(
 @click.option("--follow", is_flag=True, help="Keep embedding new rows until Ctrl-C (during a model change).")
 @click.option(
     "--embedder",
-    type=click.Choice(["hash", "local", "openai"]),
+    type=click.Choice(PROVIDER_NAMES),
     default=None,
     help="Provider of the model to fill.",
 )
