@@ -8,7 +8,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from processors.embedders.base import EmbedderConfig
+from processors.contracts.inputs import INPUT_STREAMS
+from processors.embedders.base import EmbedderConfig, ProviderName
 from processors.embedders.metered import DEFAULT_PRICES_USD_PER_MILLION
 from processors.scheduling.types import RankingConfig, SchedulerConfig
 
@@ -63,9 +64,9 @@ class Settings(BaseSettings):
     plan_ahead: bool = True
     # Once `tasksage worker` has started, move everything built so far (modules, pools, models)
     # out of the garbage collector's scans and collect young objects every gc_young_threshold
-    # allocations (the interpreter's default is 700). streams/gc_tuning.py; 0: the defaults.
+    # allocations (the interpreter's default is 700). streams/worker/gc_tuning.py; 0: the defaults.
     gc_young_threshold: int = Field(10_000, ge=0)
-    # BLAS threads of `tasksage worker` (streams/blas.py): its matrix products are too small to
+    # BLAS threads of `tasksage worker` (streams/worker/blas.py): its matrix products are too small to
     # share, and an idle BLAS thread spins on a core the database needs. 0: the library's own.
     blas_threads: int = Field(1, ge=0)
     fetch_max_wait_ms: int = 5
@@ -90,7 +91,7 @@ class Settings(BaseSettings):
     index_merge_batch: int = Field(64, ge=1)
 
     # Embeddings.
-    embedder: Literal["hash", "local", "openai"] = "hash"
+    embedder: ProviderName = "hash"
     embedding_model: str | None = None
     embedding_dimension: int | None = None
     openai_base_url: str | None = Field(
@@ -222,11 +223,7 @@ class Settings(BaseSettings):
     @property
     def input_topics(self) -> dict[str, str]:
         """Logical stream name -> physical topic name."""
-        return {
-            "task-created": self.topic_task_created,
-            "execution-result": self.topic_execution_result,
-            "message-ingested": self.topic_message_ingested,
-        }
+        return {s.name: getattr(self, s.topic_setting) for s in INPUT_STREAMS}
 
     @property
     def output_topics(self) -> list[str]:

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from fastapi import Request
 
-from processors.contracts.codec import DECODERS
+from processors.contracts.inputs import DECODERS
 from streams.api.errors import ApiError
 from streams.client import complete_event
 

@@ -8,13 +8,12 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-import asyncpg
-
 from processors.contracts import TaskCreated, TaskSchedule
 from processors.errors import ConfigurationError
 from processors.pipeline.results import ResultApplier
 from processors.pipeline.tasks import TaskCreatedProcessor
 from processors.postgres import knowledge, task_views
+from processors.postgres.errors import PostgresError
 from processors.postgres.pool import Pool
 from streams.client import TasksagePublisher
 from streams.runtime import Endpoints, open_pool, pipeline_config
@@ -46,7 +45,7 @@ class ApiRuntime:
                 f"the database has no tasksage schema yet ({exc})",
                 hint="run `tasksage migrate` or start the worker once",
             ) from None
-        except (OSError, asyncpg.PostgresError) as exc:
+        except (OSError, PostgresError) as exc:
             raise ConfigurationError(
                 f"cannot connect to PostgreSQL: {exc}", hint="check DATABASE_URL"
             ) from None

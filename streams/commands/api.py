@@ -39,7 +39,7 @@ def api(
     refuses to listen beyond loopback unless --insecure. README "HTTP API" has examples.
     """
     from streams.api.server import serve
-    from streams.cli import run_async, settings_from
+    from streams.commands.session import run_async, settings_from
 
     settings = settings_from(
         ctx, api_host=host, api_port=port, api_tokens_file=tokens_file, api_insecure=insecure or None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.bench_api import TARGETS, run_bench_api
+from streams.bench.api import TARGETS, run_bench_api
 from streams.settings import Settings
 
 
