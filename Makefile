@@ -22,9 +22,10 @@ install: $(STAMP)  ## create .venv and install tasksage with its dev tools
 demo: $(STAMP)  ## run the main job on the embedded broker and database and show the result
 	$(BIN)/tasksage demo
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, formatting and the import layers (pyproject [tool.importlinter])
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check streams processors tests
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

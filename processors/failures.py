@@ -5,21 +5,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-import asyncpg
-
 from processors.errors import TasksageError
-
-# Errors that say the database went away, not that the data is bad.
-_DB_TRANSIENT = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.SerializationError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-)
+from processors.postgres.errors import TRANSIENT_ERRORS
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +21,7 @@ def classify(exc: BaseException) -> Verdict:
     name = type(exc).__name__
     if isinstance(exc, TasksageError):
         return Verdict(exc.retriable, name, str(exc))
-    if isinstance(exc, (*_DB_TRANSIENT, OSError, TimeoutError, ConnectionError)):
+    if isinstance(exc, (*TRANSIENT_ERRORS, OSError, TimeoutError, ConnectionError)):
         return Verdict(True, name, str(exc) or name)
     return Verdict(False, name, str(exc) or name)
 

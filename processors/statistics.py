@@ -8,7 +8,22 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from processors.scheduling.types import ArmTotals
+import msgspec
+
+
+class ArmTotals(msgspec.Struct, frozen=True, gc=False):
+    """Outcome counts for one arm in one scope (all tasks, one kind, or one past task)."""
+
+    attempts: float = 0.0
+    successes: float = 0.0
+    duration_sum_ms: float = 0.0
+    duration_n: float = 0.0
+    cost_sum_usd: float = 0.0
+    cost_n: float = 0.0
+
+    @property
+    def failures(self) -> float:
+        return self.attempts - self.successes
 
 
 def beta_posterior(

@@ -26,13 +26,12 @@ from processors.contracts import (
     TaskSchedule,
     encode,
 )
-from processors.contracts.codec import DECODERS, decode_schedule_snapshot, decode_task_schedule
+from processors.contracts.codec import decode_schedule_snapshot, decode_task_schedule
+from processors.contracts.inputs import BY_NAME, DECODERS
 from processors.errors import InvalidEvent
 from streams.kafka import make_consumer, make_producer
 from streams.runtime import resolve_endpoints
 from streams.settings import Settings
-
-KEY_FIELDS = {"task-created": "task_id", "execution-result": "task_id", "message-ingested": "message_id"}
 
 
 def new_event_id() -> str:
@@ -71,7 +70,7 @@ class TasksagePublisher:
         if event_type not in DECODERS:
             raise InvalidEvent(f"unknown event type {event_type!r}; use one of {', '.join(DECODERS)}")
         event = DECODERS[event_type](payload, self.settings.max_event_bytes)
-        key = getattr(event, KEY_FIELDS[event_type]).encode()
+        key = getattr(event, BY_NAME[event_type].key_field).encode()
         future = await self.producer.send(self.topics[event_type], payload, key=key)
         return await future if wait else future
 

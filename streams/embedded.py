@@ -129,7 +129,7 @@ class EmbeddedPostgres:
     def _tune(self) -> bool:
         """pgserver starts PostgreSQL with 128 MiB of shared buffers: less than the HNSW index of
         100k tasks (~200 MiB) alone, so every index search and insert copies pages in from the OS
-        cache. 1 GiB made HNSW inserts 2.3x and searches 1.4x cheaper at 100k rows (issue 6).
+        cache; 1 GiB holds it (measured effect in README "What makes it fast").
         Returns whether a restart is needed for the setting to take effect."""
         wanted = self.shared_buffers
         try:

@@ -1,4 +1,5 @@
-"""aiokafka clients built from the settings (security options passed through)."""
+"""aiokafka clients built from the settings (security options passed through), and the one
+conversion of a consumed record into the pipeline's RawRecord."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import contextlib
 import logging
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from processors.records import RawRecord
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -73,3 +75,9 @@ async def ensure_topics(settings: Settings, bootstrap: str, topics: list[str] | 
         return wanted
     finally:
         await admin.close()
+
+
+def to_raw(record: ConsumerRecord[bytes, bytes]) -> RawRecord:
+    return RawRecord(
+        record.topic, record.partition, record.offset, record.key, record.value, record.timestamp or 0
+    )

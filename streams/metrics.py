@@ -1,12 +1,17 @@
-"""Prometheus metrics and the health endpoint, served by one small asyncio HTTP server."""
+"""Prometheus metrics and the worker's health endpoints, served by a small ASGI app on uvicorn."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from streams.serving import AsgiServer
 
 log = logging.getLogger(__name__)
 
@@ -158,44 +163,53 @@ class Health:
         return "\n".join(lines) + "\n"
 
 
+def health_app(health: Health) -> Starlette:
+    """GET /metrics (Prometheus), /healthz and /readyz (200, or 503 with the reason); other
+    paths 404 and other methods 405, as any HTTP server answers."""
+
+    async def probe(_: Request) -> PlainTextResponse:
+        return PlainTextResponse(health.body(), status_code=200 if health.ok else 503)
+
+    async def scrape(_: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    async def refuse(_: Request, exc: Exception) -> JSONResponse:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
+        headers = exc.headers if isinstance(exc, HTTPException) else None
+        return JSONResponse(
+            {"error": {"code": str(status), "message": detail}}, status_code=status, headers=headers
+        )
+
+    routes = [
+        Route("/metrics", scrape, methods=["GET"]),
+        Route("/healthz", probe, methods=["GET"]),
+        Route("/readyz", probe, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={HTTPException: refuse})
+
+
 class MetricsServer:
-    """GET /metrics (Prometheus), /healthz (200 or 503 with the reason)."""
+    """The worker's metrics and health endpoints (health_app), on uvicorn in this process."""
 
     def __init__(self, port: int, health: Health, host: str = "0.0.0.0") -> None:  # noqa: S104 - scraped from outside
         self.port = port
         self.host = host
         self.health = health
-        self.server: asyncio.base_events.Server | None = None
+        self.server: AsgiServer | None = None
 
     async def start(self) -> None:
         if self.port <= 0:
             return
+        server = AsgiServer(health_app(self.health), self.host, self.port)
         try:
-            self.server = await asyncio.start_server(self._serve, self.host, self.port)
+            await server.start()
         except OSError as exc:
             log.warning("metrics port %d unavailable (%s); metrics are off", self.port, exc)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(Exception):
-            request = await asyncio.wait_for(reader.readline(), 5)
-            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
-                pass
-            path = request.split(b" ")[1].decode() if request.count(b" ") >= 2 else "/"
-            if path.startswith("/healthz") or path.startswith("/readyz"):
-                status = "200 OK" if self.health.ok else "503 Service Unavailable"
-                body = self.health.body().encode()
-                ctype = "text/plain"
-            else:
-                status, body, ctype = "200 OK", generate_latest(), CONTENT_TYPE_LATEST
-            writer.write(
-                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-                "Connection: close\r\n\r\n".encode()
-                + body
-            )
-            await writer.drain()
-        writer.close()
+            return
+        self.server = server
 
     async def stop(self) -> None:
         if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
+            await self.server.stop()
+            self.server = None

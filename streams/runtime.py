@@ -8,9 +8,6 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
 
-import asyncpg
-from asyncpg.pool import PoolConnectionProxy
-
 from processors.embedders import create_embedder
 from processors.embedders.base import Embedder
 from processors.errors import ConfigurationError
@@ -18,8 +15,9 @@ from processors.failures import Backoff, Verdict
 from processors.pipeline.assembly import Pipeline, build_pipeline
 from processors.pipeline.config import PipelineConfig
 from processors.postgres import knowledge
-from processors.postgres.migrations import migrate
-from processors.postgres.pool import Pool, create_pool
+from processors.postgres.errors import InsufficientPrivilege
+from processors.postgres.migrations import migrate_database
+from processors.postgres.pool import Conn, Pool, create_pool
 from processors.postgres.vectors import ensure_indexes, register_model
 from processors.scheduling.tiers import load_tiers
 from streams.embedded import (
@@ -105,7 +103,7 @@ async def open_pool(
     max_size: int | None = None,
     min_size: int | None = None,
     application_name: str = "tasksage",
-    setup: Callable[[PoolConnectionProxy[asyncpg.Record]], Awaitable[None]] | None = None,
+    setup: Callable[[Conn], Awaitable[None]] | None = None,
 ) -> Pool:
     """The pool every tasksage process uses; `setup` runs on each acquire (the bench's loggers)."""
     return await create_pool(
@@ -122,14 +120,7 @@ async def open_pool(
 
 async def prepare_database(settings: Settings, dsn: str) -> None:
     """Migrations, in their own connection (the pool's codec needs the vector type to exist)."""
-    try:
-        conn = await asyncpg.connect(dsn)
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise ConfigurationError(f"cannot connect to PostgreSQL: {exc}", hint="check DATABASE_URL") from exc
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
+    await migrate_database(dsn)
 
 
 async def prepare_model(settings: Settings, pool: Pool, embedder: Embedder) -> None:
@@ -143,7 +134,7 @@ async def prepare_model(settings: Settings, pool: Pool, embedder: Embedder) -> N
                 m=settings.hnsw_m,
                 ef_construction=settings.hnsw_ef_construction,
             )
-        except asyncpg.InsufficientPrivilegeError:
+        except InsufficientPrivilege:
             # A least-privilege worker role (deploy/worker-role.sql) may not run DDL.
             log.warning(
                 "no right to create the vector indexes of model %s: similarity searches scan without "

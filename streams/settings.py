@@ -8,7 +8,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from processors.embedders.base import EmbedderConfig
+from processors.contracts.inputs import INPUT_STREAMS
+from processors.embedders.base import EmbedderConfig, ProviderName
 from processors.embedders.metered import DEFAULT_PRICES_USD_PER_MILLION
 from processors.scheduling.types import RankingConfig, SchedulerConfig
 
@@ -63,9 +64,9 @@ class Settings(BaseSettings):
     plan_ahead: bool = True
     # Once `tasksage worker` has started, move everything built so far (modules, pools, models)
     # out of the garbage collector's scans and collect young objects every gc_young_threshold
-    # allocations (the interpreter's default is 700). streams/gc_tuning.py; 0: the defaults.
+    # allocations (the interpreter's default is 700). streams/worker/gc_tuning.py; 0: the defaults.
     gc_young_threshold: int = Field(10_000, ge=0)
-    # BLAS threads of `tasksage worker` (streams/blas.py): its matrix products are too small to
+    # BLAS threads of `tasksage worker` (streams/worker/blas.py): its matrix products are too small to
     # share, and an idle BLAS thread spins on a core the database needs. 0: the library's own.
     blas_threads: int = Field(1, ge=0)
     fetch_max_wait_ms: int = 5
@@ -90,7 +91,7 @@ class Settings(BaseSettings):
     index_merge_batch: int = Field(64, ge=1)
 
     # Embeddings.
-    embedder: Literal["hash", "local", "openai"] = "hash"
+    embedder: ProviderName = "hash"
     embedding_model: str | None = None
     embedding_dimension: int | None = None
     openai_base_url: str | None = Field(
@@ -155,6 +156,20 @@ class Settings(BaseSettings):
     snapshot_size: int = 50
     duplicate_threshold: float = 0.95
 
+    # HTTP API (`tasksage api`, streams/api/). Tokens: entries `SCOPES:TOKEN` separated by
+    # whitespace, SCOPES a comma list of read and write; or one entry a line in api_tokens_file.
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8080, ge=0, le=65535)
+    api_tokens: SecretStr | None = None
+    api_tokens_file: Path | None = None
+    api_insecure: bool = False  # serve without tokens on a non-loopback address
+    api_max_body_bytes: int = Field(1_048_576, ge=1024)
+    api_request_timeout_s: float = Field(10.0, gt=0.0)  # a request still running then answers 504
+    api_rate_limit: str = "100/second"  # per token (per client address without tokens); `limits` syntax
+    api_cors_origins: list[str] = []  # empty: no CORS headers at all
+    api_wait_max_s: float = Field(30.0, ge=0.0)  # the largest ?wait= of POST /v1/tasks
+    api_search_max_results: int = Field(1000, ge=1)  # cursor pagination goes no deeper than this
+
     # Operations.
     metrics_port: int = 9464
     log_level: str = "INFO"
@@ -208,11 +223,7 @@ class Settings(BaseSettings):
     @property
     def input_topics(self) -> dict[str, str]:
         """Logical stream name -> physical topic name."""
-        return {
-            "task-created": self.topic_task_created,
-            "execution-result": self.topic_execution_result,
-            "message-ingested": self.topic_message_ingested,
-        }
+        return {s.name: getattr(self, s.topic_setting) for s in INPUT_STREAMS}
 
     @property
     def output_topics(self) -> list[str]:

@@ -21,7 +21,7 @@ import pytest
 from streams.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from streams.runtime import Endpoints, Runtime, open_runtime
 from streams.settings import Settings
-from streams.worker import Worker
+from streams.worker.loop import Worker
 
 _counter = itertools.count(1)
 

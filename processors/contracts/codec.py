@@ -235,13 +235,6 @@ def validate_output(name: str, payload: bytes) -> None:
     _validator(name)(orjson.loads(payload))
 
 
-DECODERS: dict[str, Callable[[bytes, int], Any]] = {
-    "task-created": decode_task_created,
-    "execution-result": decode_execution_result,
-    "message-ingested": decode_message_ingested,
-}
-
-
 def _alternatives(items: list[dict[str, Any]]) -> tuple[ArmAlternative, ...]:
     return tuple(ArmAlternative(**a) for a in items)
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import get_args
-
-from processors.embedders.base import Embedder, EmbedderConfig, ProviderName, Vector
+from processors.embedders.base import Embedder, EmbedderConfig, Vector
 from processors.embedders.batching import OPENAI_LIMITS, RequestLimits, estimate_tokens, plan_batches
 from processors.embedders.circuit import CircuitBreaker, CircuitState
-from processors.embedders.hashing import DEFAULT_DIMENSION, HashingEmbedder
-from processors.embedders.openai_compat import OpenAIEmbedder  # cheap: the SDK loads on first use
-from processors.errors import ConfigurationError
+from processors.embedders.hashing import HashingEmbedder
+from processors.embedders.openai_compat import OpenAIEmbedder
+from processors.embedders.providers import LOCAL_PROVIDER_NAMES, PROVIDER_NAMES, build_embedder
 
 __all__ = [
+    "LOCAL_PROVIDER_NAMES",
     "OPENAI_LIMITS",
+    "PROVIDER_NAMES",
     "CircuitBreaker",
     "CircuitState",
     "Embedder",
@@ -28,15 +28,5 @@ __all__ = [
 
 
 def create_embedder(config: EmbedderConfig) -> Embedder:
-    """Build the configured provider. Heavy dependencies are imported only for the one chosen."""
-    if config.provider == "hash":
-        return HashingEmbedder(config.dimension or DEFAULT_DIMENSION)
-    if config.provider == "openai":
-        return OpenAIEmbedder(config)
-    if config.provider == "local":
-        # Imported here so the tokenizer and weights load only when this provider is chosen.
-        from processors.embedders.local import LocalEmbedder
-
-        return LocalEmbedder.from_config(config)
-    valid = ", ".join(get_args(ProviderName))
-    raise ConfigurationError(f"unknown embedding provider {config.provider!r}", hint=f"use one of: {valid}")
+    """Build the configured provider (processors/embedders/providers.py lists them)."""
+    return build_embedder(config)

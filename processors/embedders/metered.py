@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from processors.embedders.base import Embedder, Vector
+from processors.embedders.providers import LOCAL_PROVIDER_NAMES
 from processors.errors import EmbeddingBudgetExceeded
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ DEFAULT_PRICES_USD_PER_MILLION: dict[str, float] = {
     "text-embedding-ada-002": 0.10,
 }
 # Providers that compute on this machine: no per-token bill.
-LOCAL_PROVIDERS = frozenset({"hash", "local"})
+LOCAL_PROVIDERS = frozenset(LOCAL_PROVIDER_NAMES)
 
 
 def price_per_million(provider: str, model: str, prices: Mapping[str, float]) -> float | None:

@@ -27,12 +27,12 @@ from processors.scheduling import decide
 from processors.scheduling.tiers import tiers_for_kind
 from processors.scheduling.types import (
     Arm,
-    ArmTotals,
     NeighbourOutcome,
     ProfileAffinity,
     SchedulerConfig,
     SchedulingInput,
 )
+from processors.statistics import ArmTotals
 
 Feedback = Literal["full", "bandit"]
 

@@ -1,6 +1,6 @@
 """Bookkeeping of a live prequential replay, kept pure so its rules are unit-tested.
 
-Rules (the driver in streams/evaluate.py follows them):
+Rules (the driver in streams/commands/evaluate_driver.py follows them):
 - tasks are published in dataset order; task i only once the outcomes of tasks 0..i-N-1 have been
   applied by the worker (N = reveal delay), so its schedule has seen at least those;
 - a task's outcomes are published only after its own schedule has been received, so no outcome is

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from processors.contracts.codec import DECODERS
+from processors.contracts.inputs import DECODERS, STREAM_NAMES
 from processors.embedders.base import Embedder
 from processors.failures import Backoff, Verdict
 from processors.pipeline.config import PipelineConfig
@@ -44,11 +44,14 @@ def build_pipeline(
     tasks = TaskCreatedProcessor(pool, embedder, config, tiers, applier)
     results = ExecutionResultProcessor(pool, config, applier)
     messages = MessageIngestedProcessor(pool, embedder, config)
+    # The processor of each input stream (processors/contracts/inputs.py lists the streams).
     by_stream: dict[str, BatchProcessor] = {
         "task-created": tasks,
         "execution-result": results,
         "message-ingested": messages,
     }
+    missing = set(STREAM_NAMES) - set(by_stream)
+    assert not missing, f"input streams without a processor: {sorted(missing)}"
     handlers = {
         topic: StreamHandler(
             stream,

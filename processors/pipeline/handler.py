@@ -17,11 +17,13 @@ import orjson
 
 from processors.errors import InvalidEvent
 from processors.failures import Backoff, Verdict, classify
-from processors.pipeline.base import BatchResult, Incoming, RawRecord, Rejected, SourceRef
+from processors.records import BatchResult, Incoming, RawRecord, Rejected, SourceRef
 
 log = logging.getLogger(__name__)
 
 Decoder = Callable[[bytes, int], Any]
+# A batch decoded: the events that parsed, and the records rejected with their reason.
+Decoded = tuple[list[Incoming[Any]], list[Rejected]]
 
 
 class BatchProcessor(Protocol):
@@ -105,7 +107,7 @@ class StreamHandler:
         if isinstance(self.processor, PlansAhead):
             self.processor.discard_ahead()
 
-    def decode(self, records: Sequence[RawRecord]) -> tuple[list[Incoming[Any]], list[Rejected]]:
+    def decode(self, records: Sequence[RawRecord]) -> Decoded:
         items: list[Incoming[Any]] = []
         rejected: list[Rejected] = []
         for record in records:
@@ -135,7 +137,7 @@ class StreamHandler:
         records: Sequence[RawRecord],
         *,
         first_attempt: int = 0,
-        decoded: tuple[list[Incoming[Any]], list[Rejected]] | None = None,
+        decoded: Decoded | None = None,
     ) -> BatchResult:
         """Process records exactly once in effect; returns what happened and what to publish.
         `decoded`: `decode(records)`, when the caller decoded them ahead (first attempt only)."""

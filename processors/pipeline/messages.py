@@ -11,14 +11,14 @@ from pgvector import Vector as PgVector
 
 from processors.contracts import MessageDuplicate, MessageIngested, encode
 from processors.embedders.base import Embedder, Vector
-from processors.pipeline.base import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef
-from processors.pipeline.common import finish_batch, search_in_chunks, unseen_events
+from processors.pipeline.batch_steps import finish_batch, search_in_chunks, unseen_events
 from processors.pipeline.config import PipelineConfig
 from processors.pipeline.embedding import Embedded, EmbeddingStats, embed_texts
 from processors.postgres import embeddings as vector_store
 from processors.postgres import index_queue, ledger
 from processors.postgres.pool import Conn, Pool
 from processors.postgres.vectors import model_literal
+from processors.records import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef
 from processors.search.nearest import merge_exact
 
 STREAM = "message-ingested"
@@ -35,7 +35,7 @@ class MessageIngestedProcessor:
         self.embedder = embedder
         self.config = config
         dim = int(embedder.dimension)
-        # A batch's searches in one statement per chunk (issue 6): one round trip instead of
+        # A batch's searches in one statement per chunk: one round trip instead of
         # one per message. ef_search 40 is plenty for LIMIT 2, and half the work of the default.
         # `indexed` is part of the partial index's predicate: without it, no index scan.
         self.nearest_many_sql = f"""

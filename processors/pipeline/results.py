@@ -11,7 +11,12 @@ from datetime import datetime
 from processors.adaptation import update_profile
 from processors.contracts import ExecutionResult
 from processors.contracts.codec import decode_execution_result
-from processors.pipeline.base import (
+from processors.pipeline.batch_steps import finish_batch, first_of_each_event
+from processors.pipeline.config import PipelineConfig
+from processors.postgres import embeddings as vector_store
+from processors.postgres import index_queue, knowledge, ledger
+from processors.postgres.pool import Conn, Pool
+from processors.records import (
     BatchResult,
     Incoming,
     OutgoingRecord,
@@ -19,11 +24,6 @@ from processors.pipeline.base import (
     SourceRef,
     dead_letter_headers,
 )
-from processors.pipeline.common import finish_batch, first_of_each_event
-from processors.pipeline.config import PipelineConfig
-from processors.postgres import embeddings as vector_store
-from processors.postgres import index_queue, knowledge, ledger
-from processors.postgres.pool import Conn, Pool
 from processors.scheduling.types import Arm
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ class SnapshotBuilder:
     async def _pending(self) -> AsyncIterator[PendingTask]:
         """Pending tasks with their latest prediction, yielding to the event loop every
         SLICE rows: with thousands pending, building and scoring them all at once held up the
-        worker's batches for tens of milliseconds every tick (issue 6, p99 latency)."""
+        worker's batches for tens of milliseconds every tick (their p99 latency)."""
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
                 """SELECT t.task_id, t.priority, t.deadline, t.occurred_at, p.success_probability,

@@ -13,8 +13,7 @@ import orjson
 
 from processors.contracts import ArmAlternative, SimilarTask, TaskCreated, TaskSchedule, encode
 from processors.embedders.base import Embedder, Vector
-from processors.pipeline.base import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef
-from processors.pipeline.common import finish_batch, first_of_each_event, search_in_chunks, unseen_events
+from processors.pipeline.batch_steps import finish_batch, first_of_each_event, search_in_chunks, unseen_events
 from processors.pipeline.config import PipelineConfig
 from processors.pipeline.embedding import Embedded, EmbeddingStats, embed_texts
 from processors.pipeline.results import ResultApplier
@@ -22,17 +21,18 @@ from processors.postgres import embeddings as vector_store
 from processors.postgres import knowledge, ledger
 from processors.postgres.index_queue import QueuedVectors, queued_vectors
 from processors.postgres.pool import Conn, Pool
+from processors.records import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef
 from processors.scheduling import decide
 from processors.scheduling.types import (
     Arm,
     ArmEstimate,
-    ArmTotals,
     Decision,
     NeighbourOutcome,
     ProfileAffinity,
     SchedulingInput,
     TierOption,
 )
+from processors.statistics import ArmTotals
 
 log = logging.getLogger(__name__)
 STREAM = "task-created"
@@ -44,7 +44,7 @@ def _affinities(
     """Each task's similarity to every adapted profile: one matrix product for the batch."""
     if not profiles or not vectors:
         return [{} for _ in vectors]
-    keys = list(profiles)
+    keys = sorted(profiles)  # a fixed column order: the product is then the same to the last bit
     column = {key: j for j, key in enumerate(keys)}
     similarities = (np.vstack(vectors) @ np.vstack([profiles[k][0] for k in keys]).T).tolist()
     arms = sorted({arm for arm, _ in keys})

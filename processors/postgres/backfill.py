@@ -56,9 +56,9 @@ async def coverage(
     """Rows and rows with a current vector. In one statement by default (exact at one instant).
 
     With `slice_rows`, counted in key-ordered slices with `pause_s` between them: the worker's
-    periodic gauge must not hold a core for long. One statement over 105k tasks took 200 ms of a
-    core every refresh, and every batch waiting on PostgreSQL meanwhile paid for it (issue 6,
-    p99 latency); slices of 5,000 rows take about 10 ms each. The slices are not one snapshot:
+    periodic gauge must not hold a core for long: one statement over a large table holds it for
+    long enough that every batch waiting on PostgreSQL meanwhile pays for it in latency, while a
+    slice is short. The slices are not one snapshot:
     rows written meanwhile may be counted or not, which a gauge can live with."""
     spec = KINDS[kind]
     if slice_rows is None:

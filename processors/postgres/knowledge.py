@@ -13,8 +13,9 @@ from processors.postgres.embeddings import as_array
 from processors.postgres.index_queue import QueuedVectors
 from processors.postgres.pool import Conn
 from processors.postgres.vectors import model_literal
-from processors.scheduling.types import Arm, ArmTotals, NeighbourOutcome, TierOption
+from processors.scheduling.types import Arm, NeighbourOutcome, TierOption
 from processors.search.nearest import merge_exact
+from processors.statistics import ArmTotals
 
 GLOBAL_SCOPE = "*"
 # The neighbour search's ef_search: a margin over its LIMIT, and a floor for small k, where

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from processors.pipeline.base import OutgoingRecord, Position, SourceRef
 from processors.postgres.pool import Conn
+from processors.records import OutgoingRecord, Position, SourceRef
 
 
 async def seen_event_ids(conn: Conn, stream: str, event_ids: Sequence[str]) -> set[str]:

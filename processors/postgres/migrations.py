@@ -14,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 
-from processors.errors import MigrationError
+from processors.errors import ConfigurationError, MigrationError
 from processors.postgres.pool import Conn
 
 log = logging.getLogger(__name__)
@@ -113,3 +113,16 @@ async def migrate(conn: Conn, sql_dir: Path = DEFAULT_SQL_DIR) -> list[Migration
         return pending
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+
+
+async def migrate_database(dsn: str, sql_dir: Path = DEFAULT_SQL_DIR) -> list[Migration]:
+    """Apply pending migrations in a connection of their own (a pool's vector codec needs the
+    vector type that the first migration creates); returns the ones applied."""
+    try:
+        conn = await asyncpg.connect(dsn)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise ConfigurationError(f"cannot connect to PostgreSQL: {exc}", hint="check DATABASE_URL") from exc
+    try:
+        return await migrate(conn, sql_dir)
+    finally:
+        await conn.close()

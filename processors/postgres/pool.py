@@ -13,10 +13,12 @@ from processors.errors import DatabaseUnavailable
 Pool = asyncpg.Pool
 # A plain connection or one borrowed from the pool; repositories accept either.
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+# What a query logger (Connection.add_query_logger) receives: the benchmark times statements with it.
+LoggedQuery = asyncpg.connection.LoggedQuery
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    # Binary vectors cost ~2 us each instead of ~1 ms as text literals (BRIEF.md).
+    # Vectors travel in pgvector's binary format: text literals cost far more to encode and parse.
     await register_vector(conn)
 
 

@@ -20,7 +20,6 @@ from processors.scheduling.tiers import ANY_KIND, load_tiers, parse_tiers, tiers
 from processors.scheduling.types import (
     Arm,
     ArmEstimate,
-    ArmTotals,
     Decision,
     NeighbourOutcome,
     PendingTask,
@@ -30,6 +29,7 @@ from processors.scheduling.types import (
     SchedulingInput,
     TierOption,
 )
+from processors.statistics import ArmTotals
 
 __all__ = [
     "ANY_KIND",

@@ -35,13 +35,13 @@ from processors.scheduling.tiers import tiers_for_kind
 from processors.scheduling.types import (
     Arm,
     ArmEstimate,
-    ArmTotals,
     NeighbourOutcome,
     ProfileAffinity,
     SchedulerConfig,
     SchedulingInput,
     TierOption,
 )
+from processors.statistics import ArmTotals
 
 _EMPTY = ArmTotals()
 _DEFAULT_CONFIG = SchedulerConfig()

@@ -16,27 +16,14 @@ from typing import Literal
 
 import msgspec
 
+from processors.statistics import ArmTotals
+
 
 class Arm(msgspec.Struct, frozen=True, order=True, gc=False):
     """One (agent, model) choice."""
 
     agent: str
     model: str
-
-
-class ArmTotals(msgspec.Struct, frozen=True, gc=False):
-    """Outcome counts for one arm in one scope (all tasks, one kind, or one past task)."""
-
-    attempts: float = 0.0
-    successes: float = 0.0
-    duration_sum_ms: float = 0.0
-    duration_n: float = 0.0
-    cost_sum_usd: float = 0.0
-    cost_n: float = 0.0
-
-    @property
-    def failures(self) -> float:
-        return self.attempts - self.successes
 
 
 class NeighbourOutcome(msgspec.Struct, frozen=True, gc=False):

@@ -29,7 +29,7 @@ class Filters:
 
 @dataclass(frozen=True, slots=True)
 class VectorCapabilities:
-    """What the installed pgvector offers; detected, never assumed (BRIEF: 0.6.2 here)."""
+    """What the installed pgvector offers; detected, never assumed (0.6 or newer works; iterative index scans need 0.8)."""
 
     version: tuple[int, ...]
 

@@ -1,11 +1,18 @@
-"""Subcommands beyond the core ones in streams/cli.py. Each module listed here exposes
+"""The `tasksage` subcommands, one module per command group. Each module listed here exposes
 `COMMANDS: list[click.Command]`; add a module by appending its dotted name."""
 
 COMMAND_MODULES: list[str] = [
-    "streams.evaluate_cli",
-    "streams.demo",
-    "streams.bench",
-    "streams.search_cli",
-    "streams.search_bench",
-    "streams.dlq",
+    "streams.commands.run",
+    "streams.commands.events",
+    "streams.commands.replay",
+    "streams.commands.status",
+    "streams.commands.evaluate",
+    "streams.commands.demo",
+    "streams.bench.command",
+    "streams.commands.search",
+    "streams.commands.embeddings",
+    "streams.bench.search",
+    "streams.commands.dlq",
+    "streams.commands.api",
+    "streams.bench.api",
 ]

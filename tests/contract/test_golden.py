@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from processors.contracts import encode
-from processors.contracts.codec import DECODERS, SCHEMA_NAMES, load_schema, validate_output
+from processors.contracts.codec import SCHEMA_NAMES, load_schema, validate_output
 from processors.contracts.events import (
     ExecutionResult,
     MessageDuplicate,
@@ -20,6 +20,7 @@ from processors.contracts.events import (
     TaskCreated,
     TaskSchedule,
 )
+from processors.contracts.inputs import DECODERS
 from tests.contract.examples import (
     GOLDEN_DIR,
     INPUT_SCHEMAS,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.log_integrity import Anchor, LogState, Probe, fingerprint, judge, offset_to_probe
+from streams.worker.log_integrity import Anchor, LogState, Probe, fingerprint, judge, offset_to_probe
 
 RECORD = fingerprint(b"T1", b'{"event_id": "e1"}')
 

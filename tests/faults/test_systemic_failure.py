@@ -9,8 +9,8 @@ from typing import Any
 
 from processors.errors import InvalidEvent
 from processors.failures import Backoff, Verdict
-from processors.pipeline.base import BatchResult, Incoming, RawRecord, Rejected, SourceRef
 from processors.pipeline.handler import StreamHandler
+from processors.records import BatchResult, Incoming, RawRecord, Rejected, SourceRef
 
 
 class Buggy:

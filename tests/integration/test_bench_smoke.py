@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from processors.benchmarking.report import STREAMS
+from streams.bench.report import STREAMS
 from streams.embedded import EmbeddedBroker, EmbeddedPostgres
 
 
@@ -31,7 +31,7 @@ def _bench(
     }
     bench = subprocess.Popen(
         [
-            sys.executable, "-c", "from streams.cli import main; main()",
+            sys.executable, "-c", "from streams.commands.cli import main; main()",
             "--data-dir", str(tmp_path / "data"),
             "bench", "--events", "60", "--history", "300", "--light-events", "10", "--no-profile",
             "--json", str(report_path), *options,

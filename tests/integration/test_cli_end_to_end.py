@@ -209,7 +209,7 @@ async def _wait_for(lines: list[str], text: str, timeout_s: float) -> None:
 async def test_every_command_has_help(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from streams.cli import _register_optional_commands, cli
+    from streams.commands.cli import _register_optional_commands, cli
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKSAGE_")}
     env["TASKSAGE_DATA_DIR"] = str(tmp_path)

@@ -7,8 +7,9 @@ import asyncpg
 
 from processors.evaluation.report import build_report
 from processors.evaluation.simulate import generate
-from streams.evaluate import ReplayOptions, database_dsn, evaluate, live_replay
-from streams.evaluate_cli import write_report
+from processors.postgres.databases import database_dsn
+from streams.commands.evaluate import write_report
+from streams.commands.evaluate_driver import ReplayOptions, evaluate, live_replay
 from streams.runtime import Endpoints
 
 

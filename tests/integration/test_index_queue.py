@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from processors.contracts import ExecutionResult, TaskCreated, encode
-from processors.pipeline.base import Incoming, SourceRef
 from processors.postgres import index_queue
+from processors.records import Incoming, SourceRef
 from streams.runtime import Runtime, open_runtime
 from tests.support.topics import send_raw, wait_consumed
 from tests.support.waiting import eventually

@@ -13,11 +13,11 @@ from pgvector.asyncpg import register_vector
 
 from processors.contracts import MessageIngested, encode
 from processors.embedders.hashing import HashingEmbedder
-from processors.pipeline.base import Incoming, SourceRef
 from processors.pipeline.embedding import content_hash
 from processors.postgres import index_queue, vectors
 from processors.postgres.migrations import DEFAULT_SQL_DIR, migrate
 from processors.postgres.search import SearchRepository, SearchTuning
+from processors.records import Incoming, SourceRef
 from processors.search.types import VectorCapabilities
 from streams.runtime import Runtime, open_runtime
 from tests.support.topics import send_raw, wait_consumed

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import asyncpg
 
-from processors.pipeline.base import OutgoingRecord
 from processors.postgres import ledger
 from processors.postgres.migrations import DEFAULT_SQL_DIR, migrate
+from processors.records import OutgoingRecord
 
 DEAD_LETTER_HEADERS = (("__connect.errors.topic", b"tasks"), ("tasksage.event_id", b"e-9"))
 

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from processors.pipeline import common
+from processors.pipeline import batch_steps
 from tests.support.topics import read_topic, send_raw, wait_consumed
 from tests.support.waiting import eventually
 
@@ -101,8 +101,8 @@ async def test_every_kind_of_bad_record_is_dead_lettered_and_the_worker_goes_on(
     make_settings, endpoints, worker_factory, monkeypatch
 ) -> None:
     # The real cap leaves room for key and headers under the producer's default 1 MiB request.
-    assert common.DEAD_LETTER_MAX_VALUE_BYTES <= 1_048_576 - 100_000
-    monkeypatch.setattr(common, "DEAD_LETTER_MAX_VALUE_BYTES", DEAD_LETTER_CAP)
+    assert batch_steps.DEAD_LETTER_MAX_VALUE_BYTES <= 1_048_576 - 100_000
+    monkeypatch.setattr(batch_steps, "DEAD_LETTER_MAX_VALUE_BYTES", DEAD_LETTER_CAP)
     settings = make_settings(max_event_bytes=MAX_EVENT_BYTES)
     topic = settings.topic_task_created
     key = b"same-partition"  # one partition: bad records sit between good ones in one batch

@@ -10,8 +10,8 @@ import asyncpg
 from processors.contracts import encode
 from processors.scheduling.types import Arm
 from processors.workloads import SampleWorkload, strongest_arm
-from streams.replay import replay
 from streams.runtime import Endpoints, open_runtime
+from streams.worker.replay import replay
 from tests.support.tables import differences, learned_state
 from tests.support.topics import read_topic, send_raw, wait_consumed
 from tests.support.waiting import eventually

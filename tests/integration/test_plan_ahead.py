@@ -9,8 +9,8 @@ from dataclasses import replace
 import orjson
 
 from processors.contracts import TaskCreated
-from processors.pipeline.base import BatchResult, Incoming, SourceRef
 from processors.pipeline.tasks import PlanAheadStats
+from processors.records import BatchResult, Incoming, SourceRef
 from streams.runtime import Runtime, open_runtime
 from tests.integration.test_index_queue import outcome, task
 

@@ -7,11 +7,11 @@ from collections import defaultdict
 
 import asyncpg
 
-from processors.pipeline.base import OutgoingRecord
 from processors.postgres.migrations import migrate
 from processors.postgres.pool import create_pool
+from processors.records import OutgoingRecord
 from streams.kafka import ensure_topics, make_producer
-from streams.worker import Publisher
+from streams.worker.publisher import Publisher
 from tests.support.topics import read_topic
 
 HEADERS = (("__connect.errors.topic", b"task-created"), ("tasksage.event_id", b"e-7"))

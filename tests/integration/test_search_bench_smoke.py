@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from streams.search_bench import BenchOptions, run_benchmark
+from streams.bench.search import BenchOptions, run_benchmark
 
 
 async def test_search_benchmark_reports_latency_and_recall(endpoints: Any) -> None:

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from processors.benchmarking.preload import load_messages
 from processors.embedders.hashing import HashingEmbedder
 from processors.pipeline.embedding import content_hash
 from processors.postgres import vectors
@@ -21,6 +20,7 @@ from processors.postgres.pool import Pool, create_pool
 from processors.postgres.search import SearchRepository, SearchTuning
 from processors.search.corpus import Corpus
 from processors.search.types import Filters, VectorCapabilities
+from streams.bench.preload import load_messages
 from streams.runtime import prepare_database
 from streams.settings import Settings
 

@@ -20,9 +20,9 @@ from processors.postgres import backfill as coverage_store
 from processors.postgres.pool import create_pool
 from processors.search.types import Filters
 from streams.client import TasksagePublisher, records
+from streams.commands.status import gather_status
 from streams.search_runtime import open_search
 from streams.settings import Settings
-from streams.status import gather_status
 from tests.support.waiting import eventually
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)

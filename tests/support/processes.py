@@ -78,7 +78,7 @@ def _command() -> list[str]:
     script = Path(sys.executable).with_name("tasksage")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from streams.cli import main; main()"]
+    return [sys.executable, "-c", "from streams.commands.cli import main; main()"]
 
 
 class WorkerProcess:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from processors.benchmarking.report import FIRST_OUTCOME_EVERY
-from processors.benchmarking.workload import BenchWorkload
-from streams.bench_database import PHASE, as_batches, stream_events
+from streams.bench.database import PHASE, as_batches, stream_events
+from streams.bench.report import FIRST_OUTCOME_EVERY
+from streams.bench.workload import BenchWorkload
 
 
 def test_results_give_first_outcomes_to_the_loops_own_new_tasks() -> None:

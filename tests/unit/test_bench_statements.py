@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from processors.benchmarking.statements import (
+from streams.bench.statements import (
     QueryTiming,
     busy_seconds,
     loop_figures,

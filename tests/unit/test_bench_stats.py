@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from processors.benchmarking.profile import summarize_collapsed
-from processors.benchmarking.report import capacity_estimate, check_targets, missed_streams
-from processors.benchmarking.stats import percentile, progress_rate, summarize
+from streams.bench.profile import summarize_collapsed
+from streams.bench.report import capacity_estimate, check_targets, missed_streams
+from streams.bench.stats import percentile, progress_rate, summarize
 
 
 def test_percentiles_interpolate_between_ranks() -> None:
@@ -29,9 +29,9 @@ def test_progress_rate_starts_at_first_visible_progress() -> None:
 def test_profile_parts_go_to_the_innermost_known_frame() -> None:
     collapsed = "\n".join(
         [
-            "main (streams/worker.py:1);plan (processors/pipeline/tasks.py:2);embed (processors/embedders/hashing.py:3) 6",
-            "main (streams/worker.py:1);fetch (asyncpg/connection.py:9) 3",
-            "main (streams/worker.py:1) 1",
+            "main (streams/worker/loop.py:1);plan (processors/pipeline/tasks.py:2);embed (processors/embedders/hashing.py:3) 6",
+            "main (streams/worker/loop.py:1);fetch (asyncpg/connection.py:9) 3",
+            "main (streams/worker/loop.py:1) 1",
         ]
     )
     summary = summarize_collapsed(collapsed)

@@ -1,4 +1,4 @@
-"""The worker's BLAS thread cap (streams/blas.py)."""
+"""The worker's BLAS thread cap (streams/worker/blas.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from streams.blas import limit_blas_threads
+from streams.worker.blas import limit_blas_threads
 
 
 def _blas_threads() -> set[int]:

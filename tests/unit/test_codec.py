@@ -24,7 +24,8 @@ from processors.contracts import (
     load_schema,
     validate_output,
 )
-from processors.contracts.codec import DECODERS, to_document
+from processors.contracts.codec import to_document
+from processors.contracts.inputs import DECODERS
 from processors.errors import InvalidEvent, PayloadTooLarge, UnsupportedSchemaVersion
 from processors.failures import classify
 

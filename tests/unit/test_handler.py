@@ -15,8 +15,8 @@ import pytest
 from processors.contracts import TaskCreated, decode_task_created, encode
 from processors.errors import DatabaseUnavailable, EmbeddingUnavailable, InvalidEvent
 from processors.failures import Backoff, Verdict, classify
-from processors.pipeline.base import BatchResult, Incoming, RawRecord, Rejected, SourceRef
 from processors.pipeline.handler import StreamHandler
+from processors.records import BatchResult, Incoming, RawRecord, Rejected, SourceRef
 
 TOPIC = "task-created"
 

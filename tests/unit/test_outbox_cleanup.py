@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from processors.pipeline.base import OutgoingRecord
 from processors.postgres.ledger import OutboxCleanup, outbox_cleanup
-from streams.worker import _settle
+from processors.records import OutgoingRecord
+from streams.worker.publisher import _settle
 
 
 def rec(value: str, outbox_id: int | None) -> OutgoingRecord:

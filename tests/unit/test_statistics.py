@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processors.scheduling.types import ArmTotals
 from processors.statistics import (
+    ArmTotals,
     add_outcome,
     beta_mean,
     beta_posterior,

@@ -1,1 +1,0 @@
-"""Pure helpers of `tasksage bench`: synthetic workload, statistics, report shaping, bulk preload."""

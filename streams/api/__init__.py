@@ -1,0 +1,1 @@
+"""`tasksage api`: the HTTP API (FastAPI on uvicorn). See README "HTTP API"."""

@@ -1,0 +1,1 @@
+"""`tasksage bench`: synthetic workload, the measured runs, reference loops and report shaping."""

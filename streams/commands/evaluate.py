@@ -1,0 +1,247 @@
+"""The evaluation commands: `tasksage evaluate`, `tasksage simulate`, `tasksage convert-routellm`,
+and the report files (report.json, PNGs, schedules.jsonl). The replay itself is streams/commands/evaluate_driver.py."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import click
+
+from processors.embedders.providers import PROVIDER_NAMES
+from processors.errors import TasksageError
+from processors.evaluation.dataset import Dataset
+from processors.evaluation.offline import Feedback
+from processors.evaluation.replay import schedule_record
+from processors.evaluation.runs import RunRecord
+from streams.commands.evaluate_driver import ReplayOptions, evaluate
+
+
+def write_report(
+    report: dict[str, Any],
+    directory: Path,
+    runs: list[RunRecord] | None = None,
+    dataset: Dataset | None = None,
+) -> list[Path]:
+    """report.json, the PNGs, and (given the runs) schedules.jsonl: every schedule of every run with
+    what it could see and what was then revealed, for audits and offline re-analysis."""
+    import orjson
+
+    from processors.evaluation.plots import write_plots
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "report.json"
+    path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+    written = [path, *write_plots(report, directory)]
+    if runs and dataset is not None:
+        records = directory / "schedules.jsonl"
+        with records.open("wb") as handle:
+            for run in runs:
+                for item, pred, seen, shown in zip(
+                    dataset.tasks, run.predictions, run.visible, run.revealed, strict=True
+                ):
+                    handle.write(
+                        orjson.dumps(schedule_record(run, item.task.task_id, pred, seen, shown)) + b"\n"
+                    )
+        written.append(records)
+    return written
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def _targets(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected numbers separated by commas, got {text!r}") from None
+    if not values or any(not 0.0 <= v <= 1.0 for v in values):
+        raise click.BadParameter("success targets must be in [0, 1]")
+    return values
+
+
+@click.command("evaluate")
+@click.option(
+    "--dataset", "dataset_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True
+)
+@click.option(
+    "--feedback",
+    type=click.Choice(["full", "bandit"]),
+    default="full",
+    show_default=True,
+    help="Reveal every arm's outcome, or only the chosen arm's.",
+)
+@click.option(
+    "--embedder",
+    type=click.Choice(PROVIDER_NAMES),
+    default=None,
+    help="Embedding provider [default: the configured one, hash].",
+)
+@click.option(
+    "--reveal-delay",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Up to N tasks in flight: task i waits only for the outcomes of tasks < i - N.",
+)
+@click.option(
+    "--success-target",
+    "targets_text",
+    default="0.8",
+    show_default=True,
+    help="Success target; several (comma-separated) run one live replay each.",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Replay only the first N tasks.")
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("evaluation-report"),
+    show_default=True,
+    help="Where report.json and PNGs go.",
+)
+@click.option(
+    "--ablate-profiles", is_flag=True, help="Also replay with profile vectors off (the ablation row)."
+)
+@click.option(
+    "--exploration-rate",
+    type=click.FloatRange(0.0, 1.0),
+    default=None,
+    help="[default: 0 with full feedback, TASKSAGE_EXPLORATION_RATE with bandit]",
+)
+@click.pass_context
+def evaluate_command(
+    ctx: click.Context,
+    dataset_path: Path,
+    feedback: Feedback,
+    embedder: str | None,
+    reveal_delay: int,
+    targets_text: str,
+    limit: int | None,
+    report_dir: Path,
+    ablate_profiles: bool,
+    exploration_rate: float | None,
+) -> None:
+    """Replay a dataset through the real pipeline, prequentially, and score the schedules.
+
+    Tasks are published in order; each task's outcomes become execution-result events only after
+    its schedule was received (all arms' with --feedback full, the chosen arm's with bandit).
+    Writes REPORT/report.json, calibration.png, cost_success.png and schedules.jsonl (every
+    schedule with what it could see), and prints the tables.
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from processors.evaluation.dataset import load_dataset
+    from streams.commands.session import console, out, run_async, settings_from, until_stopped
+
+    targets = _targets(targets_text)
+    settings = settings_from(ctx, embedder=embedder)
+    try:
+        dataset = load_dataset(dataset_path).head(limit)
+    except TasksageError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise SystemExit(2) from None
+    options = ReplayOptions(feedback=feedback, reveal_delay=reveal_delay, exploration_rate=exploration_rate)
+    console.print(
+        f"evaluating {dataset.header.name}: {len(dataset.tasks)} tasks, {len(dataset.arms)} arms, {feedback} feedback, "
+        f"embedder {settings.embedder}, reveal delay {reveal_delay}, targets {', '.join(f'{t:g}' for t in targets)}"
+    )
+
+    async def main(stop: asyncio.Event) -> dict[str, Any]:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as bar:
+            task = bar.add_task("replay", total=len(dataset.tasks))
+
+            def progress(phase: str, done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            return await until_stopped(
+                evaluate(
+                    settings,
+                    dataset,
+                    targets,
+                    options,
+                    ablate_profiles=ablate_profiles,
+                    progress=progress,
+                    keep_runs=runs,
+                ),
+                stop,
+            )
+
+    runs: list[RunRecord] = []
+    report = run_async(main)
+    written = write_report(report, report_dir, runs, dataset)
+    print_report(report, out)
+    console.print("wrote " + ", ".join(str(p) for p in written))
+
+
+def print_report(report: dict[str, Any], console: Any) -> None:
+    from rich.table import Table
+
+    from processors.evaluation.tables import summary_tables
+
+    if not console.is_terminal:
+        console.width = max(console.width, 160)  # files and pipes: no wrapping inside table cells
+    run = report["run"]
+    console.print(
+        f"{report['dataset']['name']}: {run['tasks']} tasks in {run['seconds']} s ({run['tasks_per_second']} tasks/s), "
+        f"{run['feedback']} feedback, embedder {run['embedder']}, reveal delay {run['reveal_delay']}"
+    )
+    for text in summary_tables(report):
+        table = Table(*text.header, title=text.title, title_justify="left")
+        for row in text.rows:
+            table.add_row(*row)
+        console.print(table)
+    sweep = report.get("routing", {}).get("sweep_method")
+    if sweep:
+        console.print(f"Target sweep: {sweep}.")
+    if report["dataset"].get("attribution"):
+        console.print(f"Data: {report['dataset']['attribution']}")
+
+
+@click.command("simulate")
+@click.option("--tasks", type=click.IntRange(min=1), default=5000, show_default=True)
+@click.option("--seed", type=int, default=None, help="[default: 11]")
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Dataset JSONL to write."
+)
+def simulate_command(tasks: int, seed: int | None, output: Path) -> None:
+    """Write a synthetic evaluation dataset with ground truth (task families with latent
+    difficulty, agents and models with different competence per family, costs, noisy durations)."""
+    from processors.evaluation.dataset import write_dataset
+    from processors.evaluation.simulate import DEFAULT_SEED, generate
+    from streams.commands.session import out
+
+    count = write_dataset(generate(tasks, DEFAULT_SEED if seed is None else seed), output)
+    out.print(f"wrote {count} tasks to {output}")
+
+
+@click.command("convert-routellm")
+@click.argument("csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--benchmark", type=click.Choice(["mmlu", "gsm8k"]), default=None, help="[default: from the file name]"
+)
+@click.option("--seed", type=int, default=None, help="Seed of the time-order shuffle [default: 2024].")
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Dataset JSONL to write."
+)
+def convert_routellm_command(csv_path: Path, benchmark: str | None, seed: int | None, output: Path) -> None:
+    """Convert RouteLLM's per-prompt correctness CSV (MMLU or GSM8K) into an evaluation dataset."""
+    from processors.evaluation.dataset import write_dataset
+    from processors.evaluation.routellm import DEFAULT_SEED, convert_file, guess_benchmark
+    from streams.commands.session import out
+
+    chosen = guess_benchmark(csv_path) if benchmark is None else benchmark
+    dataset = convert_file(csv_path, chosen, DEFAULT_SEED if seed is None else seed)  # type: ignore[arg-type]
+    count = write_dataset(dataset, output)
+    out.print(f"wrote {count} tasks to {output}")
+    out.print(f"Data: {dataset.header.attribution}")
+
+
+COMMANDS = [evaluate_command, simulate_command, convert_routellm_command]

@@ -1,0 +1,349 @@
+"""Notice when the broker lost or replaced a partition's log, instead of stalling on it.
+
+The embedded broker (Tansu) keeps its logs in memory: after a restart every partition starts
+again at offset 0 while the positions stored in PostgreSQL still point far ahead. Seeking there
+would skip (or wait forever for) the new records. So on every partition assignment the worker
+reads back the last record it processed from each partition (the anchor, saved after every
+batch) and compares a hash of its key and value:
+
+- the record is there and the same: the log is intact, resume at the stored position;
+- there is no record at that offset: the log was LOST (it is shorter than what we processed);
+- a different record is there: the log was REPLACED (a new broker, or a recreated topic).
+
+In both bad cases the position is reset to the start of the new log. That is safe because every
+effect is keyed by event id: events already applied are skipped, new ones are applied once.
+
+Tansu reports end offsets one batch short, so "stored position > end offset" alone
+is not evidence of loss; without an anchor the record just before the position is read back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import OffsetOutOfRangeError
+
+from processors.postgres import ledger
+from processors.postgres.pool import Pool
+from processors.records import Position, RawRecord
+from streams import metrics
+from streams.kafka import client_options, ensure_topics, make_consumer
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class LogState(StrEnum):
+    INTACT = "intact"
+    LOST = "lost"
+    REPLACED = "replaced"
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    offset: int
+    fingerprint: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """What the broker holds at one offset; fingerprint None when there is no record there."""
+
+    offset: int
+    fingerprint: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionCheck:
+    topic: str
+    partition: int
+    stored: int
+    log_start: int
+    log_end: int
+    state: LogState
+    detail: str
+
+    @property
+    def describe(self) -> str:
+        return (
+            f"{self.topic}[{self.partition}] stored position {self.stored}, "
+            f"log offsets {self.log_start}..{self.log_end}: {self.detail}"
+        )
+
+
+def fingerprint(key: bytes | None, value: bytes | None) -> bytes:
+    digest = hashlib.sha256()
+    for part in (key, value):
+        digest.update(b"\x00" if part is None else b"\x01" + len(part).to_bytes(8, "big") + part)
+    return digest.digest()[:16]
+
+
+def offset_to_probe(stored: int, anchor: Anchor | None, log_start: int, log_end: int) -> int | None:
+    """The offset to read back to judge the log, or None when the offsets settle it."""
+    if anchor is not None and log_start <= anchor.offset < stored:
+        return anchor.offset
+    if stored <= log_end:
+        return None
+    # Ahead of the reported end: maybe a loss, maybe only the broker's short end offset.
+    return stored - 1
+
+
+def judge(stored: int, anchor: Anchor | None, probe: Probe | None) -> tuple[LogState, str]:
+    if probe is None:
+        return LogState.INTACT, "position inside the log"
+    if probe.fingerprint is None:
+        return (
+            LogState.LOST,
+            f"no record at offset {probe.offset}, which was processed before: the log is shorter "
+            f"than the position (broker restarted without its data?)",
+        )
+    if anchor is not None and probe.offset == anchor.offset and probe.fingerprint != anchor.fingerprint:
+        return (
+            LogState.REPLACED,
+            f"the record at offset {probe.offset} is not the one processed there: the log was replaced",
+        )
+    return LogState.INTACT, f"record at offset {probe.offset} as processed"
+
+
+class LogIntegrity:
+    def __init__(self, settings: Settings, bootstrap: str, pool: Pool, health: metrics.Health) -> None:
+        self.settings = settings
+        self.bootstrap = bootstrap
+        self.pool = pool
+        self.health = health
+        self.group = settings.consumer_group
+        self.resets: list[PartitionCheck] = []  # every lost or replaced log seen by this process
+
+    async def verify(self, stored: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
+        """Stored positions, with those of lost or replaced logs moved to the new log's start."""
+        await self._note_cluster_change()
+        positions = dict(stored)
+        try:
+            checks = await self.check(stored)
+        except Exception as exc:  # the broker is flaky right now: do not fail the assignment
+            log.warning("cannot check the broker's logs against the stored positions (%s); using them", exc)
+            return positions
+        for check in checks:
+            if check.state is not LogState.INTACT:
+                await self._restart(check)
+                positions[(check.topic, check.partition)] = check.log_start
+        return positions
+
+    async def _note_cluster_change(self) -> None:
+        try:
+            previous, current = await self.check_cluster()
+        except Exception as exc:
+            log.warning("cannot read the broker's cluster id: %s", exc)
+            return
+        if previous is not None:
+            text = (
+                f"the broker's cluster id changed from {previous!r} to {current!r} for group "
+                f"{self.group!r}: stored positions are checked against the new logs"
+            )
+            log.error(text)
+            self.health.notice("cluster", text)
+
+    async def _restart(self, check: PartitionCheck) -> None:
+        """Read the new log from its start: effects are idempotent by event id, so what was
+        applied before is skipped and nothing new is skipped."""
+        log.error(
+            "broker log %s: %s; resetting the position of group %s to the log start %d",
+            check.state,
+            check.describe,
+            self.group,
+            check.log_start,
+        )
+        await self.reset([check])
+        metrics.LOG_RESETS.labels(check.topic, str(check.partition)).inc()
+        self.health.notice(
+            f"log:{check.topic}:{check.partition}",
+            f"broker log {check.state} at {time.strftime('%Y-%m-%dT%H:%M:%S')}: {check.describe}; "
+            f"re-reading from offset {check.log_start}",
+        )
+        self.resets.append(check)
+        try:  # a broker that lost its logs lost our topics too (dead-letter and output ones)
+            await ensure_topics(self.settings, self.bootstrap)
+        except Exception as exc:
+            log.warning("cannot re-create topics: %s", exc)
+
+    async def remember(self, records: Sequence[RawRecord]) -> None:
+        """Save the last record of each partition of a committed batch as that partition's anchor."""
+        last: dict[tuple[str, int], RawRecord] = {}
+        for r in records:
+            key = (r.topic, r.partition)
+            if key not in last or r.offset > last[key].offset:
+                last[key] = r
+        if not last:
+            return
+        rows = [(t, p, r.offset, fingerprint(r.key, r.value)) for (t, p), r in sorted(last.items())]
+        async with self.pool.acquire() as conn, conn.transaction():
+            # An anchor lost in a crash leaves the one before it, which names a record of this log
+            # as well: no need to wait for the WAL flush.
+            await conn.execute("SET LOCAL synchronous_commit = off")
+            # Plain overwrite: an older anchor from a slower worker still names a record of this log.
+            await conn.execute(
+                """INSERT INTO partition_anchors (group_id, topic, partition, "offset", fingerprint)
+                   SELECT $1, t, p, o, f FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bytea[])
+                        AS x(t, p, o, f)
+                   ON CONFLICT (group_id, topic, partition) DO UPDATE
+                   SET "offset" = EXCLUDED."offset", fingerprint = EXCLUDED.fingerprint, updated_at = now()""",
+                self.group,
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                [r[2] for r in rows],
+                [r[3] for r in rows],
+            )
+
+    async def _anchors(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], Anchor]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT topic, partition, "offset", fingerprint FROM partition_anchors
+                   WHERE group_id = $1 AND (topic, partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))""",
+                self.group,
+                [t for t, _ in partitions],
+                [p for _, p in partitions],
+            )
+        return {(r["topic"], r["partition"]): Anchor(r["offset"], bytes(r["fingerprint"])) for r in rows}
+
+    async def check(self, stored: Mapping[tuple[str, int], int]) -> list[PartitionCheck]:
+        """Judge every partition with a stored position against what the broker holds now."""
+        wanted = {k: v for k, v in stored.items() if v > 0}
+        if not wanted:
+            return []
+        anchors = await self._anchors(sorted(wanted))
+        tps = [TopicPartition(t, p) for t, p in sorted(wanted)]
+        consumer = make_consumer(
+            self.settings, self.bootstrap, group_id=None, auto_offset_reset="none", fetch_max_wait_ms=20
+        )
+        await consumer.start()
+        try:
+            consumer.assign(tps)
+            starts = await consumer.beginning_offsets(tps)
+            ends = await consumer.end_offsets(tps)
+            targets: dict[TopicPartition, int] = {}
+            for tp in tps:
+                key = (tp.topic, tp.partition)
+                target = offset_to_probe(wanted[key], anchors.get(key), starts[tp], ends[tp])
+                if target is not None:
+                    targets[tp] = target
+            probes = await self._read_back(consumer, targets)
+        finally:
+            await consumer.stop()
+        checks = []
+        for tp in tps:
+            key = (tp.topic, tp.partition)
+            state, detail = judge(wanted[key], anchors.get(key), probes.get(tp))
+            checks.append(
+                PartitionCheck(tp.topic, tp.partition, wanted[key], starts[tp], ends[tp], state, detail)
+            )
+        return checks
+
+    async def _read_back(
+        self, consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]
+    ) -> dict[TopicPartition, Probe]:
+        found: dict[TopicPartition, Probe] = {}
+        if not targets:
+            return found
+        for tp, offset in targets.items():
+            consumer.seek(tp, offset)
+        pending = set(targets)
+        deadline = time.monotonic() + self.settings.log_check_timeout_s
+        while pending and time.monotonic() < deadline:
+            try:
+                batch = await consumer.getmany(*pending, timeout_ms=100, max_records=1)
+            except OffsetOutOfRangeError as exc:  # real Kafka: past the end (or before the start)
+                gone = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+                for tp in list(gone) or list(pending):
+                    if tp in pending:
+                        found[tp] = Probe(targets[tp], None)
+                        pending.discard(tp)
+                continue
+            for tp, records in batch.items():
+                if tp not in pending or not records:
+                    continue
+                first = records[0]
+                hit = first.offset == targets[tp]
+                found[tp] = Probe(targets[tp], fingerprint(first.key, first.value) if hit else None)
+                pending.discard(tp)
+                consumer.pause(tp)
+        for tp in pending:  # nothing came back: there is no record at that offset
+            found[tp] = Probe(targets[tp], None)
+        return found
+
+    async def reset(self, checks: Sequence[PartitionCheck]) -> None:
+        """Point the group at the start of each lost or replaced log (overwriting, not GREATEST)."""
+        if not checks:
+            return
+        async with self.pool.acquire() as conn, conn.transaction():
+            await ledger.set_positions(
+                conn, self.group, [Position(c.topic, c.partition, c.log_start) for c in checks]
+            )
+            await conn.execute(
+                """DELETE FROM partition_anchors WHERE group_id = $1
+                   AND (topic, partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))""",
+                self.group,
+                [c.topic for c in checks],
+                [c.partition for c in checks],
+            )
+
+    async def check_cluster(self) -> tuple[str | None, str | None]:
+        """(previous, current) cluster id when the broker's cluster id changed, else (None, current)."""
+        admin = AIOKafkaAdminClient(**client_options(self.settings, self.bootstrap))
+        await admin.start()
+        try:
+            described = await asyncio.wait_for(
+                admin.describe_cluster(), self.settings.log_check_timeout_s * 2
+            )
+        finally:
+            await admin.close()
+        current = described.get("cluster_id")
+        if not isinstance(current, str) or not current:
+            return None, None
+        async with self.pool.acquire() as conn:
+            previous = await conn.fetchval(
+                """WITH old AS (SELECT cluster_id FROM broker_clusters WHERE group_id = $1)
+                   , up AS (INSERT INTO broker_clusters (group_id, cluster_id) VALUES ($1, $2)
+                        ON CONFLICT (group_id) DO UPDATE SET cluster_id = EXCLUDED.cluster_id,
+                            last_seen = now(),
+                            first_seen = CASE WHEN broker_clusters.cluster_id = EXCLUDED.cluster_id
+                                              THEN broker_clusters.first_seen ELSE now() END)
+                   SELECT cluster_id FROM old""",
+                self.group,
+                current,
+            )
+        if previous is not None and previous != current:
+            return str(previous), current
+        return None, current
+
+
+class AnchorWriter:
+    """Anchors each partition at its last committed record, in the background: anchors are
+    hints for detecting a broker that lost its log, and an older one names a record of the log
+    as well, so the next batch need not wait for this write."""
+
+    def __init__(self, integrity: LogIntegrity) -> None:
+        self.integrity = integrity
+        self._due: dict[tuple[str, int], RawRecord] = {}
+        self.writing: asyncio.Task[None] | None = None
+
+    def remember_later(self, records: Sequence[RawRecord]) -> None:
+        for r in records:
+            self._due[(r.topic, r.partition)] = r
+        if self.writing is None or self.writing.done():
+            self.writing = asyncio.create_task(self._write(), name="partition-anchors")
+
+    async def _write(self) -> None:
+        while self._due:
+            due, self._due = list(self._due.values()), {}
+            try:
+                await self.integrity.remember(due)
+            except Exception as exc:  # an older anchor still names a record of this log
+                log.debug("partition anchors not saved: %s", exc)

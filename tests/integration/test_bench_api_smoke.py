@@ -1,0 +1,25 @@
+"""`tasksage bench-api` end to end at a tiny size: preload, the API in its own process, the
+load generator in another, and a report whose figures add up. (Speed targets are the
+benchmark's business, never a test's.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.bench.api import TARGETS, run_bench_api
+from streams.settings import Settings
+
+
+@pytest.mark.slow
+async def test_bench_api_reports_both_routes(tmp_path: Path) -> None:
+    settings = Settings.model_validate({"data_dir": tmp_path / "data"})
+    report = await run_bench_api(settings, history=200, messages=100, duration_s=1.0, concurrency=2)
+    assert report["preload"]["tasks"] == 200 and report["preload"]["messages"] == 100
+    for route in ("recommendations", "search"):
+        figures = report[route]
+        assert figures["requests"] > 0
+        assert figures["statuses"] == {"200": figures["requests"]}
+        assert figures["p50_ms"] <= figures["p95_ms"] <= figures["p99_ms"] <= figures["max_ms"]
+    assert set(report["met"]) == set(TARGETS)
