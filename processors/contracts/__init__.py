@@ -11,6 +11,9 @@ from processors.contracts.codec import (
 )
 from processors.contracts.events import (
     ArmAlternative,
+    BlockedSnapshotEntry,
+    DependencyIssue,
+    DependencySnapshot,
     ExecutionResult,
     MessageDuplicate,
     MessageIngested,
@@ -19,11 +22,15 @@ from processors.contracts.events import (
     SnapshotEntry,
     TaskCreated,
     TaskSchedule,
+    UnsatisfiableTaskSchedule,
 )
 
 __all__ = [
     "SCHEMA_VERSION",
     "ArmAlternative",
+    "BlockedSnapshotEntry",
+    "DependencyIssue",
+    "DependencySnapshot",
     "ExecutionResult",
     "MessageDuplicate",
     "MessageIngested",
@@ -32,6 +39,7 @@ __all__ = [
     "SnapshotEntry",
     "TaskCreated",
     "TaskSchedule",
+    "UnsatisfiableTaskSchedule",
     "decode_execution_result",
     "decode_message_ingested",
     "decode_task_created",

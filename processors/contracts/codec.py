@@ -17,6 +17,9 @@ import orjson
 from processors.contracts import wire
 from processors.contracts.events import (
     ArmAlternative,
+    BlockedSnapshotEntry,
+    DependencyIssue,
+    DependencySnapshot,
     ExecutionResult,
     MessageDuplicate,
     MessageIngested,
@@ -25,6 +28,7 @@ from processors.contracts.events import (
     SnapshotEntry,
     TaskCreated,
     TaskSchedule,
+    UnsatisfiableTaskSchedule,
 )
 from processors.errors import InvalidEvent, PayloadTooLarge, UnsupportedSchemaVersion
 
@@ -250,28 +254,46 @@ def decode_task_schedule(payload: bytes) -> TaskSchedule:
     """Typed schedule record for downstream consumers (validated against its schema)."""
     d = orjson.loads(payload)
     _validator("task-schedule")(d)
-    return TaskSchedule(
-        **{
-            **d,
-            "occurred_at": _time(d["occurred_at"]),
-            "deadline": _opt_time(d["deadline"]),
-            "alternatives": _alternatives(d["alternatives"]),
-            "similar_tasks": tuple(SimilarTask(**s) for s in d["similar_tasks"]),
-        }
-    )
+    fields = {
+        **d,
+        "occurred_at": _time(d["occurred_at"]),
+        "deadline": _opt_time(d["deadline"]),
+        "alternatives": _alternatives(d["alternatives"]),
+        "similar_tasks": tuple(SimilarTask(**s) for s in d["similar_tasks"]),
+    }
+    if "unsatisfiable_requirements" in d:
+        fields["unsatisfiable_requirements"] = tuple(d["unsatisfiable_requirements"])
+        return UnsatisfiableTaskSchedule(**fields)
+    return TaskSchedule(**fields)
+
+
+def _snapshot_entry(e: dict[str, Any]) -> SnapshotEntry:
+    fields = {**e, "deadline": _opt_time(e["deadline"])}
+    if "blocked_by" in e:
+        return BlockedSnapshotEntry(**{**fields, "blocked_by": tuple(e["blocked_by"])})
+    return SnapshotEntry(**fields)
 
 
 def decode_schedule_snapshot(payload: bytes) -> ScheduleSnapshot:
     d = orjson.loads(payload)
     _validator("schedule-snapshot")(d)
-    entries = tuple(SnapshotEntry(**{**e, "deadline": _opt_time(e["deadline"])}) for e in d["entries"])
-    return ScheduleSnapshot(
-        event_id=d["event_id"],
-        occurred_at=_time(d["occurred_at"]),
-        pending_count=d["pending_count"],
-        entries=entries,
-        schema_version=d["schema_version"],
-    )
+    entries = tuple(_snapshot_entry(e) for e in d["entries"])
+    common = {
+        "event_id": d["event_id"],
+        "occurred_at": _time(d["occurred_at"]),
+        "pending_count": d["pending_count"],
+        "entries": entries,
+        "schema_version": d["schema_version"],
+    }
+    if "blocked_count" in d or "dependency_problems" in d:
+        problems = tuple(
+            DependencyIssue(p["kind"], tuple(p["task_ids"]), tuple(p["missing"]))
+            for p in d.get("dependency_problems", [])
+        )
+        return DependencySnapshot(
+            **common, blocked_count=d.get("blocked_count", 0), dependency_problems=problems
+        )
+    return ScheduleSnapshot(**common)
 
 
 def decode_message_duplicate(payload: bytes) -> MessageDuplicate:

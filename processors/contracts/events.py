@@ -117,6 +117,40 @@ class ScheduleSnapshot:
     schema_version: int = 1
 
 
+# Optional fields are subclasses, not fields with defaults: the encoder writes every field of a
+# record, so a record without the information keeps exactly the shape consumers already read.
+
+
+@dataclass(frozen=True, slots=True)
+class UnsatisfiableTaskSchedule(TaskSchedule):
+    """A schedule for a task whose requirements no arm declares: the chosen arm is the best one
+    ignoring them, and `unsatisfiable_requirements` names what nobody can provide."""
+
+    unsatisfiable_requirements: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BlockedSnapshotEntry(SnapshotEntry):
+    """A pending task that waits for unfinished (or unknown) dependencies: listed after all ready work."""
+
+    blocked_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DependencyIssue:
+    kind: str  # 'cycle' | 'unknown_dependency'
+    task_ids: tuple[str, ...]
+    missing: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DependencySnapshot(ScheduleSnapshot):
+    """A snapshot of pending work with dependencies: how many wait and what cannot be resolved."""
+
+    blocked_count: int = 0
+    dependency_problems: tuple[DependencyIssue, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class MessageDuplicate:
     event_id: str
