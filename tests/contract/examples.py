@@ -82,7 +82,9 @@ def schedule_snapshot() -> DependencySnapshot:
         entries=(
             SnapshotEntry(1, "T-1042", 7.512, "coder", "small", 0.912345, 4150.5, 2, DEADLINE),
             SnapshotEntry(2, "T-1043", 4.25, "researcher", "large", 0.88, None, 0, None),
-            BlockedSnapshotEntry(3, "T-1044", 9.1, "coder", "medium", 0.9, 9100.0, 5, None, ("T-1042", "T-0999")),
+            BlockedSnapshotEntry(
+                3, "T-1044", 9.1, "coder", "medium", 0.9, 9100.0, 5, None, ("T-1042", "T-0999")
+            ),
         ),
         blocked_count=1,
         dependency_problems=(DependencyIssue("unknown_dependency", ("T-1044",), ("T-0999",)),),

@@ -35,7 +35,9 @@ STAR = [t for t in TABLE if t.kind == "*"]
 CONFIG = SchedulerConfig(exploration_rate=0.0)
 
 
-def inp(tiers: list | None = None, stats: dict[Arm, ArmTotals] | None = None, kind: str | None = None) -> SchedulingInput:  # type: ignore[type-arg]
+def inp(
+    tiers: list | None = None, stats: dict[Arm, ArmTotals] | None = None, kind: str | None = None
+) -> SchedulingInput:  # type: ignore[type-arg]
     return SchedulingInput(
         task_id="T-1",
         kind=kind,
