@@ -16,11 +16,17 @@ import orjson
 
 from processors.contracts import wire
 from processors.contracts.events import (
+    AccuracyWindow,
     ArmAlternative,
+    ArmUsage,
     BlockedSnapshotEntry,
     DependencyIssue,
     DependencySnapshot,
     ExecutionResult,
+    FailureExample,
+    FailurePattern,
+    GapReport,
+    InsightsSnapshot,
     MessageDuplicate,
     MessageIngested,
     ScheduleSnapshot,
@@ -42,6 +48,7 @@ SCHEMA_NAMES = (
     "task-schedule",
     "schedule-snapshot",
     "message-duplicate",
+    "insights-snapshot",
 )
 DEFAULT_MAX_BYTES = 1_000_000
 _NUL_ESCAPE = b"\\u0000"
@@ -300,3 +307,31 @@ def decode_message_duplicate(payload: bytes) -> MessageDuplicate:
     d = orjson.loads(payload)
     _validator("message-duplicate")(d)
     return MessageDuplicate(**{**d, "occurred_at": _time(d["occurred_at"])})
+
+
+def decode_insights_snapshot(payload: bytes) -> InsightsSnapshot:
+    d = orjson.loads(payload)
+    _validator("insights-snapshot")(d)
+    return InsightsSnapshot(
+        event_id=d["event_id"],
+        occurred_at=_time(d["occurred_at"]),
+        success_target=d["success_target"],
+        accuracy=tuple(AccuracyWindow(**a) for a in d["accuracy"]),
+        failure_patterns=tuple(
+            FailurePattern(
+                **{
+                    **f,
+                    "arms": tuple(f["arms"]),
+                    "kinds": tuple(f["kinds"]),
+                    "examples": tuple(FailureExample(**e) for e in f["examples"]),
+                }
+            )
+            for f in d["failure_patterns"]
+        ),
+        capability_gaps=tuple(
+            GapReport(**{**g, "kinds": tuple(g["kinds"]), "examples": tuple(g["examples"])})
+            for g in d["capability_gaps"]
+        ),
+        arms=tuple(ArmUsage(**{**a, "flags": tuple(a["flags"])}) for a in d["arms"]),
+        schema_version=d["schema_version"],
+    )

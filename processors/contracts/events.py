@@ -160,3 +160,69 @@ class MessageDuplicate:
     similarity: float
     embedding_model: str
     schema_version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class AccuracyWindow:
+    window: str  # hour | day | week | all
+    outcomes: int
+    success_rate: float | None
+    mean_probability: float | None
+    brier: float | None
+    log_loss: float | None
+    ece: float | None
+    duration_mae_ms: float | None
+    cost_mae_usd: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class FailureExample:
+    task_id: str
+    description: str
+    error_message: str
+
+
+@dataclass(frozen=True, slots=True)
+class FailurePattern:
+    size: int
+    failure_rate: float
+    overall_failure_rate: float
+    lift: float | None  # None when the arms never failed overall
+    arms: tuple[str, ...]  # "agent/model", most failures first
+    kinds: tuple[str, ...]
+    examples: tuple[FailureExample, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GapReport:
+    tasks: int
+    kinds: tuple[str, ...]
+    best_agent: str
+    best_model: str
+    best_probability: float
+    examples: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ArmUsage:
+    agent: str
+    model: str
+    schedule_share: float
+    outcome_share: float
+    success_rate: float | None
+    mean_cost_usd: float | None
+    pending: int
+    throughput_per_hour: float
+    flags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InsightsSnapshot:
+    event_id: str
+    occurred_at: datetime
+    success_target: float
+    accuracy: tuple[AccuracyWindow, ...]
+    failure_patterns: tuple[FailurePattern, ...]
+    capability_gaps: tuple[GapReport, ...]
+    arms: tuple[ArmUsage, ...]
+    schema_version: int = 1

@@ -14,10 +14,16 @@ from typing import Any
 import orjson
 
 from processors.contracts import (
+    AccuracyWindow,
     ArmAlternative,
+    ArmUsage,
     BlockedSnapshotEntry,
     DependencyIssue,
     DependencySnapshot,
+    FailureExample,
+    FailurePattern,
+    GapReport,
+    InsightsSnapshot,
     MessageDuplicate,
     SimilarTask,
     SnapshotEntry,
@@ -102,10 +108,54 @@ def message_duplicate() -> MessageDuplicate:
     )
 
 
+def insights_snapshot() -> InsightsSnapshot:
+    return InsightsSnapshot(
+        event_id="insights:2026-03-02T09:15:30Z",
+        occurred_at=AT,
+        success_target=0.8,
+        accuracy=(
+            AccuracyWindow("hour", 0, None, None, None, None, None, None, None),
+            AccuracyWindow("day", 412, 0.83, 0.8125, 0.1402, 0.4391, 0.0412, 2310.5, 0.0011),
+        ),
+        failure_patterns=(
+            FailurePattern(
+                size=37,
+                failure_rate=0.97,
+                overall_failure_rate=0.21,
+                lift=4.619048,
+                arms=("generalist/small",),
+                kinds=("qa",),
+                examples=(
+                    FailureExample(
+                        "T-0812",
+                        "answer customer question about retries in billing",
+                        "browser tool unavailable in sandbox",
+                    ),
+                ),
+            ),
+        ),
+        capability_gaps=(
+            GapReport(
+                tasks=24,
+                kinds=("ml",),
+                best_agent="coder",
+                best_model="large",
+                best_probability=0.18,
+                examples=("train a forecasting model for billing on a GPU",),
+            ),
+        ),
+        arms=(
+            ArmUsage("coder", "small", 0.41, 0.43, 0.9, 0.0008, 3, 52.5, ()),
+            ArmUsage("translator", "small", 0.0, 0.0, None, None, 0, 0.0, ("unused",)),
+        ),
+    )
+
+
 OUTPUT_RECORDS: dict[str, Any] = {
     "task-schedule": task_schedule,
     "schedule-snapshot": schedule_snapshot,
     "message-duplicate": message_duplicate,
+    "insights-snapshot": insights_snapshot,
 }
 assert set(INPUT_SCHEMAS) | set(OUTPUT_RECORDS) == set(SCHEMA_NAMES)
 

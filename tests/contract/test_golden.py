@@ -15,6 +15,7 @@ from processors.contracts.events import (
     BlockedSnapshotEntry,
     DependencySnapshot,
     ExecutionResult,
+    InsightsSnapshot,
     MessageDuplicate,
     MessageIngested,
     ScheduleSnapshot,
@@ -41,6 +42,7 @@ RECORD_TYPES = {
     "task-schedule": UnsatisfiableTaskSchedule,
     "schedule-snapshot": DependencySnapshot,
     "message-duplicate": MessageDuplicate,
+    "insights-snapshot": InsightsSnapshot,
 }
 
 
@@ -93,6 +95,7 @@ def test_output_record_encodes_to_its_golden_bytes(name: str) -> None:
 
 def test_output_goldens_decode_to_the_records_they_came_from() -> None:
     from processors.contracts.codec import (
+        decode_insights_snapshot,
         decode_message_duplicate,
         decode_schedule_snapshot,
         decode_task_schedule,
@@ -102,6 +105,7 @@ def test_output_goldens_decode_to_the_records_they_came_from() -> None:
         "task-schedule": decode_task_schedule,
         "schedule-snapshot": decode_schedule_snapshot,
         "message-duplicate": decode_message_duplicate,
+        "insights-snapshot": decode_insights_snapshot,
     }
     for name, build in OUTPUT_RECORDS.items():
         assert decoders[name](golden_path(name).read_bytes()) == build(), name
