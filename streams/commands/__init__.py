@@ -8,4 +8,5 @@ COMMAND_MODULES: list[str] = [
     "streams.search_cli",
     "streams.search_bench",
     "streams.dlq",
+    "streams.commands.insights",
 ]
