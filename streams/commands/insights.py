@@ -250,3 +250,32 @@ def arms(ctx: click.Context, as_json: bool) -> None:
 
 
 COMMANDS = [insights]
+
+
+async def summary_lines(builder: InsightsBuilder) -> list[str]:
+    """A few lines naming the worst of each insight (`tasksage demo` ends with them)."""
+    lines = []
+    overall = next(b for b in await builder.accuracy() if b.window == "all").overall
+    if overall.outcomes:
+        lines.append(
+            f"live accuracy: {overall.outcomes} outcomes scored, predicted {_pct(overall.mean_probability)} "
+            f"vs observed {_pct(overall.success_rate)}, Brier {_num(overall.brier)}, ECE {_num(overall.ece)}"
+        )
+    for f in (await builder.failures())[:3]:
+        arm = f.arms[0]
+        lines.append(
+            f"failure pattern: {arm.arm.agent}/{arm.arm.model} on {', '.join(k for k, _ in f.kinds[:2])}: "
+            f"{f.size} failures, {_pct(arm.failure_rate)} of its runs there vs {_pct(arm.overall_failure_rate)} "
+            f'overall; e.g. "{f.representatives[0].error_message}"'
+        )
+    for g in (await builder.gaps())[:2]:
+        lines.append(
+            f"capability gap: {g.tasks} recent {', '.join(k for k, _ in g.kinds[:2])} tasks; best arm "
+            f"{g.best_arm.agent}/{g.best_arm.model} at {_pct(g.best_probability)} "
+            f"(target {_pct(builder.config.success_target)}), e.g. {g.examples[0]!r}"
+        )
+    for flag in ("unused", "dominated", "overloaded"):
+        flagged = [f"{r.arm.agent}/{r.arm.model}" for r in await builder.arms() if flag in r.flags]
+        if flagged:
+            lines.append(f"{flag} arms: {', '.join(flagged)}")
+    return lines
