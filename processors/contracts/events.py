@@ -187,8 +187,9 @@ class FailurePattern:
     size: int
     failure_rate: float
     overall_failure_rate: float
-    lift: float | None  # None when the arms never failed overall
-    arms: tuple[str, ...]  # "agent/model", most failures first
+    lift: float | None  # None when the arm never failed overall
+    p_value: float  # one-sided binomial test of the main arm's failures there against its overall rate
+    arms: tuple[str, ...]  # "agent/model", most failures first; the figures are the first one's
     kinds: tuple[str, ...]
     examples: tuple[FailureExample, ...]
 

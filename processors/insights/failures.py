@@ -6,8 +6,8 @@ them: `FailureClusters.refit` on a schedule, `join` for failures that arrived si
 moves the centres a little, predict labels the newcomers), so nothing rescans history per outcome.
 
 Each cluster is judged against all executions of the arms it hits: every execution is assigned
-to the cluster whose task-part centre is nearest (cosine), and the cluster's failure rate for an
-arm is compared with that arm's overall failure rate (the lift).
+to the cluster whose task-part centre is nearest (cosine), and each arm's failure rate there is
+compared with that arm's overall failure rate (the lift); the cluster's headline is its main arm.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from scipy.stats import binomtest
 from sklearn.cluster import MiniBatchKMeans
 
 from processors.scheduling.types import Arm
@@ -56,10 +57,14 @@ class Representative:
 class FailureCluster:
     cluster: int
     size: int  # failures in it
-    executions: int  # executions of the arms it hits, assigned to it
-    failure_rate: float
-    overall_failure_rate: float  # the same arms over all their executions
+    # The main arm's (most failures in the cluster; arms[0]) figures:
+    executions: int  # its executions assigned to the cluster
+    failure_rate: float  # its failure rate there
+    overall_failure_rate: float  # its failure rate over all its executions
     lift: float  # failure_rate / overall_failure_rate
+    # One-sided binomial test of its failures there against its overall rate: how likely a rate
+    # this high is by chance (small clusters of an arm's ordinary failures score high here).
+    p_value: float
     arms: tuple[ArmFailures, ...]  # most failures first
     kinds: tuple[tuple[str, int], ...]
     representatives: tuple[Representative, ...]
@@ -75,8 +80,9 @@ def points(task_vectors: Matrix, error_vectors: Matrix) -> Matrix:
 
 
 def cluster_count(n: int, max_clusters: int) -> int:
-    """About sqrt(n / 2) clusters (a common rule of thumb), at least 1, at most max_clusters."""
-    return max(1, min(max_clusters, n, round(math.sqrt(n / 2))))
+    """About sqrt(n) clusters, at least 1, at most max_clusters. (sqrt(n / 2), the usual rule
+    of thumb, merged a small weakness of one arm into a neighbouring family in the demo.)"""
+    return max(1, min(max_clusters, n, round(math.sqrt(n))))
 
 
 class FailureClusters:
@@ -158,24 +164,34 @@ def describe(
             )
             for arm, n in sorted(failed.items(), key=lambda kv: (-kv[1], kv[0]))
         )
-        executed = sum(assigned[a.arm] for a in arms)
-        rate = sum(assigned_failures[a.arm] for a in arms) / executed if executed else 1.0
-        attempts = sum(overall.get(a.arm, (0, 0))[0] for a in arms)
-        base = sum(overall.get(a.arm, (0, 0))[1] for a in arms) / attempts if attempts else rate
+        # The cluster is read through its main arm (most failures in it): "this arm fails on
+        # this kind of task this much more often than it fails overall". Other arms it hits
+        # keep their own rates in `arms`; a blend of them would dilute a weakness of one arm
+        # with the successes of the others on the same tasks.
+        main = arms[0]
+        base = main.overall_failure_rate
         out.append(
             FailureCluster(
                 cluster=c,
                 size=len(members),
-                executions=executed,
-                failure_rate=rate,
+                executions=main.executions,
+                failure_rate=main.failure_rate,
                 overall_failure_rate=base,
-                lift=rate / base if base > 0 else math.inf,
+                lift=main.failure_rate / base if base > 0 else math.inf,
+                p_value=_p_value(main),
                 arms=arms,
                 kinds=tuple(Counter(clusters.samples[i].kind for i in members).most_common()),
                 representatives=_representatives(clusters, c, members),
             )
         )
     return sorted(out, key=lambda f: (-f.lift, -f.size, f.cluster))
+
+
+def _p_value(arm: ArmFailures) -> float:
+    failed = round(arm.failure_rate * arm.executions)
+    if arm.executions == 0 or arm.overall_failure_rate >= 1.0:
+        return 1.0
+    return float(binomtest(failed, arm.executions, arm.overall_failure_rate, alternative="greater").pvalue)
 
 
 def _rate(totals: tuple[int, int] | None) -> float:

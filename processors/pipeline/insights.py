@@ -151,6 +151,7 @@ def failure_pattern(f: FailureCluster) -> FailurePattern:
         failure_rate=round(f.failure_rate, 6),
         overall_failure_rate=round(f.overall_failure_rate, 6),
         lift=None if not np.isfinite(f.lift) else round(f.lift, 6),
+        p_value=float(f"{f.p_value:.4g}"),
         arms=tuple(f"{a.arm.agent}/{a.arm.model}" for a in f.arms),
         kinds=tuple(k for k, _ in f.kinds),
         examples=tuple(FailureExample(r.task_id, r.description, r.error_message) for r in f.representatives),

@@ -105,12 +105,15 @@ def accuracy_table(b: Breakdown) -> Table:
 
 
 def failures_table(found: list[FailureCluster], limit: int = 10) -> Table:
-    table = Table(title=f"Failure patterns ({len(found)} clusters; worst lift first)")
+    table = Table(
+        title=f"Failure patterns ({len(found)} clusters, worst lift first; rates of the first arm listed)"
+    )
     for h in (
         "size",
         "failure rate",
-        "arms' overall",
+        "arm's overall",
         "lift",
+        "p",
         "arms",
         "kinds",
         "example task",
@@ -124,6 +127,7 @@ def failures_table(found: list[FailureCluster], limit: int = 10) -> Table:
             _pct(f.failure_rate),
             _pct(f.overall_failure_rate),
             "inf" if f.lift == float("inf") else f"{f.lift:.1f}x",
+            f"{f.p_value:.0e}" if f.p_value < 0.001 else f"{f.p_value:.3f}",
             ", ".join(f"{a.arm.agent}/{a.arm.model} ({a.failures})" for a in f.arms[:3]),
             ", ".join(k for k, _ in f.kinds[:3]),
             example.description[:60] if example else "",
@@ -214,8 +218,8 @@ def accuracy(ctx: click.Context, window: str | None, as_json: bool, plot_dir: Pa
 @JSON
 @click.pass_context
 def failures(ctx: click.Context, as_json: bool) -> None:
-    """Failed executions clustered by task and error message: size, failure rate against the
-    arms' overall rate, arms and kinds hit, three representative tasks and errors."""
+    """Failed executions clustered by task and error message: size, the main arm's failure rate
+    there against its overall rate (lift, binomial p), arms and kinds hit, representatives."""
     found = _run(ctx, lambda b: b.failures())
     if as_json:
         _json([failure_pattern(f) for f in found])
@@ -261,11 +265,18 @@ async def summary_lines(builder: InsightsBuilder) -> list[str]:
             f"live accuracy: {overall.outcomes} outcomes scored, predicted {_pct(overall.mean_probability)} "
             f"vs observed {_pct(overall.success_rate)}, Brier {_num(overall.brier)}, ECE {_num(overall.ece)}"
         )
-    for f in (await builder.failures())[:3]:
+    # Patterns unlikely by chance (p < 0.05) and at least twice the arm's usual failure rate,
+    # one per (arm, kind): the weaknesses worth acting on.
+    shown: set[tuple[object, str]] = set()
+    for f in await builder.failures():
         arm = f.arms[0]
+        key = (arm.arm, f.kinds[0][0])
+        if f.p_value >= 0.05 or f.lift < 2.0 or key in shown or len(shown) == 3:
+            continue
+        shown.add(key)
         lines.append(
             f"failure pattern: {arm.arm.agent}/{arm.arm.model} on {', '.join(k for k, _ in f.kinds[:2])}: "
-            f"{f.size} failures, {_pct(arm.failure_rate)} of its runs there vs {_pct(arm.overall_failure_rate)} "
+            f"{f.size} failures, {_pct(f.failure_rate)} of its runs there vs {_pct(f.overall_failure_rate)} "
             f'overall; e.g. "{f.representatives[0].error_message}"'
         )
     for g in (await builder.gaps())[:2]:

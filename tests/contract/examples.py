@@ -123,6 +123,7 @@ def insights_snapshot() -> InsightsSnapshot:
                 failure_rate=0.97,
                 overall_failure_rate=0.21,
                 lift=4.619048,
+                p_value=1.2e-09,
                 arms=("generalist/small",),
                 kinds=("qa",),
                 examples=(

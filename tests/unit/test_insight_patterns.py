@@ -31,7 +31,7 @@ def blob(centre: int, n: int, dim: int = 8, seed: int = 0) -> np.ndarray:
 
 
 def test_cluster_count_rule() -> None:
-    assert [cluster_count(n, 12) for n in (1, 2, 8, 50, 10_000)] == [1, 1, 2, 5, 12]
+    assert [cluster_count(n, 12) for n in (1, 2, 8, 50, 10_000)] == [1, 1, 3, 7, 12]
 
 
 def test_one_arm_failing_on_one_family_is_the_worst_cluster() -> None:
@@ -56,12 +56,15 @@ def test_one_arm_failing_on_one_family_is_the_worst_cluster() -> None:
     assert worst.failure_rate == 1.0
     assert worst.overall_failure_rate == pytest.approx(0.3)
     assert worst.lift == pytest.approx(1 / 0.3)
+    assert worst.p_value == pytest.approx(0.3**12)  # 12 failures in 12 runs at a 30% base rate
     assert worst.kinds == (("code", 12),)
     assert len(worst.representatives) == 3
     assert all(r.error_message == "sandbox refused" for r in worst.representatives)
     second = found[1]
     assert second.failure_rate == pytest.approx(4 / 40)
+    assert second.executions == 40
     assert second.lift == pytest.approx(1.0)
+    assert second.p_value > 0.5
 
 
 def test_new_failures_join_without_a_refit() -> None:
