@@ -1,7 +1,7 @@
 """Failure patterns: failed executions clustered by task vector and error-message vector. Pure.
 
-A failure's point is its task vector next to its error message's vector (same embedder), each
-unit length, so a cluster is "this kind of task failing in this way". MiniBatchKMeans clusters
+A failure's point is its task vector next to its error message's vector (same embedder), unit
+length and weighted (ERROR_WEIGHT), so a cluster is "this kind of task failing in this way". MiniBatchKMeans clusters
 them: `FailureClusters.refit` on a schedule, `join` for failures that arrived since (partial_fit
 moves the centres a little, predict labels the newcomers), so nothing rescans history per outcome.
 
@@ -75,8 +75,14 @@ def _unit(m: Matrix) -> Matrix:
     return (m / np.where(norms == 0, 1.0, norms)).astype(np.float32)
 
 
+# The error message weighs twice the task: a cluster is first a way of failing, then a kind of
+# task. With equal weights the demo's planted weakness (six failures of one arm with one error,
+# on two phrasings of one family) split into two clusters of three by phrasing, neither telling.
+ERROR_WEIGHT = 2.0
+
+
 def points(task_vectors: Matrix, error_vectors: Matrix) -> Matrix:
-    return np.hstack([_unit(task_vectors), _unit(error_vectors)]).astype(np.float32)
+    return np.hstack([_unit(task_vectors), ERROR_WEIGHT * _unit(error_vectors)]).astype(np.float32)
 
 
 def cluster_count(n: int, max_clusters: int) -> int:
