@@ -59,8 +59,8 @@ async def insights_loop(worker: Worker, stopping: asyncio.Event) -> None:
         if stopping.is_set():
             return
         try:
-            set_accuracy_gauges(await builder.accuracy())
             snapshot = await builder.snapshot()
+            set_accuracy_gauges(builder.last_accuracy)
             set_snapshot_gauges(snapshot)
             if worker.producer is not None:
                 await worker.producer.send_and_wait(s.topic_insights, encode(snapshot), key=b"all")

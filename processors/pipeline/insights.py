@@ -24,7 +24,7 @@ from processors.contracts import (
     InsightsSnapshot,
 )
 from processors.embedders.base import Embedder, Vector
-from processors.insights.accuracy import WINDOWS, Breakdown, breakdown
+from processors.insights.accuracy import WINDOWS, Breakdown, breakdown, window_start
 from processors.insights.arms import ArmReport, arm_reports
 from processors.insights.config import InsightsConfig
 from processors.insights.failures import (
@@ -41,6 +41,9 @@ from processors.postgres import accuracy as accuracy_store
 from processors.postgres import insights as store
 from processors.postgres.pool import Pool
 
+# Distinct error messages whose vectors are kept between passes.
+MAX_CACHED_ERRORS = 50_000
+
 
 class InsightsBuilder:
     def __init__(self, pool: Pool, embedder: Embedder, config: InsightsConfig) -> None:
@@ -51,14 +54,21 @@ class InsightsBuilder:
         self._watermark: store.Watermark | None = None
         self._clustered_at = -float("inf")
         self._error_vectors: dict[str, Vector] = {}
+        self.last_accuracy: list[Breakdown] = []  # of the latest accuracy() call
 
     async def accuracy(self, now: datetime | None = None) -> list[Breakdown]:
+        """Every window, each summed in the database (bounded by arms x kinds x bins rows)."""
         now = now or datetime.now(UTC)
+        out = []
         async with self.pool.acquire() as conn:
-            rows = await accuracy_store.load(conn)
-        return [breakdown(rows, now, w) for w in WINDOWS]
+            for w in WINDOWS:
+                out.append(breakdown(await accuracy_store.load(conn, window_start(now, w)), now, w))
+        self.last_accuracy = out
+        return out
 
     async def _error_matrix(self, samples: Sequence[FailedExecution]) -> Matrix:
+        if len(self._error_vectors) > MAX_CACHED_ERRORS:  # messages carrying ids never repeat
+            self._error_vectors.clear()
         missing = sorted({s.error_message for s in samples} - set(self._error_vectors))
         if missing:
             self._error_vectors.update(zip(missing, await self.embedder.embed(missing), strict=True))
@@ -67,8 +77,13 @@ class InsightsBuilder:
     async def failures(self) -> list[FailureCluster]:
         due = time.monotonic() - self._clustered_at >= self.config.recluster_s
         async with self.pool.acquire() as conn:
+            # A re-cluster takes the newest failures; a join, those recorded since the last pass.
             found = await store.failures(
-                conn, self.embedder.model_name, None if due else self._watermark, self.config.failure_limit
+                conn,
+                self.embedder.model_name,
+                None if due else self._watermark,
+                self.config.failure_limit,
+                newest=due,
             )
             executions, vectors = await store.recent_executions(
                 conn, self.embedder.model_name, self.config.execution_limit

@@ -75,16 +75,19 @@ async def record(conn: Conn, results: Sequence[ExecutionResult], kinds: Mapping[
 
 
 async def load(conn: Conn, since: datetime | None = None) -> list[tuple[BucketKey, Sums]]:
-    """Bucket rows from `since` (an hour bucket start) on, or all of them."""
+    """The buckets from `since` (an hour bucket start) on, or all of them, summed per (arm, kind,
+    bin): one window's rows, at most arms x kinds x bins of them however long the history. Each
+    row's hour is the newest hour summed into it."""
     rows = await conn.fetch(
-        f"""SELECT hour, agent, model, kind, bin, {", ".join(SUM_COLUMNS)} FROM accuracy_buckets
-            WHERE $1::timestamptz IS NULL OR hour >= $1 ORDER BY hour, agent, model, kind, bin""",
+        f"""SELECT max(hour) AS hour, agent, model, kind, bin, {", ".join(f"sum({c}) AS {c}" for c in SUM_COLUMNS)}
+            FROM accuracy_buckets WHERE $1::timestamptz IS NULL OR hour >= $1
+            GROUP BY agent, model, kind, bin ORDER BY agent, model, kind, bin""",
         since,
     )
     return [
         (
             BucketKey(r["hour"], r["agent"], r["model"], r["kind"], r["bin"]),
-            Sums(**{c: r[c] for c in SUM_COLUMNS}),
+            Sums(**{c: type(getattr(Sums(), c))(r[c]) for c in SUM_COLUMNS}),
         )
         for r in rows
     ]

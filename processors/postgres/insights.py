@@ -26,22 +26,26 @@ class Watermark:
 
 
 async def failures(
-    conn: Conn, embedding_model: str, after: Watermark | None, limit: int
+    conn: Conn, embedding_model: str, after: Watermark | None, limit: int, *, newest: bool = False
 ) -> list[tuple[FailedExecution, Vector, Watermark]]:
-    """Failed executions with their task's vector, oldest first, after the watermark."""
+    """Failed executions with their task's vector, oldest first: the first `limit` after the
+    watermark, or with `newest` the last `limit` of all."""
+    order = "DESC" if newest else ""
     rows = await conn.fetch(
-        """SELECT e.event_id, e.task_id, e.agent, e.model, coalesce(e.kind, '') AS kind, e.recorded_at,
+        f"""SELECT e.event_id, e.task_id, e.agent, e.model, coalesce(e.kind, '') AS kind, e.recorded_at,
                   coalesce(e.error_message, '') AS error_message, t.description, v.embedding
            FROM executions e
            JOIN tasks t ON t.task_id = e.task_id
            JOIN task_embeddings v ON v.task_id = e.task_id AND v.model = $1
            WHERE NOT e.success AND ($2::timestamptz IS NULL OR (e.recorded_at, e.event_id) > ($2, $3))
-           ORDER BY e.recorded_at, e.event_id LIMIT $4""",
+           ORDER BY e.recorded_at {order}, e.event_id {order} LIMIT $4""",
         embedding_model,
         after.recorded_at if after else None,
         after.event_id if after else "",
         limit,
     )
+    if newest:
+        rows = list(reversed(rows))
     return [
         (
             FailedExecution(
