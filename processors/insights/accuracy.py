@@ -16,6 +16,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 EPSILON = 1e-6
 BINS = 10
@@ -45,8 +46,9 @@ class Outcome:
     finished_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class BucketKey:
+class BucketKey(NamedTuple):
+    """A NamedTuple, not a frozen dataclass: made and hashed once per scored outcome."""
+
     hour: datetime
     agent: str
     model: str
@@ -67,12 +69,33 @@ class Sums:
     cost_n: int = 0
     cost_abs_error_sum: float = 0.0
 
+    # Spelled out, not a loop over fields(): this runs once per scored outcome.
     def merge(self, other: Sums) -> None:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        self.outcomes += other.outcomes
+        self.successes += other.successes
+        self.probability_sum += other.probability_sum
+        self.brier_sum += other.brier_sum
+        self.log_loss_sum += other.log_loss_sum
+        self.duration_n += other.duration_n
+        self.duration_abs_error_sum += other.duration_abs_error_sum
+        self.duration_log_error_sum += other.duration_log_error_sum
+        self.cost_n += other.cost_n
+        self.cost_abs_error_sum += other.cost_abs_error_sum
 
     def values(self) -> tuple[float, ...]:
-        return tuple(getattr(self, f.name) for f in fields(self))
+        """In SUM_COLUMNS order."""
+        return (
+            self.outcomes,
+            self.successes,
+            self.probability_sum,
+            self.brier_sum,
+            self.log_loss_sum,
+            self.duration_n,
+            self.duration_abs_error_sum,
+            self.duration_log_error_sum,
+            self.cost_n,
+            self.cost_abs_error_sum,
+        )
 
 
 SUM_COLUMNS = tuple(f.name for f in fields(Sums))

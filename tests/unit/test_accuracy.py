@@ -105,3 +105,10 @@ def test_bucketing_loses_nothing(items: list[tuple[float, bool]]) -> None:
     assert merged.brier_sum == pytest.approx(sum((p - y) ** 2 for p, y in items))
     ece = summarize(bucket(rows).items()).ece
     assert ece is not None and 0.0 <= ece <= 1.0
+
+
+def test_values_follow_the_column_order() -> None:
+    from processors.insights.accuracy import SUM_COLUMNS
+
+    s = Sums(*range(1, len(SUM_COLUMNS) + 1))
+    assert dict(zip(SUM_COLUMNS, s.values(), strict=True)) == {c: getattr(s, c) for c in SUM_COLUMNS}
