@@ -96,24 +96,74 @@ FAMILIES: tuple[Family, ...] = (
 )
 
 
+# The planted weaknesses (SampleWorkload(planted=True), used by `tasksage demo`): what the
+# insights must find. One arm fails on one family it otherwise would do well (a broken tool),
+# one family no arm can do, and one arm is configured for work that never comes.
+WEAK_ARM = Arm("generalist", "small")
+WEAK_FAMILY = "qa"
+WEAK_ERROR = "browser tool unavailable: the sandbox has no network access"
+IMPOSSIBLE = Family(
+    "ml-training",
+    "ml",
+    "coder",
+    (
+        "train a {topic} forecasting model for {module} on the GPU cluster",
+        "fine-tune the {module} ranking model on last quarter's {topic} data with GPUs",
+    ),
+    (0.02, 0.04, 0.06),
+    20_000,
+)
+IMPOSSIBLE_ERROR = "CUDA out of memory: no GPU is available to the agent"
+UNUSED_ARM = Arm("translator", "small")
+# Appended to the tier table by whoever runs the planted workload: an arm listed for a kind
+# that no task has, so nothing ever picks it.
+UNUSED_TIER_TOML = f"""
+# Planted by the sample workload: an agent configured for work that never comes.
+[[kinds.translate]]
+agent = "{UNUSED_ARM.agent}"
+model = "{UNUSED_ARM.model}"
+cost_per_call_usd = 0.001
+expected_duration_ms = 3000
+prior_success = 0.9
+"""
+_ERRORS = {
+    "code": "tests failed after the change",
+    "research": "the answer missed the requested comparison",
+    "qa": "the answer contradicts the knowledge base",
+    "ops": "command exited with status 1",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class SampleTask:
     task: TaskCreated
     family: Family
+    planted: bool = False
 
     def success_probability(self, arm: Arm) -> float:
+        if self.planted and arm == WEAK_ARM and self.family.name == WEAK_FAMILY:
+            return 0.02
         if arm.agent not in (self.family.agent, "generalist"):
             return 0.05
         penalty = 0.0 if arm.agent == self.family.agent else 0.08
         tier = ("small", "medium", "large").index(arm.model) if arm.model in MODEL_COST_USD else 1
         return max(0.0, self.family.success[tier] - penalty)
 
+    def error_message(self, arm: Arm) -> str:
+        if self.family is IMPOSSIBLE:
+            return IMPOSSIBLE_ERROR
+        if self.planted and arm == WEAK_ARM and self.family.name == WEAK_FAMILY:
+            return WEAK_ERROR
+        return _ERRORS.get(self.family.kind, "task did not pass its checks")
+
 
 class SampleWorkload:
-    def __init__(self, seed: int = 7, start: datetime | None = None) -> None:
+    def __init__(self, seed: int = 7, start: datetime | None = None, planted: bool = False) -> None:
         self.rng = random.Random(seed)
         self.clock = start or datetime(2026, 1, 1, tzinfo=UTC)
         self.count = 0
+        self.planted = planted
+        self.families = (*FAMILIES, IMPOSSIBLE) if planted else FAMILIES
 
     def _fill(self, template: str) -> str:
         return template.format(**{k: self.rng.choice(v) for k, v in _WORDS.items()})
@@ -122,7 +172,7 @@ class SampleWorkload:
         out = []
         for _ in range(n):
             self.count += 1
-            family = self.rng.choice(FAMILIES)
+            family = self.rng.choice(self.families)
             self.clock += timedelta(seconds=self.rng.uniform(5, 60))
             task = TaskCreated(
                 event_id=f"demo-task-{self.count}",
@@ -133,7 +183,7 @@ class SampleWorkload:
                 priority=self.rng.choice((0, 0, 1, 2, 5)),
                 deadline=self.clock + timedelta(hours=self.rng.choice((1, 4, 24))),
             )
-            out.append(SampleTask(task, family))
+            out.append(SampleTask(task, family, self.planted))
         return out
 
     def outcome(self, sample: SampleTask, arm: Arm, attempt: int = 1) -> ExecutionResult:
@@ -154,7 +204,7 @@ class SampleWorkload:
             finished_at=finished,
             duration_ms=round(duration, 1),
             cost_usd=MODEL_COST_USD.get(arm.model, 0.01),
-            error_message=None if success else "task did not pass its checks",
+            error_message=None if success else sample.error_message(arm),
         )
 
     def message(self, sample: SampleTask) -> MessageIngested:

@@ -113,6 +113,26 @@ DEPENDENCY_UP = Gauge(
     "tasksage_dependency_up", "1 while a dependency answers, 0 while the worker waits on it", ["dependency"]
 )
 
+# Insights, refreshed every TASKSAGE_INSIGHTS_INTERVAL_S by the worker (streams/worker/insights.py).
+# window: hour | day | week | all; agent/model/kind '*' = every one (overall, per arm, per kind).
+_LIVE = ["window", "agent", "model", "kind"]
+LIVE_OUTCOMES = Gauge("tasksage_live_outcomes", "Outcomes scored against their prediction", _LIVE)
+LIVE_BRIER = Gauge("tasksage_live_brier", "Mean Brier score of scored outcomes", _LIVE)
+LIVE_LOG_LOSS = Gauge("tasksage_live_log_loss", "Mean log loss of scored outcomes", _LIVE)
+LIVE_ECE = Gauge("tasksage_live_ece", "Expected calibration error (10 bins) of scored outcomes", _LIVE)
+LIVE_DURATION_ERROR = Gauge(
+    "tasksage_live_duration_abs_error_ms", "Mean |predicted - actual| duration of scored outcomes", _LIVE
+)
+LIVE_COST_ERROR = Gauge(
+    "tasksage_live_cost_abs_error_usd", "Mean |predicted - actual| cost of scored outcomes", _LIVE
+)
+FAILURE_PATTERNS = Gauge("tasksage_failure_patterns", "Failure clusters of at least the minimum size")
+CAPABILITY_GAPS = Gauge(
+    "tasksage_capability_gaps", "Task clusters where no arm is predicted to reach the target"
+)
+CAPABILITY_GAP_TASKS = Gauge("tasksage_capability_gap_tasks", "Recent tasks in capability gaps")
+ARM_FLAGGED = Gauge("tasksage_arm_flagged", "1 while an arm carries the flag", ["agent", "model", "flag"])
+
 
 class Health:
     """Why the worker is not healthy, per component; healthy when no component has a problem.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -11,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from processors.contracts.inputs import INPUT_STREAMS
 from processors.embedders.base import EmbedderConfig, ProviderName
 from processors.embedders.metered import DEFAULT_PRICES_USD_PER_MILLION
+from processors.insights.arms import ArmUsageConfig
+from processors.insights.config import InsightsConfig
 from processors.scheduling.types import RankingConfig, SchedulerConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +56,7 @@ class Settings(BaseSettings):
     topic_task_schedules: str = "task-schedules"
     topic_schedule_snapshots: str = "schedule-snapshots"
     topic_message_duplicates: str = "message-duplicates"
+    topic_insights: str = "insights"
     dead_letter_suffix: str = ".dlq"
     topic_partitions: int = 4
     consumer_group: str = "tasksage"
@@ -155,6 +159,13 @@ class Settings(BaseSettings):
     snapshot_interval_s: float = 2.0
     snapshot_size: int = 50
     duplicate_threshold: float = 0.95
+    # Insights (processors/insights/; README "Insights").
+    insights_interval_s: float = Field(60.0, gt=0.0)
+    insights_recluster_s: float = Field(900.0, gt=0.0)
+    insights_max_clusters: int = Field(12, ge=1)
+    insights_recent_hours: float = Field(168.0, gt=0.0)
+    insights_unused_days: float = Field(7.0, gt=0.0)
+    insights_overload_hours: float = Field(1.0, gt=0.0)
 
     # HTTP API (`tasksage api`, streams/api/). Tokens: entries `SCOPES:TOKEN` separated by
     # whitespace, SCOPES a comma list of read and write; or one entry a line in api_tokens_file.
@@ -217,6 +228,17 @@ class Settings(BaseSettings):
             age_weight=self.rank_age_weight,
         )
 
+    def insights_config(self) -> InsightsConfig:
+        return InsightsConfig(
+            success_target=self.success_target,
+            max_clusters=self.insights_max_clusters,
+            recluster_s=self.insights_recluster_s,
+            recent=timedelta(hours=self.insights_recent_hours),
+            arms=ArmUsageConfig(
+                unused_days=self.insights_unused_days, overload_hours=self.insights_overload_hours
+            ),
+        )
+
     def dead_letter_topic(self, topic: str) -> str:
         return f"{topic}{self.dead_letter_suffix}"
 
@@ -227,7 +249,12 @@ class Settings(BaseSettings):
 
     @property
     def output_topics(self) -> list[str]:
-        return [self.topic_task_schedules, self.topic_schedule_snapshots, self.topic_message_duplicates]
+        return [
+            self.topic_task_schedules,
+            self.topic_schedule_snapshots,
+            self.topic_message_duplicates,
+            self.topic_insights,
+        ]
 
     def namespaced(self, prefix: str) -> dict[str, str]:
         """Every topic and the consumer group under `prefix`: settings overrides that keep a run

@@ -16,8 +16,17 @@ import orjson
 
 from processors.contracts import wire
 from processors.contracts.events import (
+    AccuracyWindow,
     ArmAlternative,
+    ArmUsage,
+    BlockedSnapshotEntry,
+    DependencyIssue,
+    DependencySnapshot,
     ExecutionResult,
+    FailureExample,
+    FailurePattern,
+    GapReport,
+    InsightsSnapshot,
     MessageDuplicate,
     MessageIngested,
     ScheduleSnapshot,
@@ -25,6 +34,7 @@ from processors.contracts.events import (
     SnapshotEntry,
     TaskCreated,
     TaskSchedule,
+    UnsatisfiableTaskSchedule,
 )
 from processors.errors import InvalidEvent, PayloadTooLarge, UnsupportedSchemaVersion
 
@@ -38,6 +48,7 @@ SCHEMA_NAMES = (
     "task-schedule",
     "schedule-snapshot",
     "message-duplicate",
+    "insights-snapshot",
 )
 DEFAULT_MAX_BYTES = 1_000_000
 _NUL_ESCAPE = b"\\u0000"
@@ -243,31 +254,77 @@ def decode_task_schedule(payload: bytes) -> TaskSchedule:
     """Typed schedule record for downstream consumers (validated against its schema)."""
     d = orjson.loads(payload)
     _validator("task-schedule")(d)
-    return TaskSchedule(
-        **{
-            **d,
-            "occurred_at": _time(d["occurred_at"]),
-            "deadline": _opt_time(d["deadline"]),
-            "alternatives": _alternatives(d["alternatives"]),
-            "similar_tasks": tuple(SimilarTask(**s) for s in d["similar_tasks"]),
-        }
-    )
+    fields = {
+        **d,
+        "occurred_at": _time(d["occurred_at"]),
+        "deadline": _opt_time(d["deadline"]),
+        "alternatives": _alternatives(d["alternatives"]),
+        "similar_tasks": tuple(SimilarTask(**s) for s in d["similar_tasks"]),
+    }
+    if "unsatisfiable_requirements" in d:
+        fields["unsatisfiable_requirements"] = tuple(d["unsatisfiable_requirements"])
+        return UnsatisfiableTaskSchedule(**fields)
+    return TaskSchedule(**fields)
+
+
+def _snapshot_entry(e: dict[str, Any]) -> SnapshotEntry:
+    fields = {**e, "deadline": _opt_time(e["deadline"])}
+    if "blocked_by" in e:
+        return BlockedSnapshotEntry(**{**fields, "blocked_by": tuple(e["blocked_by"])})
+    return SnapshotEntry(**fields)
 
 
 def decode_schedule_snapshot(payload: bytes) -> ScheduleSnapshot:
     d = orjson.loads(payload)
     _validator("schedule-snapshot")(d)
-    entries = tuple(SnapshotEntry(**{**e, "deadline": _opt_time(e["deadline"])}) for e in d["entries"])
-    return ScheduleSnapshot(
-        event_id=d["event_id"],
-        occurred_at=_time(d["occurred_at"]),
-        pending_count=d["pending_count"],
-        entries=entries,
-        schema_version=d["schema_version"],
-    )
+    entries = tuple(_snapshot_entry(e) for e in d["entries"])
+    common = {
+        "event_id": d["event_id"],
+        "occurred_at": _time(d["occurred_at"]),
+        "pending_count": d["pending_count"],
+        "entries": entries,
+        "schema_version": d["schema_version"],
+    }
+    if "blocked_count" in d or "dependency_problems" in d:
+        problems = tuple(
+            DependencyIssue(p["kind"], tuple(p["task_ids"]), tuple(p["missing"]))
+            for p in d.get("dependency_problems", [])
+        )
+        return DependencySnapshot(
+            **common, blocked_count=d.get("blocked_count", 0), dependency_problems=problems
+        )
+    return ScheduleSnapshot(**common)
 
 
 def decode_message_duplicate(payload: bytes) -> MessageDuplicate:
     d = orjson.loads(payload)
     _validator("message-duplicate")(d)
     return MessageDuplicate(**{**d, "occurred_at": _time(d["occurred_at"])})
+
+
+def decode_insights_snapshot(payload: bytes) -> InsightsSnapshot:
+    d = orjson.loads(payload)
+    _validator("insights-snapshot")(d)
+    return InsightsSnapshot(
+        event_id=d["event_id"],
+        occurred_at=_time(d["occurred_at"]),
+        success_target=d["success_target"],
+        accuracy=tuple(AccuracyWindow(**a) for a in d["accuracy"]),
+        failure_patterns=tuple(
+            FailurePattern(
+                **{
+                    **f,
+                    "arms": tuple(f["arms"]),
+                    "kinds": tuple(f["kinds"]),
+                    "examples": tuple(FailureExample(**e) for e in f["examples"]),
+                }
+            )
+            for f in d["failure_patterns"]
+        ),
+        capability_gaps=tuple(
+            GapReport(**{**g, "kinds": tuple(g["kinds"]), "examples": tuple(g["examples"])})
+            for g in d["capability_gaps"]
+        ),
+        arms=tuple(ArmUsage(**{**a, "flags": tuple(a["flags"])}) for a in d["arms"]),
+        schema_version=d["schema_version"],
+    )

@@ -117,6 +117,40 @@ class ScheduleSnapshot:
     schema_version: int = 1
 
 
+# Optional fields are subclasses, not fields with defaults: the encoder writes every field of a
+# record, so a record without the information keeps exactly the shape consumers already read.
+
+
+@dataclass(frozen=True, slots=True)
+class UnsatisfiableTaskSchedule(TaskSchedule):
+    """A schedule for a task whose requirements no arm declares: the chosen arm is the best one
+    ignoring them, and `unsatisfiable_requirements` names what nobody can provide."""
+
+    unsatisfiable_requirements: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BlockedSnapshotEntry(SnapshotEntry):
+    """A pending task that waits for unfinished (or unknown) dependencies: listed after all ready work."""
+
+    blocked_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DependencyIssue:
+    kind: str  # 'cycle' | 'unknown_dependency'
+    task_ids: tuple[str, ...]
+    missing: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DependencySnapshot(ScheduleSnapshot):
+    """A snapshot of pending work with dependencies: how many wait and what cannot be resolved."""
+
+    blocked_count: int = 0
+    dependency_problems: tuple[DependencyIssue, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class MessageDuplicate:
     event_id: str
@@ -125,4 +159,71 @@ class MessageDuplicate:
     duplicate_of: str
     similarity: float
     embedding_model: str
+    schema_version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class AccuracyWindow:
+    window: str  # hour | day | week | all
+    outcomes: int
+    success_rate: float | None
+    mean_probability: float | None
+    brier: float | None
+    log_loss: float | None
+    ece: float | None
+    duration_mae_ms: float | None
+    cost_mae_usd: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class FailureExample:
+    task_id: str
+    description: str
+    error_message: str
+
+
+@dataclass(frozen=True, slots=True)
+class FailurePattern:
+    size: int
+    failure_rate: float
+    overall_failure_rate: float
+    lift: float | None  # None when the arm never failed overall
+    p_value: float  # one-sided binomial test of the main arm's failures there against its overall rate
+    arms: tuple[str, ...]  # "agent/model", most failures first; the figures are the first one's
+    kinds: tuple[str, ...]
+    examples: tuple[FailureExample, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GapReport:
+    tasks: int
+    kinds: tuple[str, ...]
+    best_agent: str
+    best_model: str
+    best_probability: float
+    examples: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ArmUsage:
+    agent: str
+    model: str
+    schedule_share: float
+    outcome_share: float
+    success_rate: float | None
+    mean_cost_usd: float | None
+    pending: int
+    throughput_per_hour: float
+    flags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InsightsSnapshot:
+    event_id: str
+    occurred_at: datetime
+    success_target: float
+    accuracy: tuple[AccuracyWindow, ...]
+    failure_patterns: tuple[FailurePattern, ...]
+    capability_gaps: tuple[GapReport, ...]
+    arms: tuple[ArmUsage, ...]
     schema_version: int = 1

@@ -13,8 +13,8 @@ from processors.contracts import ExecutionResult
 from processors.contracts.codec import decode_execution_result
 from processors.pipeline.batch_steps import finish_batch, first_of_each_event
 from processors.pipeline.config import PipelineConfig
+from processors.postgres import accuracy, index_queue, knowledge, ledger
 from processors.postgres import embeddings as vector_store
-from processors.postgres import index_queue, knowledge, ledger
 from processors.postgres.pool import Conn, Pool
 from processors.records import (
     BatchResult,
@@ -301,6 +301,8 @@ class ResultApplier:
         # index (sql/0006), in the transaction that makes the outcome visible; the neighbour
         # query compares queued vectors exactly until the merger has indexed them.
         await index_queue.enqueue(conn, sorted(per_status), self.index_queue_limit)
+        # Live accuracy: scored here, in the transaction that claimed the events, so exactly once.
+        await accuracy.record(conn, results, kinds)
         await self._adapt_profiles(conn, results)
 
     async def _adapt_profiles(self, conn: Conn, results: Sequence[ExecutionResult]) -> None:

@@ -7,8 +7,18 @@ import hashlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-from processors.contracts import ScheduleSnapshot, SnapshotEntry
+import orjson
+
+from processors.contracts import (
+    BlockedSnapshotEntry,
+    DependencyIssue,
+    DependencySnapshot,
+    ScheduleSnapshot,
+    SnapshotEntry,
+)
+from processors.postgres.dependencies import task_status
 from processors.postgres.pool import Pool
+from processors.scheduling.dependencies import DependencyOrder, order_by_dependencies
 from processors.scheduling.ranking import task_score, top_ranked
 from processors.scheduling.types import PendingTask, RankingConfig
 
@@ -24,15 +34,19 @@ class SnapshotBuilder:
         self.ranking = ranking
         self.size = size
         self._last_digest: bytes | None = None
+        # task id -> the ids it depends on, for pending tasks that have any (filled by _pending).
+        self._dependencies: dict[str, list[str]] = {}
 
     async def _pending(self) -> AsyncIterator[PendingTask]:
         """Pending tasks with their latest prediction, yielding to the event loop every
         SLICE rows: with thousands pending, building and scoring them all at once held up the
         worker's batches for tens of milliseconds every tick (their p99 latency)."""
+        self._dependencies = {}
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
                 """SELECT t.task_id, t.priority, t.deadline, t.occurred_at, p.success_probability,
-                          p.predicted_duration_ms, p.agent, p.model
+                          p.predicted_duration_ms, p.agent, p.model,
+                          NULLIF(t.dependencies, '[]'::jsonb)::text AS dependencies
                    FROM tasks t
                    JOIN LATERAL (SELECT * FROM predictions p WHERE p.task_id = t.task_id
                                  ORDER BY p.created_at DESC LIMIT 1) p ON true
@@ -43,6 +57,8 @@ class SnapshotBuilder:
         for i, r in enumerate(rows):
             if i and i % SLICE == 0:
                 await asyncio.sleep(0)
+            if r["dependencies"] is not None:
+                self._dependencies[r["task_id"]] = [str(d) for d in orjson.loads(r["dependencies"])]
             yield PendingTask(
                 task_id=r["task_id"],
                 priority=r["priority"],
@@ -59,30 +75,58 @@ class SnapshotBuilder:
         now = now or datetime.now(UTC)
         scored = [(t, task_score(t, now, self.ranking)) async for t in self._pending()]
         await asyncio.sleep(0)
-        ranked = top_ranked(scored, self.size)
-        entries = tuple(
-            SnapshotEntry(
-                rank=i + 1,
-                task_id=t.task_id,
-                score=round(score, 6),
-                agent=t.agent,
-                model=t.model,
-                success_probability=t.success_probability,
-                predicted_duration_ms=t.predicted_duration_ms,
-                priority=t.priority,
-                deadline=t.deadline,
-            )
-            for i, (t, score) in enumerate(ranked)
-        )
+        order = await self._dependency_order(scored) if self._dependencies else None
+        ranked: list[tuple[PendingTask, float, tuple[str, ...]]]
+        if order is None:
+            ranked = [(t, score, ()) for t, score in top_ranked(scored, self.size)]
+        else:
+            ranked = [(o.task, o.score, o.blocked_by) for o in order.tasks[: self.size]]
+        entries = tuple(_entry(i + 1, t, score, blocked) for i, (t, score, blocked) in enumerate(ranked))
         digest = hashlib.sha256(
-            repr([(e.task_id, e.agent, e.model) for e in entries]).encode() + str(len(scored)).encode()
+            repr([(e.task_id, e.agent, e.model, getattr(e, "blocked_by", ())) for e in entries]).encode()
+            + str(len(scored)).encode()
         ).digest()
         if digest == self._last_digest:
             return None
         self._last_digest = digest
-        return ScheduleSnapshot(
+        if order is None:
+            return ScheduleSnapshot(
+                event_id=f"snapshot:{digest.hex()[:32]}",
+                occurred_at=now,
+                pending_count=len(scored),
+                entries=entries,
+            )
+        return DependencySnapshot(
             event_id=f"snapshot:{digest.hex()[:32]}",
             occurred_at=now,
             pending_count=len(scored),
             entries=entries,
+            blocked_count=order.blocked_count,
+            dependency_problems=tuple(DependencyIssue(p.kind, p.task_ids, p.missing) for p in order.problems),
         )
+
+    async def _dependency_order(self, scored: list[tuple[PendingTask, float]]) -> DependencyOrder:
+        """Only when some pending task has dependencies: the full order is needed then (a
+        dependency may sit anywhere in it), not just the top of the score heap."""
+        pending = {t.task_id for t, _ in scored}
+        outside = {d for deps in self._dependencies.values() for d in deps} - pending
+        async with self.pool.acquire() as conn:
+            status = await task_status(conn, outside)
+        return order_by_dependencies(scored, self._dependencies, status)
+
+
+def _entry(rank: int, t: PendingTask, score: float, blocked_by: tuple[str, ...]) -> SnapshotEntry:
+    values = (
+        rank,
+        t.task_id,
+        round(score, 6),
+        t.agent,
+        t.model,
+        t.success_probability,
+        t.predicted_duration_ms,
+        t.priority,
+        t.deadline,
+    )
+    if blocked_by:
+        return BlockedSnapshotEntry(*values, blocked_by=blocked_by)
+    return SnapshotEntry(*values)

@@ -12,6 +12,7 @@ import numpy as np
 import orjson
 
 from processors.contracts import ArmAlternative, SimilarTask, TaskCreated, TaskSchedule, encode
+from processors.contracts.events import UnsatisfiableTaskSchedule
 from processors.embedders.base import Embedder, Vector
 from processors.pipeline.batch_steps import finish_batch, first_of_each_event, search_in_chunks, unseen_events
 from processors.pipeline.config import PipelineConfig
@@ -22,7 +23,7 @@ from processors.postgres import knowledge, ledger
 from processors.postgres.index_queue import QueuedVectors, queued_vectors
 from processors.postgres.pool import Conn, Pool
 from processors.records import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef
-from processors.scheduling import decide
+from processors.scheduling.requirements import decide_with_requirements
 from processors.scheduling.types import (
     Arm,
     ArmEstimate,
@@ -83,13 +84,16 @@ def build_schedule(
     neighbours: Sequence[NeighbourOutcome],
     embedding_model: str,
     target: float,
+    unsatisfiable: tuple[str, ...] = (),
 ) -> TaskSchedule:
     similar: dict[str, float] = {}
     for n in neighbours:
         similar.setdefault(n.task_id, round(n.similarity, 6))
     chosen = decision.chosen
     schedule_id = f"{task.task_id}:{task.event_id}"
-    return TaskSchedule(
+    extra = {"unsatisfiable_requirements": unsatisfiable} if unsatisfiable else {}
+    return (UnsatisfiableTaskSchedule if unsatisfiable else TaskSchedule)(
+        **extra,  # type: ignore[arg-type]
         event_id=f"schedule:{schedule_id}",
         occurred_at=datetime.now(UTC),
         schedule_id=schedule_id,
@@ -234,7 +238,7 @@ class TaskCreatedProcessor:
         stats: dict[str, dict[Arm, ArmTotals]],
     ) -> TaskSchedule:
         empty: dict[Arm, ArmTotals] = {}
-        decision = decide(
+        outcome = decide_with_requirements(
             SchedulingInput(
                 task_id=task.task_id,
                 kind=task.kind,
@@ -247,9 +251,12 @@ class TaskCreatedProcessor:
                 profiles=affinity,
             ),
             self.config.scheduler,
+            task.requirements,
+            self.tiers,
         )
+        target = self.config.scheduler.success_target
         return build_schedule(
-            task, decision, neighbours, self.embedder.model_name, self.config.scheduler.success_target
+            task, outcome.decision, neighbours, self.embedder.model_name, target, outcome.unsatisfiable
         )
 
     async def process(

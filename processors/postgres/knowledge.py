@@ -149,7 +149,7 @@ async def replace_tiers(conn: Conn, tiers: Sequence[TierOption]) -> None:
         await conn.execute("DELETE FROM tier_defaults")
         await conn.executemany(
             """INSERT INTO tier_defaults (kind, tier, agent, model, cost_per_call_usd, expected_duration_ms,
-                   prior_success) VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+                   prior_success, capabilities) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
             [
                 (
                     t.kind,
@@ -159,6 +159,7 @@ async def replace_tiers(conn: Conn, tiers: Sequence[TierOption]) -> None:
                     t.cost_per_call_usd,
                     t.expected_duration_ms,
                     t.prior_success,
+                    sorted(t.capabilities),
                 )
                 for t in tiers
             ],
@@ -175,6 +176,7 @@ async def load_tiers(conn: Conn) -> list[TierOption]:
             r["cost_per_call_usd"],
             r["expected_duration_ms"],
             r["prior_success"],
+            frozenset(r["capabilities"]),
         )
         for r in rows
     ]

@@ -8,6 +8,8 @@ File format (see deploy/tiers.toml)::
     cost_per_call_usd = 0.0005    # optional
     expected_duration_ms = 4000   # optional
     prior_success = 0.65          # optional, in [0, 1]
+    capabilities = ["python"]     # optional: what the arm can do; an arm's capabilities are the
+                                  # union over its rows, so declaring them once is enough
 
 A '*' kind holds the defaults for kinds without rows of their own.
 """
@@ -23,7 +25,9 @@ from processors.errors import ConfigurationError
 from processors.scheduling.types import Arm, TierOption
 
 ANY_KIND = "*"
-_ROW_KEYS = frozenset({"agent", "model", "cost_per_call_usd", "expected_duration_ms", "prior_success"})
+_ROW_KEYS = frozenset(
+    {"agent", "model", "cost_per_call_usd", "expected_duration_ms", "prior_success", "capabilities"}
+)
 
 
 def load_tiers(path: Path) -> list[TierOption]:
@@ -78,7 +82,15 @@ def _parse_row(entry: Mapping[str, object], kind: str, tier: int, where: str) ->
         cost_per_call_usd=_number(entry, "cost_per_call_usd", where, lo=0.0),
         expected_duration_ms=_number(entry, "expected_duration_ms", where, lo=0.0),
         prior_success=_number(entry, "prior_success", where, lo=0.0, hi=1.0),
+        capabilities=_names(entry, "capabilities", where),
     )
+
+
+def _names(entry: Mapping[str, object], key: str, where: str) -> frozenset[str]:
+    value = entry.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigurationError(f"{where}: '{key}' must be a list of non-empty strings, got {value!r}")
+    return frozenset(str(v).strip() for v in value)
 
 
 def _name(entry: Mapping[str, object], key: str, where: str) -> str:

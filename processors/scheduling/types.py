@@ -45,6 +45,8 @@ class TierOption:
     cost_per_call_usd: float | None = None
     expected_duration_ms: float | None = None
     prior_success: float | None = None
+    # What the arm can do (tools, sandboxes, languages); a task's requirements must all be here.
+    capabilities: frozenset[str] = frozenset()
 
 
 class ProfileAffinity(msgspec.Struct, frozen=True, gc=False):

@@ -103,6 +103,22 @@ async def load_history(
                 for o in results
             ],
         )  # fmt: skip
+        # Every history task was scheduled once: outcomes of the measured phases are scored
+        # against these (live accuracy), as in production, instead of finding no prediction.
+        await conn.copy_records_to_table(
+            "predictions",
+            columns=[
+                "schedule_id", "task_id", "agent", "model", "success_probability", "confidence",
+                "predicted_duration_ms", "expected_cost_usd", "success_target", "cold_start", "exploration",
+                "embedding_model", "alternatives", "source_event_id",
+            ],
+            records=[
+                (f"{t.task_id}:preload", t.task_id, t.outcomes[0].agent, t.outcomes[0].model, 0.8, 0.5,
+                 t.outcomes[0].duration_ms, t.outcomes[0].cost_usd, 0.8, False, False, embedder.model_name,
+                 "[]", f"{t.task_id}-created")
+                for t in chunk
+            ],
+        )  # fmt: skip
         load_s += time.perf_counter() - started
         loaded += len(chunk)
         outcomes += len(results)

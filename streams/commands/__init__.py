@@ -15,4 +15,5 @@ COMMAND_MODULES: list[str] = [
     "streams.commands.dlq",
     "streams.commands.api",
     "streams.bench.api",
+    "streams.commands.insights",
 ]

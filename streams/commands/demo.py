@@ -25,9 +25,11 @@ from rich.text import Text
 from processors.contracts import TaskSchedule
 from processors.contracts.codec import decode_task_schedule
 from processors.embedders.providers import LOCAL_PROVIDER_NAMES
+from processors.pipeline.insights import InsightsBuilder
 from processors.scheduling.types import Arm
-from processors.workloads import MODEL_COST_USD, SampleTask, SampleWorkload
+from processors.workloads import MODEL_COST_USD, UNUSED_TIER_TOML, SampleTask, SampleWorkload
 from streams.client import TasksagePublisher
+from streams.commands.insights import summary_lines
 from streams.embedded import clear_data_dir, free_port
 from streams.kafka import make_consumer
 from streams.runtime import EmbeddedServices, open_runtime
@@ -48,6 +50,7 @@ class DemoState:
     phase: str = "starting"
     started: float = field(default_factory=time.monotonic)
     rows: list[tuple[SampleTask, TaskSchedule, Any]] = field(default_factory=list)
+    insights: list[str] = field(default_factory=list)
 
 
 def progress_line(state: DemoState) -> Text:
@@ -97,7 +100,7 @@ async def wait_until(predicate: Any, timeout_s: float, what: str) -> None:
 
 async def run_demo(settings: Settings, rounds: int, per_round: int, seed: int, live: Live) -> DemoState:
     state = DemoState(rounds=rounds)
-    workload = SampleWorkload(seed)
+    workload = SampleWorkload(seed, planted=True)
     async with EmbeddedServices(settings, kafka_port=free_port()) as services:
         assert services.endpoints is not None
         runtime = await open_runtime(settings, services.endpoints)
@@ -140,6 +143,9 @@ async def run_demo(settings: Settings, rounds: int, per_round: int, seed: int, l
                         120,
                         "outcomes to be applied",
                     )
+            state.phase = "insights"
+            builder = InsightsBuilder(runtime.pool, runtime.embedder, settings.insights_config())
+            state.insights = await summary_lines(builder)
             state.phase = "done"
         finally:
             for task in (collector, refresher):
@@ -231,6 +237,11 @@ def demo(ctx: click.Context, rounds: int, tasks_per_round: int, seed: int, embed
 
     data_dir = Path(ctx.obj["data_dir"]) / "demo"
     clear_data_dir(data_dir)
+    # The shipped tier table plus the planted arm that no demo task can use.
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tiers_file = data_dir / "tiers.toml"
+    shipped: Path = Settings.model_fields["tiers_file"].default
+    tiers_file.write_text(shipped.read_text("utf-8") + UNUSED_TIER_TOML, "utf-8")
     # The demo always runs on the embedded services, whatever the environment points at.
     settings = Settings.model_validate(
         {
@@ -238,6 +249,7 @@ def demo(ctx: click.Context, rounds: int, tasks_per_round: int, seed: int, embed
             "embedder": embedder,
             "metrics_port": 0,
             "snapshot_interval_s": 1.0,
+            "tiers_file": tiers_file,
             "kafka_bootstrap_servers": None,
             "database_url": None,
         }
@@ -252,6 +264,12 @@ def demo(ctx: click.Context, rounds: int, tasks_per_round: int, seed: int, embed
     console.print()
     for table in summary(state):
         console.print(table)
+    if state.insights:
+        console.print(
+            "[bold]Insights[/bold] (`tasksage insights accuracy|failures|gaps|arms` for the full view):"
+        )
+        for line in state.insights:
+            console.print(f"  - {line}")
     console.print(
         "Schedules are on the task-schedules topic; see README for `tasksage up`, `consume`, `status`."
     )

@@ -23,6 +23,7 @@ from processors.postgres.pool import Pool
 from streams import metrics
 from streams.runtime import Runtime
 from streams.search_runtime import coverage_loop
+from streams.worker.insights import insights_loop
 from streams.worker.publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -193,5 +194,6 @@ def start(
         ),
         "index-merge": index_merge_loop(pool, s.index_merge_batch, stopping),
         "health-probes": probe_loop(pool, consumer, health, stopping, s.health_probe_interval_s),
+        "insights": insights_loop(runtime, producer, stopping),
     }
     return [asyncio.create_task(loop, name=name) for name, loop in loops.items()]

@@ -14,12 +14,20 @@ from typing import Any
 import orjson
 
 from processors.contracts import (
+    AccuracyWindow,
     ArmAlternative,
+    ArmUsage,
+    BlockedSnapshotEntry,
+    DependencyIssue,
+    DependencySnapshot,
+    FailureExample,
+    FailurePattern,
+    GapReport,
+    InsightsSnapshot,
     MessageDuplicate,
-    ScheduleSnapshot,
     SimilarTask,
     SnapshotEntry,
-    TaskSchedule,
+    UnsatisfiableTaskSchedule,
     encode,
 )
 from processors.contracts.codec import SCHEMA_NAMES
@@ -40,8 +48,9 @@ def canonical(payload: bytes) -> bytes:
     return orjson.dumps(orjson.loads(payload), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
 
 
-def task_schedule() -> TaskSchedule:
-    return TaskSchedule(
+def task_schedule() -> UnsatisfiableTaskSchedule:
+    """Complete: shows the optional unsatisfiable_requirements, present only when no arm can do it."""
+    return UnsatisfiableTaskSchedule(
         event_id="schedule:T-1042:evt-7f3a",
         occurred_at=AT,
         schedule_id="T-1042:evt-7f3a",
@@ -66,18 +75,25 @@ def task_schedule() -> TaskSchedule:
         ),
         similar_tasks=(SimilarTask("T-0977", 0.934211), SimilarTask("T-1003", 0.88)),
         source_event_id="evt-7f3a",
+        unsatisfiable_requirements=("gpu",),
     )
 
 
-def schedule_snapshot() -> ScheduleSnapshot:
-    return ScheduleSnapshot(
+def schedule_snapshot() -> DependencySnapshot:
+    """Complete: shows the optional dependency fields, present only when pending work has any."""
+    return DependencySnapshot(
         event_id="snapshot:5d1c0b6e2f7a49c08e3b9a1f4c2d6e80",
         occurred_at=AT,
         pending_count=3,
         entries=(
             SnapshotEntry(1, "T-1042", 7.512, "coder", "small", 0.912345, 4150.5, 2, DEADLINE),
             SnapshotEntry(2, "T-1043", 4.25, "researcher", "large", 0.88, None, 0, None),
+            BlockedSnapshotEntry(
+                3, "T-1044", 9.1, "coder", "medium", 0.9, 9100.0, 5, None, ("T-1042", "T-0999")
+            ),
         ),
+        blocked_count=1,
+        dependency_problems=(DependencyIssue("unknown_dependency", ("T-1044",), ("T-0999",)),),
     )
 
 
@@ -92,10 +108,55 @@ def message_duplicate() -> MessageDuplicate:
     )
 
 
+def insights_snapshot() -> InsightsSnapshot:
+    return InsightsSnapshot(
+        event_id="insights:2026-03-02T09:15:30Z",
+        occurred_at=AT,
+        success_target=0.8,
+        accuracy=(
+            AccuracyWindow("hour", 0, None, None, None, None, None, None, None),
+            AccuracyWindow("day", 412, 0.83, 0.8125, 0.1402, 0.4391, 0.0412, 2310.5, 0.0011),
+        ),
+        failure_patterns=(
+            FailurePattern(
+                size=37,
+                failure_rate=0.97,
+                overall_failure_rate=0.21,
+                lift=4.619048,
+                p_value=1.2e-09,
+                arms=("generalist/small",),
+                kinds=("qa",),
+                examples=(
+                    FailureExample(
+                        "T-0812",
+                        "answer customer question about retries in billing",
+                        "browser tool unavailable in sandbox",
+                    ),
+                ),
+            ),
+        ),
+        capability_gaps=(
+            GapReport(
+                tasks=24,
+                kinds=("ml",),
+                best_agent="coder",
+                best_model="large",
+                best_probability=0.18,
+                examples=("train a forecasting model for billing on a GPU",),
+            ),
+        ),
+        arms=(
+            ArmUsage("coder", "small", 0.41, 0.43, 0.9, 0.0008, 3, 52.5, ()),
+            ArmUsage("translator", "small", 0.0, 0.0, None, None, 0, 0.0, ("unused",)),
+        ),
+    )
+
+
 OUTPUT_RECORDS: dict[str, Any] = {
     "task-schedule": task_schedule,
     "schedule-snapshot": schedule_snapshot,
     "message-duplicate": message_duplicate,
+    "insights-snapshot": insights_snapshot,
 }
 assert set(INPUT_SCHEMAS) | set(OUTPUT_RECORDS) == set(SCHEMA_NAMES)
 

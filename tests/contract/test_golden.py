@@ -12,13 +12,17 @@ import pytest
 from processors.contracts import encode
 from processors.contracts.codec import SCHEMA_NAMES, load_schema, validate_output
 from processors.contracts.events import (
+    BlockedSnapshotEntry,
+    DependencySnapshot,
     ExecutionResult,
+    InsightsSnapshot,
     MessageDuplicate,
     MessageIngested,
     ScheduleSnapshot,
     SnapshotEntry,
     TaskCreated,
     TaskSchedule,
+    UnsatisfiableTaskSchedule,
 )
 from processors.contracts.inputs import DECODERS
 from tests.contract.examples import (
@@ -35,9 +39,11 @@ RECORD_TYPES = {
     "task-created": TaskCreated,
     "execution-result": ExecutionResult,
     "message-ingested": MessageIngested,
-    "task-schedule": TaskSchedule,
-    "schedule-snapshot": ScheduleSnapshot,
+    # The record types with every optional field: their goldens show the whole contract.
+    "task-schedule": UnsatisfiableTaskSchedule,
+    "schedule-snapshot": DependencySnapshot,
     "message-duplicate": MessageDuplicate,
+    "insights-snapshot": InsightsSnapshot,
 }
 
 
@@ -90,6 +96,7 @@ def test_output_record_encodes_to_its_golden_bytes(name: str) -> None:
 
 def test_output_goldens_decode_to_the_records_they_came_from() -> None:
     from processors.contracts.codec import (
+        decode_insights_snapshot,
         decode_message_duplicate,
         decode_schedule_snapshot,
         decode_task_schedule,
@@ -99,8 +106,35 @@ def test_output_goldens_decode_to_the_records_they_came_from() -> None:
         "task-schedule": decode_task_schedule,
         "schedule-snapshot": decode_schedule_snapshot,
         "message-duplicate": decode_message_duplicate,
+        "insights-snapshot": decode_insights_snapshot,
     }
     for name, build in OUTPUT_RECORDS.items():
         assert decoders[name](golden_path(name).read_bytes()) == build(), name
     snapshot = decode_schedule_snapshot(golden_path("schedule-snapshot").read_bytes())
     assert all(isinstance(e, SnapshotEntry) for e in snapshot.entries)
+
+
+def test_records_without_optional_information_keep_the_plain_shape() -> None:
+    """A schedule every arm can serve and a snapshot without dependencies encode without the
+    optional fields, exactly as before they existed, and decode to the plain record types."""
+    from processors.contracts.codec import decode_schedule_snapshot, decode_task_schedule
+
+    full = OUTPUT_RECORDS["task-schedule"]()
+    plain = TaskSchedule(**{f.name: getattr(full, f.name) for f in dataclasses.fields(TaskSchedule)})
+    payload = encode(plain)
+    validate_output("task-schedule", payload)
+    assert "unsatisfiable_requirements" not in orjson.loads(payload)
+    assert type(decode_task_schedule(payload)) is TaskSchedule
+
+    snapshot = OUTPUT_RECORDS["schedule-snapshot"]()
+    flat = ScheduleSnapshot(snapshot.event_id, snapshot.occurred_at, 2, snapshot.entries[:2])
+    payload = encode(flat)
+    validate_output("schedule-snapshot", payload)
+    doc = orjson.loads(payload)
+    assert set(doc) == {"event_id", "schema_version", "occurred_at", "pending_count", "entries"}
+    assert all("blocked_by" not in e for e in doc["entries"])
+    decoded = decode_schedule_snapshot(payload)
+    assert type(decoded) is ScheduleSnapshot
+    assert [type(e) for e in decoded.entries] == [SnapshotEntry, SnapshotEntry]
+    full_snapshot = decode_schedule_snapshot(encode(snapshot))
+    assert isinstance(full_snapshot.entries[2], BlockedSnapshotEntry)
