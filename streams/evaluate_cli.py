@@ -104,6 +104,11 @@ def _targets(text: str) -> list[float]:
     "--ablate-profiles", is_flag=True, help="Also replay with profile vectors off (the ablation row)."
 )
 @click.option(
+    "--withhold-kind",
+    is_flag=True,
+    help="Drop `kind` from every task before the replay; the tier table keeps only its '*' rows.",
+)
+@click.option(
     "--exploration-rate",
     type=click.FloatRange(0.0, 1.0),
     default=None,
@@ -120,6 +125,7 @@ def evaluate_command(
     limit: int | None,
     report_dir: Path,
     ablate_profiles: bool,
+    withhold_kind: bool,
     exploration_rate: float | None,
 ) -> None:
     """Replay a dataset through the real pipeline, prequentially, and score the schedules.
@@ -131,13 +137,15 @@ def evaluate_command(
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from processors.evaluation.dataset import load_dataset
+    from processors.evaluation.dataset import load_dataset, without_kinds
     from streams.cli import console, out, run_async, settings_from, until_stopped
 
     targets = _targets(targets_text)
     settings = settings_from(ctx, embedder=embedder)
     try:
         dataset = load_dataset(dataset_path).head(limit)
+        if withhold_kind:
+            dataset = without_kinds(dataset)
     except TasksageError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise SystemExit(2) from None
@@ -208,16 +216,31 @@ def print_report(report: dict[str, Any], console: Any) -> None:
 @click.option("--tasks", type=click.IntRange(min=1), default=5000, show_default=True)
 @click.option("--seed", type=int, default=None, help="[default: 11]")
 @click.option(
+    "--profile",
+    type=click.Choice(["default", "agent-work", "no-signal"]),
+    default="default",
+    show_default=True,
+    help="default: 8 families x 9 arms, descriptions hint at family and difficulty; agent-work: 24 "
+    "arms with prices 100x apart, 12 uneven repositories, success 0.2-0.75, descriptions that say "
+    "little beyond the repository; no-signal: the default world with descriptions unrelated to the task.",
+)
+@click.option(
     "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Dataset JSONL to write."
 )
-def simulate_command(tasks: int, seed: int | None, output: Path) -> None:
+def simulate_command(tasks: int, seed: int | None, profile: str, output: Path) -> None:
     """Write a synthetic evaluation dataset with ground truth (task families with latent
     difficulty, agents and models with different competence per family, costs, noisy durations)."""
     from processors.evaluation.dataset import write_dataset
     from processors.evaluation.simulate import DEFAULT_SEED, generate
+    from processors.evaluation.simulate_agents import generate_agent_work
     from streams.cli import out
 
-    count = write_dataset(generate(tasks, DEFAULT_SEED if seed is None else seed), output)
+    chosen_seed = DEFAULT_SEED if seed is None else seed
+    if profile == "agent-work":
+        data = generate_agent_work(tasks, chosen_seed)
+    else:
+        data = generate(tasks, chosen_seed, text_signal=profile == "default")
+    count = write_dataset(data, output)
     out.print(f"wrote {count} tasks to {output}")
 
 

@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from processors import statistics as st
 from processors.adaptation import update_profile
-from processors.evaluation.dataset import Dataset, outcome_cost
+from processors.evaluation.dataset import Dataset, outcome_cost, tier_rows
 from processors.scheduling import decide
 from processors.scheduling.tiers import tiers_for_kind
 from processors.scheduling.types import (
@@ -32,6 +32,7 @@ from processors.scheduling.types import (
     ProfileAffinity,
     SchedulerConfig,
     SchedulingInput,
+    TierOption,
 )
 
 Feedback = Literal["full", "bandit"]
@@ -66,6 +67,7 @@ class _State:
     profiles: dict[tuple[Arm, str], tuple[npt.NDArray[np.float32], float]] = field(default_factory=dict)
     searchable: list[int] = field(default_factory=list)  # task indices with outcomes, in reveal order
     matrix: npt.NDArray[np.float32] | None = None  # their vectors, row r = searchable[r]
+    tiers: tuple[TierOption, ...] = ()  # dataset.tier_rows, computed once per replay
 
 
 def visible_prefix(tasks: int, delay: int) -> list[int]:
@@ -92,7 +94,7 @@ def replay_offline(
         raise ValueError("visible[i] must exist for every task and never exceed i")
     if (options.neighbours or config.use_profiles) and vectors is None:
         raise ValueError("neighbours and profiles need task vectors")
-    state = _State()
+    state = _State(tiers=tier_rows(dataset))
     applied = 0
     out: list[Prediction] = []
     for i in range(n):
@@ -214,7 +216,7 @@ def _decide(
             global_stats=state.global_stats,
             kind_stats=kind_stats,
             neighbours=neighbours,
-            tiers=tiers_for_kind(dataset.header.tiers, kind),
+            tiers=tiers_for_kind(state.tiers, kind),
             profiles=profiles,
         ),
         config,
