@@ -104,6 +104,12 @@ def _targets(text: str) -> list[float]:
     "--ablate-profiles", is_flag=True, help="Also replay with profile vectors off (the ablation row)."
 )
 @click.option(
+    "--offline",
+    is_flag=True,
+    help="Replay in memory with the same decision code (no broker, no database; exact neighbour "
+    "search) and the learned layer of the estimate (TASKSAGE_LEARNED_*); seconds instead of minutes.",
+)
+@click.option(
     "--withhold-kind",
     is_flag=True,
     help="Drop `kind` from every task before the replay; the tier table keeps only its '*' rows.",
@@ -125,6 +131,7 @@ def evaluate_command(
     limit: int | None,
     report_dir: Path,
     ablate_profiles: bool,
+    offline: bool,
     withhold_kind: bool,
     exploration_rate: float | None,
 ) -> None:
@@ -155,6 +162,14 @@ def evaluate_command(
         f"embedder {settings.embedder}, reveal delay {reveal_delay}, targets {', '.join(f'{t:g}' for t in targets)}"
     )
 
+    runs: list[RunRecord] = []
+    if offline:
+        report = _offline(settings, dataset, targets, feedback, reveal_delay, exploration_rate, runs)
+        written = write_report(report, report_dir, runs, dataset)
+        print_report(report, out)
+        console.print("wrote " + ", ".join(str(p) for p in written))
+        return
+
     async def main(stop: asyncio.Event) -> dict[str, Any]:
         with Progress(
             TextColumn("{task.description}"),
@@ -181,11 +196,25 @@ def evaluate_command(
                 stop,
             )
 
-    runs: list[RunRecord] = []
     report = run_async(main)
     written = write_report(report, report_dir, runs, dataset)
     print_report(report, out)
     console.print("wrote " + ", ".join(str(p) for p in written))
+
+
+def _offline(
+    settings: Any,
+    dataset: Dataset,
+    targets: list[float],
+    feedback: Feedback,
+    reveal_delay: int,
+    exploration_rate: float | None,
+    runs: list[RunRecord],
+) -> dict[str, Any]:
+    from streams.commands.evaluate_offline import embed_dataset, offline_report
+
+    vectors = asyncio.run(embed_dataset(settings, dataset))
+    return offline_report(settings, dataset, vectors, targets, feedback, reveal_delay, exploration_rate, runs)
 
 
 def print_report(report: dict[str, Any], console: Any) -> None:
