@@ -234,6 +234,14 @@ def print_report(report: dict[str, Any], console: Any) -> None:
         for row in text.rows:
             table.add_row(*row)
         console.print(table)
+    explored = report.get("exploration") or {}
+    if explored.get("explorations"):
+        console.print(
+            f"Exploration: {explored['explorations']} schedules ({explored['share_of_tasks']:.1%}) tried another "
+            f"arm than the greedy one; extra cost ${explored['extra_cost_vs_greedy_usd']:.4f} "
+            f"({explored['extra_cost_share_of_run']:.1%} of the run), success rate "
+            f"{explored['success_difference_vs_greedy']:+.4f} against the greedy picks."
+        )
     sweep = report.get("routing", {}).get("sweep_method")
     if sweep:
         console.print(f"Target sweep: {sweep}.")

@@ -15,6 +15,7 @@ from typing import Any
 from processors.evaluation import metrics
 from processors.evaluation import routing as rt
 from processors.evaluation.dataset import Dataset, arm_name
+from processors.evaluation.exploration_cost import exploration_cost
 from processors.evaluation.offline import Prediction
 from processors.evaluation.runs import RunRecord, base_rate_policy, base_rate_predictions
 from processors.scheduling.types import Arm, SchedulerConfig
@@ -182,6 +183,7 @@ def build_report(
     table = rt.truth_table(dataset)
     if table is not None:
         report["routing"] = _routing_section(dataset, table, main_config, runs)
+        report["exploration"] = exploration_cost(table, main.predictions, main.success_target)
         if len(table.arms) == 2:
             report["two_arm"] = _two_arm_section(table, runs, base_global, base_kind)
     else:
