@@ -14,11 +14,13 @@ from processors.embedders.base import EmbedderConfig, ProviderName
 from processors.embedders.metered import DEFAULT_PRICES_USD_PER_MILLION
 from processors.insights.arms import ArmUsageConfig
 from processors.insights.config import InsightsConfig
+from processors.scheduling.learned import LearnedConfig
 from processors.scheduling.types import RankingConfig, SchedulerConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The scheduler's and ranking's own defaults, so settings and library never disagree.
 _SCHEDULER = SchedulerConfig()
+_LEARNED = LearnedConfig()
 _RANKING = RankingConfig()
 
 
@@ -148,6 +150,13 @@ class Settings(BaseSettings):
     profile_weight: float = Field(_SCHEDULER.profile_weight, ge=0.0)
     exploration_rule: Literal["optimism", "thompson"] = _SCHEDULER.exploration_rule
     optimism_z: float = Field(_SCHEDULER.optimism_z, ge=0.0)
+    default_agent: str = Field(_SCHEDULER.default_agent, min_length=1)
+    default_model: str = Field(_SCHEDULER.default_model, min_length=1)
+    # The learned layer of the estimate (processors/scheduling/learned.py).
+    learned_enabled: bool = _LEARNED.enabled
+    learned_stack_prior_variance: float = Field(_LEARNED.stack_prior_variance, gt=0.0)
+    learned_text_dimension: int = Field(_LEARNED.text_dimension, ge=0, le=1024)
+    learned_text_prior_variance: float = Field(_LEARNED.text_prior_variance, gt=0.0)
     # Ranking of pending work in the snapshots (processors/scheduling/ranking.py).
     rank_priority_weight: float = _RANKING.priority_weight
     rank_success_weight: float = _RANKING.success_weight
@@ -216,6 +225,16 @@ class Settings(BaseSettings):
             profile_weight=self.profile_weight,
             exploration_rule=self.exploration_rule,
             optimism_z=self.optimism_z,
+            default_agent=self.default_agent,
+            default_model=self.default_model,
+        )
+
+    def learned_config(self) -> LearnedConfig:
+        return LearnedConfig(
+            enabled=self.learned_enabled,
+            stack_prior_variance=self.learned_stack_prior_variance,
+            text_dimension=self.learned_text_dimension,
+            text_prior_variance=self.learned_text_prior_variance,
         )
 
     def ranking_config(self) -> RankingConfig:

@@ -10,8 +10,8 @@ Parsing is pure (lines in, values out); `load_dataset` / `write_dataset` are the
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
@@ -24,6 +24,7 @@ import orjson
 from processors.contracts import TaskCreated
 from processors.contracts.codec import decode_task_created
 from processors.errors import InvalidEvent, TasksageError
+from processors.scheduling.tiers import ANY_KIND
 from processors.scheduling.types import Arm, TierOption
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # replayed task times start here, one second apart
@@ -294,5 +295,46 @@ def outcome_cost(dataset: Dataset, outcome: Outcome) -> float | None:
     return outcome.cost_usd if outcome.cost_usd is not None else dataset.arm_spec(outcome.arm).cost_usd
 
 
-def tier_rows(dataset: Dataset) -> Sequence[TierOption]:
-    return dataset.header.tiers
+def without_kinds(dataset: Dataset) -> Dataset:
+    """The dataset with `kind` dropped from every task and the tier table reduced to its '*' rows
+    (completed as tier_rows does): what a replay sees when upstream labels nothing."""
+    tasks = tuple(replace(item, task=replace(item.task, kind=None)) for item in dataset.tasks)
+    header = replace(
+        dataset.header,
+        name=f"{dataset.header.name} (kinds withheld)",
+        tiers=tuple(r for r in tier_rows(dataset) if r.kind == ANY_KIND),
+    )
+    return Dataset(header, tasks)
+
+
+def tier_rows(dataset: Dataset) -> tuple[TierOption, ...]:
+    """The tier table every replay of the dataset uses, live worker and offline baselines alike.
+
+    The header's rows for arms the dataset has, plus, when no '*' row is left, one '*' row per
+    arm, cheapest list price first (no priors). So every kind has tier rows and a cold start never
+    falls back to the configured default arm, which the dataset may not have (its outcomes and
+    costs would be unknown to the report)."""
+    known = set(dataset.arms)
+    rows = tuple(r for r in dataset.header.tiers if r.arm in known)
+    if any(r.kind == ANY_KIND for r in rows):
+        return rows
+    price = _list_prices(dataset)
+    arms = sorted(dataset.arms, key=lambda a: (price.get(a, 0.0), a))
+    fallback = tuple(
+        TierOption(ANY_KIND, i, a, price.get(a), dataset.arm_spec(a).duration_ms)
+        for i, a in enumerate(arms, start=1)
+    )
+    return rows + fallback
+
+
+def _list_prices(dataset: Dataset) -> dict[Arm, float]:
+    """Each arm's header price, else the mean cost of its recorded outcomes (what an operator
+    without a price list would write); arms with neither are left out."""
+    sums: dict[Arm, list[float]] = {}
+    for item in dataset.tasks:
+        for o in item.outcomes:
+            if o.cost_usd is not None:
+                sums.setdefault(o.arm, []).append(o.cost_usd)
+    out = {a: sum(v) / len(v) for a, v in sums.items()}
+    out.update({s.arm: s.cost_usd for s in dataset.header.arms if s.cost_usd is not None})
+    return out

@@ -22,8 +22,16 @@ import numpy.typing as npt
 
 from processors import statistics as st
 from processors.adaptation import update_profile
-from processors.evaluation.dataset import Dataset, outcome_cost
+from processors.evaluation.dataset import Dataset, outcome_cost, tier_rows
 from processors.scheduling import decide
+from processors.scheduling.learned import (
+    LearnedConfig,
+    LearnedState,
+    apply_outcome,
+    initial_state,
+    learned_input,
+    project,
+)
 from processors.scheduling.tiers import tiers_for_kind
 from processors.scheduling.types import (
     Arm,
@@ -31,6 +39,7 @@ from processors.scheduling.types import (
     ProfileAffinity,
     SchedulerConfig,
     SchedulingInput,
+    TierOption,
 )
 from processors.statistics import ArmTotals
 
@@ -48,6 +57,7 @@ class Prediction:
     costs: dict[Arm, float | None]
     durations: dict[Arm, float | None]
     notes: tuple[str, ...] = ()  # the decision's notes (offline only: schedules do not carry them)
+    features: dict[Arm, tuple[float, ...]] = field(default_factory=dict)  # the learned layer's inputs
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +66,7 @@ class OfflineOptions:
     use_kind: bool = True
     learning_rate: float = 0.1  # profile adaptation; only read when config.use_profiles
     feedback: Feedback = "full"
+    learned: LearnedConfig | None = None  # the learned layer (scheduling/learned.py); None: off
 
 
 @dataclass(slots=True)
@@ -66,6 +77,8 @@ class _State:
     profiles: dict[tuple[Arm, str], tuple[npt.NDArray[np.float32], float]] = field(default_factory=dict)
     searchable: list[int] = field(default_factory=list)  # task indices with outcomes, in reveal order
     matrix: npt.NDArray[np.float32] | None = None  # their vectors, row r = searchable[r]
+    tiers: tuple[TierOption, ...] = ()  # dataset.tier_rows, computed once per replay
+    learned: LearnedState | None = None
 
 
 def visible_prefix(tasks: int, delay: int) -> list[int]:
@@ -92,13 +105,16 @@ def replay_offline(
         raise ValueError("visible[i] must exist for every task and never exceed i")
     if (options.neighbours or config.use_profiles) and vectors is None:
         raise ValueError("neighbours and profiles need task vectors")
-    state = _State()
+    state = _State(tiers=tier_rows(dataset))
+    if options.learned is not None and options.learned.enabled:
+        state.learned = initial_state(options.learned)
     applied = 0
     out: list[Prediction] = []
     for i in range(n):
         while applied < visible[i]:
             arms = _reveal(dataset, options, out[applied].chosen, applied, revealed_arms)
             _apply(dataset, state, applied, arms, vectors, config, options)
+            _learn(dataset, state, applied, arms, out[applied], vectors, options)
             applied += 1
         out.append(_decide(dataset, state, i, vectors, config, options))
     return out
@@ -158,6 +174,26 @@ def _apply(
         state.searchable.append(j)
 
 
+def _learn(
+    dataset: Dataset,
+    state: _State,
+    j: int,
+    arms: Sequence[Arm],
+    pred: Prediction,
+    vectors: npt.NDArray[np.float32] | None,
+    options: OfflineOptions,
+) -> None:
+    """The learned layer learns from task j's revealed outcomes, with the features its schedule had."""
+    if state.learned is None or options.learned is None:
+        return
+    phi = project(vectors[j], options.learned) if vectors is not None else None
+    for arm in arms:
+        outcome = dataset.tasks[j].outcome(arm)
+        feats = pred.features.get(arm)
+        if outcome is not None and feats:
+            state.learned = apply_outcome(state.learned, arm, feats, phi, outcome.success, options.learned)
+
+
 def _neighbours(state: _State, i: int, vectors: npt.NDArray[np.float32], k: int) -> list[NeighbourOutcome]:
     if not state.searchable or k <= 0 or state.matrix is None:
         return []
@@ -205,6 +241,10 @@ def _decide(
         else []
     )
     profiles = _affinities(state, vectors[i]) if config.use_profiles and vectors is not None else {}
+    learned = None
+    if state.learned is not None and options.learned is not None:
+        phi = project(vectors[i], options.learned) if vectors is not None else None
+        learned = learned_input(state.learned, phi, {t.arm for t in state.tiers} | set(state.global_stats))
     decision = decide(
         SchedulingInput(
             task_id=task.task_id,
@@ -214,8 +254,9 @@ def _decide(
             global_stats=state.global_stats,
             kind_stats=kind_stats,
             neighbours=neighbours,
-            tiers=tiers_for_kind(dataset.header.tiers, kind),
+            tiers=tiers_for_kind(state.tiers, kind),
             profiles=profiles,
+            learned=learned,
         ),
         config,
     )
@@ -228,4 +269,5 @@ def _decide(
         costs={e.arm: e.expected_cost_usd for e in alts},
         durations={e.arm: e.predicted_duration_ms for e in alts},
         notes=decision.notes,
+        features={e.arm: e.features for e in alts if e.features},
     )

@@ -18,22 +18,15 @@ from datetime import timedelta
 from typing import Any
 
 from processors.contracts import ArmAlternative, ExecutionResult, TaskSchedule
-from processors.evaluation.dataset import Dataset, outcome_cost
+from processors.evaluation.dataset import Dataset, outcome_cost, tier_rows
 from processors.evaluation.offline import Feedback, Prediction
 from processors.evaluation.runs import RunRecord
-from processors.scheduling.tiers import ANY_KIND
 from processors.scheduling.types import Arm, TierOption
 
 
 def default_tiers(dataset: Dataset) -> tuple[TierOption, ...]:
-    """The header's tier table, else one '*' row per arm, cheapest list price first (no priors)."""
-    if dataset.header.tiers:
-        return dataset.header.tiers
-    arms = sorted(dataset.arms, key=lambda a: (dataset.arm_spec(a).cost_usd or 0.0, a))
-    return tuple(
-        TierOption(ANY_KIND, i, a, dataset.arm_spec(a).cost_usd, dataset.arm_spec(a).duration_ms)
-        for i, a in enumerate(arms, start=1)
-    )
+    """The tier table of the replay (dataset.tier_rows: the header's, completed with '*' rows)."""
+    return tier_rows(dataset)
 
 
 def _toml_string(value: str) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 from processors.evaluation import metrics
 from processors.evaluation import routing as rt
 from processors.evaluation.dataset import Dataset, arm_name
+from processors.evaluation.exploration_cost import exploration_cost
 from processors.evaluation.offline import Prediction
 from processors.evaluation.report_routing import (
     LEVEL_FRACTION,
@@ -141,6 +142,7 @@ def build_report(
     table = rt.truth_table(dataset)
     if table is not None:
         report["routing"] = routing_section(dataset, table, main_config, runs)
+        report["exploration"] = exploration_cost(table, main.predictions, main.success_target)
         if len(table.arms) == 2:
             report["two_arm"] = _two_arm_section(table, runs, base_global, base_kind)
     else:

@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from processors.evaluation.dataset import Dataset, outcome_cost
+from processors.evaluation.dataset import Dataset, outcome_cost, tier_rows
 from processors.scheduling.tiers import tiers_for_kind
 from processors.scheduling.types import Arm
 
@@ -126,7 +126,7 @@ def oracle_at(table: TruthTable, level: float) -> list[int]:
 
 def static_tier_choices(dataset: Dataset, table: TruthTable) -> list[int] | None:
     """What the tier table alone answers (the cold-start rule): tier 1 of the kind, else of '*'."""
-    rows = dataset.header.tiers
+    rows = tier_rows(dataset)
     if not rows:
         return None
     out = []

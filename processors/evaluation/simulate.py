@@ -191,14 +191,25 @@ def _description(rng: random.Random, family: FamilySpec, difficulty: float) -> s
     return f"{text} ({_marker(rng, difficulty)} work)"
 
 
-def generate(tasks: int = 5000, seed: int = DEFAULT_SEED) -> Dataset:
+def _noise_description(rng: random.Random) -> str:
+    """Words drawn from every family's and marker's vocabulary alike: no signal about the task."""
+    pool = [w for values in (*_SLOTS.values(), *_MARKERS.values()) for w in values]
+    return " ".join(rng.choice(pool) for _ in range(8))
+
+
+def generate(tasks: int = 5000, seed: int = DEFAULT_SEED, *, text_signal: bool = True) -> Dataset:
+    """The default world; `text_signal=False` is the no-signal profile: the same tasks, arms and
+    outcomes (the same draws), but descriptions drawn independently of family and difficulty."""
     rng = random.Random(seed)
+    text_rng = random.Random(seed + 7919)
     all_arms = arms()
     items = []
     for index in range(tasks):
         family = rng.choice(FAMILIES)
         difficulty = rng.gauss(family.difficulty_mean, family.difficulty_sd)
         description = _description(rng, family, difficulty)
+        if not text_signal:
+            description = _noise_description(text_rng)
         size = family.size * math.exp(rng.gauss(0.0, 0.3))
         truth = {arm: success_probability(arm, family, difficulty) for arm in all_arms}
         outcomes = []
@@ -226,7 +237,7 @@ def generate(tasks: int = 5000, seed: int = DEFAULT_SEED) -> Dataset:
         )
     by_cost = sorted(all_arms, key=lambda a: (_model(a).price_usd, a))
     header = DatasetHeader(
-        name=f"synthetic-{tasks}-seed{seed}",
+        name=f"synthetic-{tasks}-seed{seed}" + ("" if text_signal else "-no-signal"),
         description=(
             f"{len(FAMILIES)} task families with latent difficulty; {len(AGENTS)} agents x {len(MODELS)} models"
         ),

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 # Module import, not names: processors.statistics imports the scheduling types, so importing
 # names here would be circular when statistics is imported first.
 from processors import statistics as st
+from processors.scheduling import learned
 from processors.scheduling.tiers import tiers_for_kind
 from processors.scheduling.types import (
     Arm,
@@ -231,6 +232,12 @@ def _kind_rate(inp: SchedulingInput, arm: Arm, tier: TierOption | None, m: float
     return st.shrunk_rate(k.successes, k.attempts, st.shrunk_rate(g.successes, g.attempts, p0, m), m)
 
 
+def _global_rate(g: ArmTotals, tier: TierOption | None, m: float) -> float:
+    """Tier prior -> global rate (the per-arm base rate the learned layer can lean toward)."""
+    p0 = tier.prior_success if tier is not None and tier.prior_success is not None else _NEUTRAL_PRIOR
+    return st.shrunk_rate(g.successes, g.attempts, p0, m)
+
+
 _LOGIT_CLAMP = 1e-4
 
 
@@ -314,6 +321,13 @@ def estimate_arms(
         alpha, beta = st.beta_posterior(n.successes, n.attempts, p_task, m_nb)
         extra_s, extra_f = _profile_nudge(inp.profiles.get(arm), config, m)
         p = min(1.0, max(0.0, st.beta_mean(alpha + extra_s, beta + extra_f, default=p_task)))
+        feats: tuple[float, ...] = ()
+        if inp.learned is not None:
+            p_g = _global_rate(g, tier, m)
+            p_heavy = st.shrunk_rate(k.successes, k.attempts, p_g, m * learned.HEAVY_KIND_SHRINKAGE)
+            lin = inp.learned
+            feats = learned.features(p_g, p_k, p_heavy, p, lin.text_arm.get(arm, 0.0), lin.text_all)
+            p = learned.stacked_probability(lin.weights, feats)
         pooled = k.attempts if inp.kind is not None else g.attempts
         evidence = max(n.attempts, 0.0) + max(pooled, 0.0)
         s0 = max(config.prior_strength, 0.0) + 1.0
@@ -338,6 +352,7 @@ def estimate_arms(
                 evidence=evidence,
                 meets_target=p >= config.success_target,
                 score=arm_score(p, cost, config.success_target),
+                features=feats,
             )
         )
     return sorted(out, key=rank_key)

@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
 from processors.statistics import ArmTotals
+if TYPE_CHECKING:
+    from processors.scheduling.learned import LearnedInput
 
 
 class Arm(msgspec.Struct, frozen=True, order=True, gc=False):
@@ -88,6 +90,7 @@ class SchedulingInput:
     neighbours: Sequence[NeighbourOutcome]
     tiers: Sequence[TierOption]  # rows for this kind, else the '*' rows
     profiles: Mapping[Arm, ProfileAffinity] = field(default_factory=dict)
+    learned: LearnedInput | None = None  # the learned layer (learned.py); None: the chain alone
 
 
 class ArmEstimate(msgspec.Struct, frozen=True, gc=False):
@@ -99,6 +102,9 @@ class ArmEstimate(msgspec.Struct, frozen=True, gc=False):
     evidence: float  # similarity-weighted outcomes behind the estimate
     meets_target: bool
     score: float
+    # The learned layer's inputs for this arm at schedule time (learned.FEATURES order), stored
+    # with the prediction so the outcome trains on what was known before it; () when off.
+    features: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

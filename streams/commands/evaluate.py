@@ -105,6 +105,17 @@ def _targets(text: str) -> list[float]:
     "--ablate-profiles", is_flag=True, help="Also replay with profile vectors off (the ablation row)."
 )
 @click.option(
+    "--offline",
+    is_flag=True,
+    help="Replay in memory with the same decision code (no broker, no database; exact neighbour "
+    "search) and the learned layer of the estimate (TASKSAGE_LEARNED_*); seconds instead of minutes.",
+)
+@click.option(
+    "--withhold-kind",
+    is_flag=True,
+    help="Drop `kind` from every task before the replay; the tier table keeps only its '*' rows.",
+)
+@click.option(
     "--exploration-rate",
     type=click.FloatRange(0.0, 1.0),
     default=None,
@@ -121,6 +132,8 @@ def evaluate_command(
     limit: int | None,
     report_dir: Path,
     ablate_profiles: bool,
+    offline: bool,
+    withhold_kind: bool,
     exploration_rate: float | None,
 ) -> None:
     """Replay a dataset through the real pipeline, prequentially, and score the schedules.
@@ -132,13 +145,15 @@ def evaluate_command(
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from processors.evaluation.dataset import load_dataset
+    from processors.evaluation.dataset import load_dataset, without_kinds
     from streams.commands.session import console, out, run_async, settings_from, until_stopped
 
     targets = _targets(targets_text)
     settings = settings_from(ctx, embedder=embedder)
     try:
         dataset = load_dataset(dataset_path).head(limit)
+        if withhold_kind:
+            dataset = without_kinds(dataset)
     except TasksageError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise SystemExit(2) from None
@@ -147,6 +162,14 @@ def evaluate_command(
         f"evaluating {dataset.header.name}: {len(dataset.tasks)} tasks, {len(dataset.arms)} arms, {feedback} feedback, "
         f"embedder {settings.embedder}, reveal delay {reveal_delay}, targets {', '.join(f'{t:g}' for t in targets)}"
     )
+
+    runs: list[RunRecord] = []
+    if offline:
+        report = _offline(settings, dataset, targets, feedback, reveal_delay, exploration_rate, runs)
+        written = write_report(report, report_dir, runs, dataset)
+        print_report(report, out)
+        console.print("wrote " + ", ".join(str(p) for p in written))
+        return
 
     async def main(stop: asyncio.Event) -> dict[str, Any]:
         with Progress(
@@ -174,11 +197,25 @@ def evaluate_command(
                 stop,
             )
 
-    runs: list[RunRecord] = []
     report = run_async(main)
     written = write_report(report, report_dir, runs, dataset)
     print_report(report, out)
     console.print("wrote " + ", ".join(str(p) for p in written))
+
+
+def _offline(
+    settings: Any,
+    dataset: Dataset,
+    targets: list[float],
+    feedback: Feedback,
+    reveal_delay: int,
+    exploration_rate: float | None,
+    runs: list[RunRecord],
+) -> dict[str, Any]:
+    from streams.commands.evaluate_offline import embed_dataset, offline_report
+
+    vectors = asyncio.run(embed_dataset(settings, dataset))
+    return offline_report(settings, dataset, vectors, targets, feedback, reveal_delay, exploration_rate, runs)
 
 
 def print_report(report: dict[str, Any], console: Any) -> None:
@@ -198,6 +235,14 @@ def print_report(report: dict[str, Any], console: Any) -> None:
         for row in text.rows:
             table.add_row(*row)
         console.print(table)
+    explored = report.get("exploration") or {}
+    if explored.get("explorations"):
+        console.print(
+            f"Exploration: {explored['explorations']} schedules ({explored['share_of_tasks']:.1%}) tried another "
+            f"arm than the greedy one; extra cost ${explored['extra_cost_vs_greedy_usd']:.4f} "
+            f"({explored['extra_cost_share_of_run']:.1%} of the run), success rate "
+            f"{explored['success_difference_vs_greedy']:+.4f} against the greedy picks."
+        )
     sweep = report.get("routing", {}).get("sweep_method")
     if sweep:
         console.print(f"Target sweep: {sweep}.")
@@ -209,16 +254,31 @@ def print_report(report: dict[str, Any], console: Any) -> None:
 @click.option("--tasks", type=click.IntRange(min=1), default=5000, show_default=True)
 @click.option("--seed", type=int, default=None, help="[default: 11]")
 @click.option(
+    "--profile",
+    type=click.Choice(["default", "agent-work", "no-signal"]),
+    default="default",
+    show_default=True,
+    help="default: 8 families x 9 arms, descriptions hint at family and difficulty; agent-work: 24 "
+    "arms with prices 100x apart, 12 uneven repositories, success 0.2-0.75, descriptions that say "
+    "little beyond the repository; no-signal: the default world with descriptions unrelated to the task.",
+)
+@click.option(
     "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Dataset JSONL to write."
 )
-def simulate_command(tasks: int, seed: int | None, output: Path) -> None:
+def simulate_command(tasks: int, seed: int | None, profile: str, output: Path) -> None:
     """Write a synthetic evaluation dataset with ground truth (task families with latent
     difficulty, agents and models with different competence per family, costs, noisy durations)."""
     from processors.evaluation.dataset import write_dataset
     from processors.evaluation.simulate import DEFAULT_SEED, generate
+    from processors.evaluation.simulate_agents import generate_agent_work
     from streams.commands.session import out
 
-    count = write_dataset(generate(tasks, DEFAULT_SEED if seed is None else seed), output)
+    chosen_seed = DEFAULT_SEED if seed is None else seed
+    if profile == "agent-work":
+        data = generate_agent_work(tasks, chosen_seed)
+    else:
+        data = generate(tasks, chosen_seed, text_signal=profile == "default")
+    count = write_dataset(data, output)
     out.print(f"wrote {count} tasks to {output}")
 
 

@@ -1,0 +1,209 @@
+"""The learned layer of the estimate: how far to trust each source of evidence, and what the task's
+text says about each arm, both learned online from revealed outcomes. Pure, no I/O.
+
+Sources, as logits relative to the base rate b = logit(the arm's success rate over all tasks,
+shrunk toward its tier prior): the simple per-(agent, model) base rate is where the layer starts
+and where it stays when nothing else predicts.
+
+    bias          1                          a shared calibration offset
+    base          b                          calibration slope of the base rate itself
+    kind_light    logit p_kind(m) - b        the arm's rate on the task's kind, shrunk toward b by
+                                             prior_strength pseudo-counts (0 without a kind)
+    kind_heavy    logit p_kind(20 m) - b     the same shrunk ten times harder: the stacker mixes the
+                                             two, so it can trust small kinds less than large ones
+    neighbours    logit p_chain - logit p_kind(m)   what neighbours, shared difficulty and profiles
+                                             add on top of the kind rate (estimates.py)
+    text_arm      theta_arm . phi(v)         per-arm direction in vector space along which it succeeds
+    text_all      theta_all . phi(v)         one direction shared by all arms (task difficulty)
+
+    p = sigmoid(b + w . features)
+
+w is an online Bayesian logistic regression (online_logistic.py) shared by all arms, with prior
+N(0, stack_prior_variance): with no outcomes, and on data where no source predicts anything, p is
+the base rate; a source earns weight only as fast as outcomes show it predicts. Because w is fit by
+likelihood on every revealed outcome it is also the online recalibration (bias and slope), so the
+emitted probabilities stay calibrated whatever the sources do.
+
+phi(v) is a fixed seeded Gaussian random projection of the task vector to `text_dimension`
+dimensions (Johnson-Lindenstrauss: distances roughly kept, cost O(k^2) per outcome instead of
+O(D^2)). theta_arm and theta_all are online logistic models with the kind_light logit as offset,
+so they learn only what the text adds beyond the kind; with kinds withheld that is the kind
+structure itself.
+
+Prequential by construction: the features of every (task, arm) are computed when the task is
+scheduled and stored with the prediction; at its outcome the stacker learns from those stored
+features (never from features that saw the outcome), and the text models from their own current
+prediction of it, before their update. Every update is a deterministic function of
+(state, outcome), so a replay of the same outcomes in the same order gives the same state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cache
+
+import numpy as np
+
+from processors.scheduling import online_logistic as ol
+from processors.scheduling.types import Arm
+
+FEATURES = ("bias", "base", "kind_light", "kind_heavy", "neighbours", "text_arm", "text_all")
+HEAVY_KIND_SHRINKAGE = 10.0  # kind_heavy: this many times prior_strength pseudo-counts
+_PROJECTION_SEED = 20_261_204  # fixed: every worker and replay projects vectors the same way
+MAX_FEATURE = 6.0  # |feature| cap in logits: one wild source cannot swamp the others
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedConfig:
+    enabled: bool = True
+    stack_prior_variance: float = 0.1  # prior variance of each stacking weight (1 / precision)
+    text_dimension: int = 64  # random projection of the task vector; 0 turns the text models off
+    text_prior_variance: float = 1.0  # prior variance of each projected text weight
+    # Prior mean of the stacking weights: the heavily shrunk kind rate (a kind moves an arm's
+    # estimate only as its own outcomes accumulate); every other source starts at zero.
+    start_weights: Mapping[str, float] = field(default_factory=lambda: {"kind_heavy": 1.0})
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedState:
+    """Everything the layer has learned: the stacker and the text models (per arm and shared)."""
+
+    stacker: ol.LogisticState
+    text_all: ol.LogisticState | None
+    text_arm: Mapping[Arm, ol.LogisticState] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedInput:
+    """What the decision needs from the learned state for one task: the stacking weights and the
+    text logits per arm (arms the text model has not seen get 0)."""
+
+    weights: tuple[float, ...]
+    text_all: float = 0.0
+    text_arm: Mapping[Arm, float] = field(default_factory=dict)
+
+
+def initial_state(config: LearnedConfig) -> LearnedState:
+    text = ol.prior(config.text_dimension, config.text_prior_variance) if config.text_dimension > 0 else None
+    start = np.array([config.start_weights.get(name, 0.0) for name in FEATURES])
+    return LearnedState(ol.prior(len(FEATURES), config.stack_prior_variance, start), text, {})
+
+
+@cache
+def _projection(source: int, target: int) -> ol.Array:
+    rng = np.random.default_rng(_PROJECTION_SEED + 7919 * source + target)
+    return rng.standard_normal((target, source)) / math.sqrt(target)
+
+
+def project(vector: Iterable[float] | ol.Array, config: LearnedConfig) -> ol.Array | None:
+    """phi(v): the task vector, unit-normalised, projected to text_dimension (None when off)."""
+    if config.text_dimension <= 0:
+        return None
+    v = np.asarray(vector, dtype=np.float64)
+    norm = float(np.linalg.norm(v))
+    if not math.isfinite(norm) or norm <= 0:
+        return None
+    return _projection(int(v.shape[0]), config.text_dimension) @ (v / norm)
+
+
+def learned_input(state: LearnedState, phi: ol.Array | None, arms: Iterable[Arm]) -> LearnedInput:
+    """The stacking weights and text logits for one task (cheap: one dot product per arm)."""
+    text_all = 0.0
+    text_arm: dict[Arm, float] = {}
+    if phi is not None:
+        if state.text_all is not None and state.text_all.count > 0:
+            text_all = float(state.text_all.mean @ phi)
+        for arm in arms:
+            model = state.text_arm.get(arm)
+            if model is not None and model.count > 0:
+                text_arm[arm] = float(model.mean @ phi)
+    return LearnedInput(tuple(float(w) for w in state.stacker.mean), text_all, text_arm)
+
+
+def features(
+    base: float, kind_light: float, kind_heavy: float, chain: float, text_arm: float, text_all: float
+) -> tuple[float, ...]:
+    """The stacker's features for one (task, arm), in FEATURES order: the per-arm base rate, the
+    kind rate shrunk lightly and heavily, the chain's full estimate (probabilities), and the text
+    models' logits."""
+    b = ol.logit(base)
+    k = ol.logit(kind_light)
+    cap = MAX_FEATURE
+
+    def clip(v: float) -> float:
+        return max(-cap, min(cap, v))
+
+    return (
+        1.0,
+        b,
+        clip(k - b),
+        clip(ol.logit(kind_heavy) - b),
+        clip(ol.logit(chain) - k),
+        clip(text_arm),
+        clip(text_all),
+    )
+
+
+def stacked_probability(weights: tuple[float, ...], feats: tuple[float, ...]) -> float:
+    """sigmoid(b + w . features); feats[1] is b."""
+    return ol.sigmoid(feats[1] + math.fsum(w * f for w, f in zip(weights, feats, strict=True)))
+
+
+def apply_outcome(
+    state: LearnedState,
+    arm: Arm,
+    feats: tuple[float, ...],
+    phi: ol.Array | None,
+    success: bool,
+    config: LearnedConfig,
+) -> LearnedState:
+    """The state after one revealed outcome of `arm` on a task whose schedule-time features were
+    `feats` and whose projected vector is `phi` (None: text models untouched)."""
+    stacker = ol.update(state.stacker, np.asarray(feats, dtype=np.float64), success, offset=feats[1])
+    if phi is None or state.text_all is None:
+        return replace(state, stacker=stacker)
+    kind = feats[1] + feats[2]  # the text models learn what the text adds beyond the kind rate
+    text_all = ol.update(state.text_all, phi, success, offset=kind)
+    own = state.text_arm.get(arm) or ol.prior(config.text_dimension, config.text_prior_variance)
+    text_arm = {**state.text_arm, arm: ol.update(own, phi, success, offset=kind)}
+    return LearnedState(stacker, text_all, text_arm)
+
+
+# Storage rows: (component, agent, model) -> (dimension, count, state bytes). Components: "stacker"
+# and "text_all" (agent and model empty) and "text_arm" (one row per arm).
+StoredRows = dict[tuple[str, str, str], tuple[int, int, bytes]]
+
+
+def store(state: LearnedState) -> StoredRows:
+    """The state as rows for the database (exact float64 bytes: restore(store(s)) == s)."""
+    rows: StoredRows = {("stacker", "", ""): _row(state.stacker)}
+    if state.text_all is not None:
+        rows[("text_all", "", "")] = _row(state.text_all)
+    for arm, model in sorted(state.text_arm.items()):
+        rows[("text_arm", arm.agent, arm.model)] = _row(model)
+    return rows
+
+
+def restore(rows: StoredRows, config: LearnedConfig) -> LearnedState:
+    """The state from stored rows; missing components start from their priors."""
+    fresh = initial_state(config)
+
+    def load(key: tuple[str, str, str], default: ol.LogisticState | None) -> ol.LogisticState | None:
+        row = rows.get(key)
+        return default if row is None else ol.LogisticState.from_bytes(row[2], row[0], row[1])
+
+    stacker = load(("stacker", "", ""), fresh.stacker)
+    assert stacker is not None
+    arms = {
+        Arm(agent, model): ol.LogisticState.from_bytes(data, dim, count)
+        for (component, agent, model), (dim, count, data) in rows.items()
+        if component == "text_arm" and dim == config.text_dimension
+    }
+    text_all = load(("text_all", "", ""), fresh.text_all) if config.text_dimension > 0 else None
+    return LearnedState(stacker, text_all, arms)
+
+
+def _row(model: ol.LogisticState) -> tuple[int, int, bytes]:
+    return model.dimension, model.count, model.to_bytes()

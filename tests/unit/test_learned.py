@@ -1,0 +1,136 @@
+"""Known answers of the learned layer: online logistic stacking and the per-arm text models."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as hs
+
+from processors.scheduling import learned as ln
+from processors.scheduling import online_logistic as ol
+from processors.scheduling.types import Arm
+
+ARM = Arm("coder", "small")
+
+
+def _stack_after(samples: list[tuple[tuple[float, ...], bool]], variance: float = 0.1) -> ol.LogisticState:
+    state = ol.prior(len(ln.FEATURES), variance)
+    for feats, y in samples:
+        state = ol.update(state, np.asarray(feats), y, offset=feats[1])
+    return state
+
+
+def _feats(base: float, source: float, index: int) -> tuple[float, ...]:
+    values = [1.0, ol.logit(base), 0.0, 0.0, 0.0, 0.0, 0.0]
+    values[index] = source
+    return tuple(values)
+
+
+def test_a_source_that_predicts_nothing_keeps_a_weight_near_zero() -> None:
+    rng = random.Random(1)
+    samples = []
+    for _ in range(3000):
+        base = rng.uniform(0.2, 0.8)
+        samples.append((_feats(base, rng.gauss(0.0, 1.0), 4), rng.random() < base))
+    w = _stack_after(samples).mean
+    assert abs(w[4]) < 0.08
+    assert abs(w[0]) < 0.15 and abs(w[1]) < 0.15  # the base rate was calibrated: nothing to fix
+
+
+def test_a_perfect_source_earns_a_weight_near_one() -> None:
+    rng = random.Random(2)
+    samples = []
+    for _ in range(3000):
+        base = rng.uniform(0.2, 0.8)
+        shift = rng.gauss(0.0, 1.5)  # the true logit is base + shift; the source reports the shift
+        y = rng.random() < ol.sigmoid(ol.logit(base) + shift)
+        samples.append((_feats(base, shift, 4), y))
+    w = _stack_after(samples).mean
+    assert abs(w[4] - 1.0) < 0.15
+
+
+def test_few_outcomes_move_the_weights_little() -> None:
+    rng = random.Random(3)
+    samples = [(_feats(0.5, rng.gauss(0.0, 1.0), 4), rng.random() < 0.5) for _ in range(200)]
+    assert float(np.max(np.abs(_stack_after(samples).mean))) < 0.2
+
+
+def _direction_data(rng: np.random.Generator, n: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    x = rng.standard_normal((n, dim))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x, x[:, 0] > 0.0
+
+
+def test_outcomes_separable_along_one_direction_are_learned() -> None:
+    rng = np.random.default_rng(4)
+    x, y = _direction_data(rng, 600, 16)
+    state = ol.prior(16, 1.0)
+    for xi, yi in zip(x, y, strict=True):
+        state = ol.update(state, xi, bool(yi))
+    fresh_x, fresh_y = _direction_data(rng, 500, 16)
+    predicted = np.array([ol.predict_logit(state, xi) > 0 for xi in fresh_x])
+    assert float(np.mean(predicted == fresh_y)) > 0.9
+    assert int(np.argmax(np.abs(state.mean))) == 0
+
+
+def test_pure_noise_leaves_the_text_model_at_the_base_rate() -> None:
+    config = ln.LearnedConfig(text_dimension=16)
+    rng = np.random.default_rng(5)
+    state = ln.initial_state(config)
+    base = 0.3
+    feats = ln.features(base, base, base, base, 0.0, 0.0)
+    for _ in range(1500):
+        phi = ln.project(rng.standard_normal(64), config)
+        state = ln.apply_outcome(state, ARM, feats, phi, bool(rng.random() < base), config)
+    probs = []
+    for _ in range(200):
+        phi = ln.project(rng.standard_normal(64), config)
+        inp = ln.learned_input(state, phi, [ARM])
+        f = ln.features(base, base, base, base, inp.text_arm[ARM], inp.text_all)
+        probs.append(ln.stacked_probability(inp.weights, f))
+    assert abs(float(np.mean(probs)) - base) < 0.03
+    assert float(np.max(np.abs(np.array(probs) - base))) < 0.08
+
+
+def test_with_no_outcomes_the_layer_returns_the_heavily_shrunk_kind_rate() -> None:
+    state = ln.initial_state(ln.LearnedConfig())
+    inp = ln.learned_input(state, None, [ARM])
+    p = ln.stacked_probability(inp.weights, ln.features(0.4, 0.9, 0.55, 0.95, 0.0, 0.0))
+    assert math.isclose(p, 0.55, rel_tol=1e-9)
+
+
+_OUTCOME = hs.tuples(
+    hs.lists(hs.floats(-3.0, 3.0), min_size=8, max_size=8),
+    hs.floats(0.05, 0.95),
+    hs.booleans(),
+    hs.sampled_from([Arm("a", "x"), Arm("b", "y")]),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(hs.lists(_OUTCOME, min_size=1, max_size=30), hs.integers(min_value=0, max_value=30))
+def test_a_state_stored_and_restored_mid_stream_ends_where_one_pass_ends(
+    outcomes: list[tuple[list[float], float, bool, Arm]], cut: int
+) -> None:
+    """Restart from the stored state at any point (what a worker does after a crash: the inbox
+    has applied each outcome once) and the state equals the one of a single uninterrupted pass."""
+    config = ln.LearnedConfig(text_dimension=4)
+
+    def step(state: ln.LearnedState, item: tuple[list[float], float, bool, Arm]) -> ln.LearnedState:
+        vector, base, y, arm = item
+        feats = ln.features(base, base, base, base, vector[0], vector[1])
+        return ln.apply_outcome(state, arm, feats, ln.project(vector, config), y, config)
+
+    one = ln.initial_state(config)
+    for item in outcomes:
+        one = step(one, item)
+    two = ln.initial_state(config)
+    for item in outcomes[:cut]:
+        two = step(two, item)
+    two = ln.restore(ln.store(two), config)
+    for item in outcomes[cut:]:
+        two = step(two, item)
+    assert ln.store(one) == ln.store(two)
