@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 import msgspec
 
 from processors.statistics import ArmTotals
+
 if TYPE_CHECKING:
     from processors.scheduling.learned import LearnedInput
 
