@@ -14,7 +14,7 @@ import fastjsonschema
 import msgspec
 import orjson
 
-from processors.contracts import wire
+from processors.contracts import limits, wire
 from processors.contracts.events import (
     ArmAlternative,
     ExecutionResult,
@@ -128,6 +128,7 @@ def _decode(
     """The event built from its wire struct. The struct comes from the fast path, or else from
     the slow path, which validates against the schema (raising its error) and converts what it
     accepted. A value the schema admits but the event cannot hold (a date) is an InvalidEvent."""
+    limits.check(payload, name, max_bytes)  # size and nesting, before any parser runs
     w = _fast(decoder, payload, max_bytes)
     if w is None:
         doc = _parse(payload, name, max_bytes)
