@@ -70,6 +70,9 @@ async def test_killed_worker_restarts_without_losing_or_doubling_anything(
         dead_lettered=len(letters),
         held=len(observed.held),
         recovery_s=[round(r, 2) for r in recoveries],
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=settings.heartbeat_interval_ms,
+        group_instance_id=settings.group_instance_id,
         drain_after_publish_s=round(drained_s, 1),
         repeated_outputs=schedule_repeats + letter_copies,
     )
