@@ -80,7 +80,12 @@ def _parse(payload: bytes, name: str, max_bytes: int) -> dict[str, Any]:
     try:
         _validator(name)(doc)
     except fastjsonschema.JsonSchemaValueException as exc:
-        raise InvalidEvent(f"{name} does not match its schema: {exc.message}") from None
+        # A "not" rule's own words say nothing ("must NOT match a disallowed definition"): the
+        # property's description says why.
+        why = exc.definition.get("description") if exc.rule == "not" else None
+        raise InvalidEvent(
+            f"{name} does not match its schema: {exc.message}" + (f" ({why})" if why else "")
+        ) from None
     # PostgreSQL text cannot hold NUL; reject here with a clear reason instead of failing the batch.
     if _NUL_ESCAPE in payload:
         raise InvalidEvent(f"{name} contains a NUL character (\\u0000), which text fields cannot store")
