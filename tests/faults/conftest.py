@@ -26,10 +26,13 @@ KILLS = int(os.environ.get("TASKSAGE_FAULT_KILLS", "3"))
 # Group timing of the fault workers: "quick" (2 s sessions, 500 ms heartbeats: short runs) or
 # "default" (the worker's own defaults, as the README's recovery figures are measured).
 GROUP_TIMING: dict[str, Any] = (
-    {}
+    {name: Settings.model_fields[name].default for name in ("session_timeout_ms", "heartbeat_interval_ms")}
     if os.environ.get("TASKSAGE_FAULT_GROUP_TIMING", "quick") == "default"
     else {"session_timeout_ms": 2000, "heartbeat_interval_ms": 500}
 )
+# How long the kill -9 test publishes: every kill must land while events still flow, or its
+# recovery is not measured (slow group timing needs longer than the quick default).
+PUBLISH_S = float(os.environ.get("TASKSAGE_FAULT_PUBLISH_S", "0")) or 2.5 * KILLS + 2
 if os.environ.get("TASKSAGE_FAULT_GROUP_INSTANCE_ID"):
     GROUP_TIMING["group_instance_id"] = os.environ["TASKSAGE_FAULT_GROUP_INSTANCE_ID"]
 

@@ -18,7 +18,7 @@ from tests.faults.compare import (
     settle,
     where_missing,
 )
-from tests.faults.conftest import EVENTS, KILLS, SEEDS, report
+from tests.faults.conftest import EVENTS, KILLS, PUBLISH_S, SEEDS, report
 from tests.faults.flow import diagnose, inbox_total, publish_paced, wait_for_progress
 from tests.faults.workload import WorkloadShape, generate, ground_truth
 from tests.support.processes import WorkerProcess, worker_processes
@@ -39,7 +39,7 @@ async def test_killed_worker_restarts_without_losing_or_doubling_anything(
     recoveries: list[float] = []
     with worker_processes(worker):
         worker.start()
-        publishing = asyncio.create_task(publish_paced(settings, planned, duration_s=2.5 * KILLS + 2))
+        publishing = asyncio.create_task(publish_paced(settings, planned, duration_s=PUBLISH_S))
         for _ in range(KILLS):
             await asyncio.sleep(rng.uniform(1.0, 4.0))
             before = await inbox_total(endpoints.dsn)
