@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # Dead letters in a row from errors that are not data errors before the worker stops
     # dead-lettering and waits (a bug or broken dependency would otherwise empty the topic). 0: off.
     systemic_failure_after: int = 10
+    # Runs in a row that died on one record, processed alone, before it is dead-lettered as a
+    # poison pill (processors/pipeline/attempts.py).
+    poison_pill_after: int = Field(2, ge=1)
     # Neighbour-index queue (sql/0006): a task's first outcome queues its vector; the worker's
     # merger indexes queued vectors in transactions of index_merge_batch rows.
     index_queue_limit: int = Field(2000, ge=0)  # past this many queued, results index inline

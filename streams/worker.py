@@ -22,10 +22,13 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from processors.contracts import encode
-from processors.failures import Verdict
+from processors.failures import Backoff, Verdict, classify
+from processors.pipeline.attempts import POISON_CLASS, AttemptTracker
+from processors.pipeline.attempts import spans as attempt_spans
 from processors.pipeline.base import BatchResult, OutgoingRecord, RawRecord
 from processors.pipeline.handler import RetryAbandoned
 from processors.postgres import ledger
+from processors.postgres.attempts import Attempt
 from processors.postgres.pool import Pool
 from streams import metrics, upkeep
 from streams.kafka import ensure_topics, make_consumer, make_producer
@@ -183,6 +186,8 @@ class _Upcoming:
     parts: dict[str, _Prepared] = field(default_factory=dict)
     size: int = 0
     planned_ahead: bool = False
+    # Holds records an earlier run died on: left undecoded, processed one at a time.
+    one_by_one: bool = False
 
 
 async def _settle(
@@ -267,6 +272,12 @@ class Worker:
         self._positioned: set[TopicPartition] = set()
         # Counts assignment changes: a batch decoded across one is dropped, not processed.
         self._assignments = 0
+        # Per partition, the first offset of the batch in flight: notes of records read
+        # meanwhile start there, since nothing from it on is committed yet.
+        self._running_from: dict[tuple[str, int], int] = {}
+        self.attempts = AttemptTracker(
+            runtime.pool, self.settings.consumer_group, self.settings.poison_pill_after
+        )
         self.integrity = LogIntegrity(self.settings, runtime.endpoints.bootstrap, runtime.pool, self.health)
         for handler in runtime.pipeline.handlers.values():
             handler.on_retry = self._wait_before_retry
@@ -282,6 +293,15 @@ class Worker:
                 conn, self.settings.consumer_group, [(tp.topic, tp.partition) for tp in assigned]
             )
         stored = await self.integrity.verify(stored)  # a broker that lost its logs (Tansu)
+        for died in await self.attempts.load(stored):
+            log.warning(
+                "the worker died in a batch at %s[%d] offset %d (%d runs in a row): its records "
+                "run one at a time",
+                died.topic,
+                died.partition,
+                died.start,
+                died.attempts,
+            )
         fresh = [tp for tp in assigned if (tp.topic, tp.partition) not in stored]
         starts = await self.consumer.beginning_offsets(fresh) if fresh else {}
         # No await from the first seek until the partitions count as positioned: records the
@@ -350,6 +370,8 @@ class Worker:
             if ready is not None:
                 ready.set()
             await self._consume_loop()
+            if not self._failed:
+                await self._forget_attempts()
             if self._failed:
                 raise RuntimeError("the worker stopped after a failed partition assignment")
         except Exception:
@@ -418,7 +440,12 @@ class Worker:
         """A full next batch (it takes no more records) may start planning while the running
         one commits, unless a batch that applies outcomes runs before it: a plan made ahead
         must read the history its batch would read (processors/pipeline/tasks.py)."""
-        if not self.settings.plan_ahead or upcoming.planned_ahead or upcoming.epoch != self._assignments:
+        if (
+            not self.settings.plan_ahead
+            or upcoming.planned_ahead
+            or upcoming.one_by_one
+            or upcoming.epoch != self._assignments
+        ):
             return
         upcoming.planned_ahead = True
         handlers = self.runtime.pipeline.handlers
@@ -435,13 +462,24 @@ class Worker:
     ) -> None:
         """Decode fetched records onto the next batch, yielding to the event loop between slices
         so the batch in flight can send its next statement as soon as PostgreSQL answers."""
+        notes = []
         for tp, records in sorted(fetched.items()):
             upcoming.fetched.setdefault(tp, []).extend(records)
+            key = (tp.topic, tp.partition)
+            start = self._running_from.get(key, upcoming.fetched[tp][0].offset)
+            notes.append(Attempt(tp.topic, tp.partition, start, records[-1].offset + 1, 0))
+        await self._note(notes)  # before decoding: a parser may kill the process
+        for tp, records in sorted(fetched.items()):
             part = upcoming.parts.get(tp.topic)
             if part is None:
                 part = upcoming.parts[tp.topic] = _Prepared(tp.topic, [], ([], []))
             handler = self.runtime.pipeline.handlers[tp.topic]
             raw = [to_raw(r) for r in records]
+            if self.attempts.suspected(attempt_spans({(tp.topic, tp.partition): raw})):
+                upcoming.one_by_one = True  # decoded one at a time, after a note of its own
+                part.records.extend(raw)
+                upcoming.size += len(records)
+                continue
             for start in range(0, len(raw), DECODE_SLICE):
                 piece = raw[start : start + DECODE_SLICE]
                 items, rejected = handler.decode(piece)
@@ -453,12 +491,49 @@ class Worker:
 
     async def _run_batch(self, batch: _Upcoming) -> None:
         async with self._batch_lock:
-            for part in batch.parts.values():
-                await self.process(part.topic, part.records, part.decoded)
+            spans = attempt_spans({(tp.topic, tp.partition): rs for tp, rs in batch.fetched.items()})
+            self._running_from = {(s.topic, s.partition): s.start for s in spans}
+            try:
+                if batch.one_by_one or self.attempts.suspected(spans):
+                    await self._run_one_by_one(batch)
+                else:
+                    await self._note(spans)  # committed first: a death in the batch leaves it
+                    for part in batch.parts.values():
+                        await self.process(part.topic, part.records, part.decoded)
+            finally:
+                self._running_from = {}
         self._observe_lag(batch.fetched)
         # Kafka offsets are for lag tools only: never wait for them, keep one commit in flight.
         if self._kafka_commit is None or self._kafka_commit.done():
             self._kafka_commit = asyncio.create_task(self._commit_to_kafka(batch.fetched))
+
+    async def _note(self, spans: Sequence[Attempt]) -> None:
+        """Note records about to be decoded or processed; waits out a database outage like a batch."""
+        backoff = Backoff(self.settings.retry_initial_s, self.settings.retry_max_s)
+        attempt = 0
+        while True:
+            try:
+                await self.attempts.begin(spans)
+                return
+            except Exception as exc:
+                verdict = classify(exc)
+                if not verdict.retriable:
+                    raise
+                await self._wait_before_retry(verdict, attempt, backoff.delay(attempt))
+                attempt += 1
+
+    async def _run_one_by_one(self, batch: _Upcoming) -> None:
+        """A batch holding records an earlier run died on: each record alone, noted first, so a
+        death names its record; a poison pill is dead-lettered instead of processed again."""
+        for part in batch.parts.values():
+            for record in part.records:
+                reason = self.attempts.poison(record)
+                if reason is None:
+                    await self._note(
+                        [Attempt(record.topic, record.partition, record.offset, record.offset + 1, 0)]
+                    )
+                await self.process(part.topic, [record], poison=reason)
+                self.attempts.passed(record)
 
     def _observe_lag(self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         """Records behind the log end per partition, from the high watermark of the last fetch."""
@@ -475,11 +550,15 @@ class Worker:
         topic: str,
         records: list[RawRecord],
         decoded: tuple[list[Any], list[Any]] | None = None,
+        poison: str | None = None,
     ) -> BatchResult:
         handler = self.runtime.pipeline.handlers[topic]
         metrics.EVENTS_IN.labels(topic).inc(len(records))
         started = time.perf_counter()
-        result = await handler.handle(records, decoded=decoded)
+        if poison is not None:
+            result = await handler.dead_letter(records[0], POISON_CLASS, poison)
+        else:
+            result = await handler.handle(records, decoded=decoded)
         assert self.publisher is not None
         self._remember_later(records)
         try:
@@ -605,6 +684,16 @@ class Worker:
     def _discard_plans_ahead(self) -> None:
         for handler in self.runtime.pipeline.handlers.values():
             handler.discard_ahead()
+
+    async def _forget_attempts(self) -> None:
+        """A clean stop: the batches this run began did not kill it (best effort: a note left
+        behind only makes the next run take those records one at a time)."""
+        assert self.consumer is not None
+        owned = [(tp.topic, tp.partition) for tp in self.consumer.assignment()]
+        try:
+            await self.attempts.forget(owned)
+        except Exception as exc:
+            log.warning("cannot clear the notes of begun batches: %s", exc)
 
     async def _shutdown(self) -> None:
         self._stopping.set()
