@@ -1,7 +1,8 @@
 -- Batches a worker began and did not commit: what finds a record that kills the process.
 --
 -- Before records are decoded or processed, the worker writes, per partition, where its oldest
--- uncommitted batch starts, where the records it read so far end (exclusive), and how many runs
+-- uncommitted batch starts, an end (exclusive) past the records it read so far (two batches past
+-- the start, so that about one row is written per batch), and how many runs
 -- (worker processes, told apart by run_id) in a row began a batch at that start. A committed batch
 -- moves the partition's position past its start, so its row no longer matches and is overwritten
 -- by the next batch. A row whose start equals the stored position after a restart is a batch a

@@ -275,6 +275,8 @@ class Worker:
         # Per partition, the first offset of the batch in flight: notes of records read
         # meanwhile start there, since nothing from it on is committed yet.
         self._running_from: dict[tuple[str, int], int] = {}
+        # The notes this run wrote, per partition: (start, end).
+        self._noted: dict[tuple[str, int], tuple[int, int]] = {}
         self.attempts = AttemptTracker(
             runtime.pool, self.settings.consumer_group, self.settings.poison_pill_after
         )
@@ -293,6 +295,7 @@ class Worker:
                 conn, self.settings.consumer_group, [(tp.topic, tp.partition) for tp in assigned]
             )
         stored = await self.integrity.verify(stored)  # a broker that lost its logs (Tansu)
+        self._noted.clear()  # another worker may have noted these partitions meanwhile
         for died in await self.attempts.load(stored):
             log.warning(
                 "the worker died in a batch at %s[%d] offset %d (%d runs in a row): its records "
@@ -507,13 +510,25 @@ class Worker:
         if self._kafka_commit is None or self._kafka_commit.done():
             self._kafka_commit = asyncio.create_task(self._commit_to_kafka(batch.fetched))
 
-    async def _note(self, spans: Sequence[Attempt]) -> None:
-        """Note records about to be decoded or processed; waits out a database outage like a batch."""
+    async def _note(self, spans: Sequence[Attempt], exact: bool = False) -> None:
+        """Note records about to be decoded or processed; waits out a database outage like a batch.
+        Unless `exact` (a record alone), a note reaches two batches past its start, so the fetches
+        and the batch that follow within it write nothing: about one statement per batch."""
+        fresh = []
+        for span in spans:
+            have = self._noted.get((span.topic, span.partition))
+            if not exact and have is not None and have[0] == span.start and have[1] >= span.end:
+                continue
+            end = span.end if exact else max(span.end, span.start + 2 * self.settings.batch_max_records)
+            fresh.append(Attempt(span.topic, span.partition, span.start, end, 0))
+        if not fresh:
+            return
         backoff = Backoff(self.settings.retry_initial_s, self.settings.retry_max_s)
         attempt = 0
         while True:
             try:
-                await self.attempts.begin(spans)
+                await self.attempts.begin(fresh)
+                self._noted.update({(a.topic, a.partition): (a.start, a.end) for a in fresh})
                 return
             except Exception as exc:
                 verdict = classify(exc)
@@ -529,9 +544,8 @@ class Worker:
             for record in part.records:
                 reason = self.attempts.poison(record)
                 if reason is None:
-                    await self._note(
-                        [Attempt(record.topic, record.partition, record.offset, record.offset + 1, 0)]
-                    )
+                    single = Attempt(record.topic, record.partition, record.offset, record.offset + 1, 0)
+                    await self._note([single], exact=True)
                 await self.process(part.topic, [record], poison=reason)
                 self.attempts.passed(record)
 

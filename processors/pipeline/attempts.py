@@ -7,8 +7,9 @@ partition covers records the process died on. Those records
 are then processed one at a time, each noted by itself, so the next death names its record; a
 record that the process died on, by itself, `poison_after` runs in a row is a poison pill: it is
 dead-lettered with the count instead of being processed again. Clean stops forget their notes, so
-only deaths count. Cost in normal running: one statement per fetch that returned records, and
-one per batch.
+only deaths count. Cost in normal running: about one statement per batch (the worker's notes
+reach two batches past their start, so the fetches within one write nothing; after a death, up
+to that many records run one at a time).
 """
 
 from __future__ import annotations
