@@ -275,6 +275,8 @@ class Worker:
         # Per partition, the first offset of the batch in flight: notes of records read
         # meanwhile start there, since nothing from it on is committed yet.
         self._running_from: dict[tuple[str, int], int] = {}
+        # Partitions of the batch in flight when it runs one record at a time.
+        self._one_by_one: set[tuple[str, int]] = set()
         # The notes this run wrote, per partition: (start, end).
         self._noted: dict[tuple[str, int], tuple[int, int]] = {}
         self.attempts = AttemptTracker(
@@ -465,12 +467,20 @@ class Worker:
     ) -> None:
         """Decode fetched records onto the next batch, yielding to the event loop between slices
         so the batch in flight can send its next statement as soon as PostgreSQL answers."""
+        # Records an earlier run died on, and records of a partition whose batch in flight runs
+        # one record at a time (a note for them would replace that record's own), are left
+        # undecoded: their batch runs one record at a time, each noted first.
+        later: set[TopicPartition] = set()
         notes = []
         for tp, records in sorted(fetched.items()):
             upcoming.fetched.setdefault(tp, []).extend(records)
             key = (tp.topic, tp.partition)
+            span = Attempt(tp.topic, tp.partition, records[0].offset, records[-1].offset + 1, 0)
+            if key in self._one_by_one or self.attempts.suspected([span]):
+                later.add(tp)
+                continue
             start = self._running_from.get(key, upcoming.fetched[tp][0].offset)
-            notes.append(Attempt(tp.topic, tp.partition, start, records[-1].offset + 1, 0))
+            notes.append(Attempt(tp.topic, tp.partition, start, span.end, 0))
         await self._note(notes)  # before decoding: a parser may kill the process
         for tp, records in sorted(fetched.items()):
             part = upcoming.parts.get(tp.topic)
@@ -478,8 +488,8 @@ class Worker:
                 part = upcoming.parts[tp.topic] = _Prepared(tp.topic, [], ([], []))
             handler = self.runtime.pipeline.handlers[tp.topic]
             raw = [to_raw(r) for r in records]
-            if self.attempts.suspected(attempt_spans({(tp.topic, tp.partition): raw})):
-                upcoming.one_by_one = True  # decoded one at a time, after a note of its own
+            if tp in later:
+                upcoming.one_by_one = True
                 part.records.extend(raw)
                 upcoming.size += len(records)
                 continue
@@ -498,6 +508,7 @@ class Worker:
             self._running_from = {(s.topic, s.partition): s.start for s in spans}
             try:
                 if batch.one_by_one or self.attempts.suspected(spans):
+                    self._one_by_one = set(self._running_from)
                     await self._run_one_by_one(batch)
                 else:
                     await self._note(spans)  # committed first: a death in the batch leaves it
@@ -505,6 +516,7 @@ class Worker:
                         await self.process(part.topic, part.records, part.decoded)
             finally:
                 self._running_from = {}
+                self._one_by_one = set()
         self._observe_lag(batch.fetched)
         # Kafka offsets are for lag tools only: never wait for them, keep one commit in flight.
         if self._kafka_commit is None or self._kafka_commit.done():
