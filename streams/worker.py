@@ -554,6 +554,8 @@ class Worker:
         death names its record; a poison pill is dead-lettered instead of processed again."""
         for part in batch.parts.values():
             for record in part.records:
+                if TopicPartition(record.topic, record.partition) not in self._positioned:
+                    continue  # revoked meanwhile: its next owner reads it again
                 reason = self.attempts.poison(record)
                 if reason is None:
                     single = Attempt(record.topic, record.partition, record.offset, record.offset + 1, 0)
@@ -564,7 +566,10 @@ class Worker:
     def _observe_lag(self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         """Records behind the log end per partition, from the high watermark of the last fetch."""
         assert self.consumer is not None
+        assigned = self.consumer.assignment()
         for tp, records in fetched.items():
+            if tp not in assigned:
+                continue  # revoked while the batch ran (the consumer asserts on it)
             highwater = self.consumer.highwater(tp)
             if highwater is not None and records:
                 metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(
