@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int = 5
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
+    # Static group membership (KIP-345): a worker restarted with the same id takes its partitions
+    # back without waiting for its old session to time out, on brokers that implement it. Unique
+    # per live worker (a second worker with the same id fences the first): a StatefulSet pod name.
+    group_instance_id: str | None = Field(None, min_length=1, max_length=249)
     max_event_bytes: int = 1_000_000
     shutdown_timeout_s: float = 30.0
     retry_initial_s: float = 0.2

@@ -14,7 +14,7 @@ import fastjsonschema
 import msgspec
 import orjson
 
-from processors.contracts import wire
+from processors.contracts import limits, wire
 from processors.contracts.events import (
     AccuracyWindow,
     ArmAlternative,
@@ -91,7 +91,12 @@ def _parse(payload: bytes, name: str, max_bytes: int) -> dict[str, Any]:
     try:
         _validator(name)(doc)
     except fastjsonschema.JsonSchemaValueException as exc:
-        raise InvalidEvent(f"{name} does not match its schema: {exc.message}") from None
+        # A "not" rule's own words say nothing ("must NOT match a disallowed definition"): the
+        # property's description says why.
+        why = exc.definition.get("description") if exc.rule == "not" else None
+        raise InvalidEvent(
+            f"{name} does not match its schema: {exc.message}" + (f" ({why})" if why else "")
+        ) from None
     # PostgreSQL text cannot hold NUL; reject here with a clear reason instead of failing the batch.
     if _NUL_ESCAPE in payload:
         raise InvalidEvent(f"{name} contains a NUL character (\\u0000), which text fields cannot store")
@@ -139,6 +144,7 @@ def _decode(
     """The event built from its wire struct. The struct comes from the fast path, or else from
     the slow path, which validates against the schema (raising its error) and converts what it
     accepted. A value the schema admits but the event cannot hold (a date) is an InvalidEvent."""
+    limits.check(payload, name, max_bytes)  # size and nesting, before any parser runs
     w = _fast(decoder, payload, max_bytes)
     if w is None:
         doc = _parse(payload, name, max_bytes)

@@ -22,6 +22,8 @@ Id = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Name = Annotated[str, msgspec.Meta(max_length=200)]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=32000)]
 Time = Annotated[str, msgspec.Meta(pattern=DATE_TIME)]
+# A task kind: any name but "*", which the schema refuses (it names the defaults and all tasks).
+Kind = Annotated[str, msgspec.Meta(max_length=200, pattern=r"^(?!\*$)")]
 
 
 class TaskCreatedWire(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -30,7 +32,7 @@ class TaskCreatedWire(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     occurred_at: Time
     task_id: Id
     description: Text
-    kind: Name | None = None
+    kind: Kind | None = None
     priority: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0
     requirements: Annotated[
         list[Annotated[str, msgspec.Meta(max_length=500)]], msgspec.Meta(max_length=100)

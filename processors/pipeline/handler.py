@@ -66,6 +66,16 @@ def reject(record: RawRecord, error_class: str, message: str) -> Rejected:
     return Rejected(record.source, record.key, record.value, error_class, message, event_id_of(record.value))
 
 
+def _undecodable(stream: str, record: RawRecord, exc: Exception) -> Rejected:
+    """Decoding reads only the record's bytes, so any error it raises (a parser's RecursionError
+    or MemoryError as much as an InvalidEvent) is the record's: it is dead-lettered, never raised
+    into the consume loop, where it would stop the worker."""
+    if isinstance(exc, InvalidEvent):
+        return reject(record, type(exc).__name__, str(exc))
+    reason = f"{stream} record cannot be decoded: {type(exc).__name__}: {exc}"
+    return reject(record, "InvalidEvent", reason)
+
+
 class StreamHandler:
     def __init__(
         self,
@@ -120,8 +130,8 @@ class StreamHandler:
                 items.append(
                     Incoming(self.decoder(record.value, self.max_event_bytes), record.source, record.value)
                 )
-            except InvalidEvent as exc:
-                rejected.append(reject(record, type(exc).__name__, str(exc)))
+            except Exception as exc:  # decoding is pure: whatever it raises is about the record
+                rejected.append(_undecodable(self.stream, record, exc))
                 log.warning(
                     "rejected topic=%s partition=%d offset=%d event_id=%s reason=%s",
                     record.topic,

@@ -258,9 +258,9 @@ class ResultApplier:
         for r in results:
             per_task[(r.task_id, r.agent, r.model)].add(r)
             per_scope[(GLOBAL_SCOPE, r.agent, r.model)].add(r)
-            kind = kinds[r.task_id]
-            if kind:
-                per_scope[(kind, r.agent, r.model)].add(r)
+            scope = knowledge.kind_scope(kinds[r.task_id])
+            if scope is not None:
+                per_scope[(scope, r.agent, r.model)].add(r)
         # Sorted keys: concurrent workers lock rows in the same order, so they cannot deadlock.
         await conn.executemany(
             """INSERT INTO task_arm_outcomes (task_id, agent, model, attempts, successes, duration_sum_ms,

@@ -215,7 +215,8 @@ class TaskCreatedProcessor:
                 self.embedding_stats,
             )
         )
-        stats, profiles, queued = await self._history(["*", *sorted({t.kind for t in tasks if t.kind})])
+        scopes = {s for t in tasks if (s := knowledge.kind_scope(t.kind)) is not None}
+        stats, profiles, queued = await self._history([knowledge.GLOBAL_SCOPE, *sorted(scopes)])
         found = await search_in_chunks(
             tasks,
             self.search_concurrency,
@@ -244,8 +245,8 @@ class TaskCreatedProcessor:
                 kind=task.kind,
                 priority=task.priority,
                 requested_agent=task.requested_agent,
-                global_stats=stats["*"],
-                kind_stats=stats.get(task.kind, empty) if task.kind else empty,
+                global_stats=stats[knowledge.GLOBAL_SCOPE],
+                kind_stats=stats.get(knowledge.kind_scope(task.kind) or "", empty),
                 neighbours=neighbours,
                 tiers=self._tiers_for(task.kind),
                 profiles=affinity,

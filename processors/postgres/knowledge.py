@@ -18,6 +18,14 @@ from processors.search.nearest import merge_exact
 from processors.statistics import ArmTotals
 
 GLOBAL_SCOPE = "*"
+
+
+def kind_scope(kind: str | None) -> str | None:
+    """The arm_stats scope of a task kind, or None when the kind has no scope of its own (no
+    kind, or "*": the schema refuses it, and it must never add a second time to the global row)."""
+    return kind if kind and kind != GLOBAL_SCOPE else None
+
+
 # The neighbour search's ef_search: a margin over its LIMIT, and a floor for small k, where
 # few candidates would leave the graph walk too short (see NeighbourQuery).
 NEIGHBOUR_EF_MARGIN = 1.15

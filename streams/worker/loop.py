@@ -135,7 +135,9 @@ class Worker:
         self.producer = make_producer(s, endpoints.bootstrap)
         await self.producer.start()
         self.publisher = Publisher(self.producer, self.runtime.pool)
-        self.consumer = make_consumer(s, endpoints.bootstrap, group_id=s.consumer_group)
+        self.consumer = make_consumer(
+            s, endpoints.bootstrap, group_id=s.consumer_group, group_instance_id=s.group_instance_id
+        )
         self.consumer.subscribe(list(s.input_topics.values()), listener=PositionListener(self))
         await self.consumer.start()
         try:

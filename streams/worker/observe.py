@@ -62,7 +62,10 @@ class BatchObserver:
     @staticmethod
     def lag(consumer: AIOKafkaConsumer, fetched: Fetched) -> None:
         """Records behind the log end per partition, from the high watermark of the last fetch."""
+        assigned = consumer.assignment()
         for tp, records in fetched.items():
+            if tp not in assigned:
+                continue  # revoked while the batch ran (the consumer asserts on it)
             highwater = consumer.highwater(tp)
             if highwater is not None and records:
                 metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(

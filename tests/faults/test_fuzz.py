@@ -10,6 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
+from processors.contracts.inputs import DECODERS
+from processors.errors import InvalidEvent
 from streams.kafka import ensure_topics
 from tests.faults.compare import compare, dead_letters, hostile_sources, settle
 from tests.faults.conftest import SEEDS, report
@@ -77,6 +79,63 @@ def mutate(rng: random.Random, p: Planned, n: int) -> Planned:
     return Planned(p.stream, p.key, value, None, f"mutated-{how}")
 
 
+def deep_value(rng: random.Random, depth: int) -> bytes:
+    """JSON bytes nesting `depth` objects and arrays (built as bytes: no encoder goes this deep)."""
+    opening: list[bytes] = []
+    closing: list[bytes] = []
+    for _ in range(depth):
+        if rng.random() < 0.5:
+            opening.append(b'{"k":')
+            closing.append(b"}")
+        else:
+            opening.append(b"[")
+            closing.append(b"]")
+    leaf = orjson.dumps(rng.choice([1, "x", None, [], {}]))
+    return b"".join(opening) + leaf + b"".join(reversed(closing))
+
+
+def wide_value(rng: random.Random) -> bytes:
+    """A flat or shallow but wide JSON value: many keys or many items."""
+    n = rng.randint(50, 4000)
+    shape = rng.choice(["object", "array", "strings", "nested"])
+    if shape == "object":
+        return orjson.dumps({f"k{i}": i for i in range(n)})
+    if shape == "array":
+        return orjson.dumps(list(range(n)))
+    if shape == "strings":
+        return orjson.dumps([f"s{i}" for i in range(n)])
+    return orjson.dumps([{"a": [{"b": [i]}]} for i in range(n // 10)])
+
+
+def deep_or_wide(rng: random.Random, p: Planned, n: int, max_event_bytes: int) -> Planned:
+    """A valid event with one field (any of them, free-form objects included, or a new one)
+    replaced by a deep or wide value. Some stay valid (a context a few levels deep): those must
+    be processed, the rest dead-lettered; the codec, which the worker uses, tells which."""
+    assert p.doc is not None
+    doc = dict(p.doc, event_id=f"deep-{n}")
+    for id_field in ("task_id", "message_id"):
+        if id_field in doc and p.stream != RESULTS:
+            doc[id_field] = f"deep-{id_field}-{n}"
+    free_form = {TASKS: ["context", "requirements", "dependencies"], RESULTS: [], MESSAGES: []}[p.stream]
+    field = rng.choice([*doc, *free_form, *free_form, f"x{rng.randint(0, 99)}"])
+    if field == "schema_version":
+        field = "context" if p.stream == TASKS else field
+    deep = rng.random() < 0.6
+    value = (
+        deep_value(rng, rng.choice([rng.randint(1, 70), rng.randint(60, 5000)])) if deep else wide_value(rng)
+    )
+    if field == "context" and not value.startswith(b"{"):
+        value = b'{"v":' + value + b"}"
+    doc[field] = "@@deep-or-wide@@"
+    raw = orjson.dumps(doc).replace(orjson.dumps(doc[field]), value, 1)
+    label = f"{'deep' if deep else 'wide'}-{field}"
+    try:
+        DECODERS[p.stream](raw, max_event_bytes)
+    except InvalidEvent:
+        return Planned(p.stream, p.key, raw, None, label)
+    return Planned(p.stream, p.key, raw, doc, None)
+
+
 def random_json(rng: random.Random, depth: int = 0) -> Any:
     kind = rng.choice(
         ["int", "float", "str", "bool", "null", "list", "dict"] if depth < 4 else ["int", "str"]
@@ -103,10 +162,12 @@ def fuzz_workload(seed: int, hostile: int, max_event_bytes: int) -> list[Planned
     for n in range(hostile):
         roll = rng.random()
         stream = rng.choice([TASKS, RESULTS, MESSAGES])
-        if roll < 0.4:
+        if roll < 0.3:
             bad.append(hostile_record(rng, stream, n, max_event_bytes))
-        elif roll < 0.8:
+        elif roll < 0.6:
             bad.append(mutate(rng, rng.choice(valid), n))
+        elif roll < 0.85:
+            bad.append(deep_or_wide(rng, rng.choice(valid), n, max_event_bytes))
         else:
             bad.append(Planned(stream, rng.randbytes(8), orjson.dumps(random_json(rng)), None, "random-json"))
     # Valid events whose text the embedding provider answers with the wrong dimension.

@@ -18,7 +18,7 @@ from tests.faults.compare import (
     settle,
     where_missing,
 )
-from tests.faults.conftest import EVENTS, KILLS, SEEDS, report
+from tests.faults.conftest import EVENTS, KILLS, PUBLISH_S, SEEDS, report
 from tests.faults.flow import diagnose, inbox_total, publish_paced, wait_for_progress
 from tests.faults.workload import WorkloadShape, generate, ground_truth
 from tests.support.processes import WorkerProcess, worker_processes
@@ -39,7 +39,7 @@ async def test_killed_worker_restarts_without_losing_or_doubling_anything(
     recoveries: list[float] = []
     with worker_processes(worker):
         worker.start()
-        publishing = asyncio.create_task(publish_paced(settings, planned, duration_s=2.5 * KILLS + 2))
+        publishing = asyncio.create_task(publish_paced(settings, planned, duration_s=PUBLISH_S))
         for _ in range(KILLS):
             await asyncio.sleep(rng.uniform(1.0, 4.0))
             before = await inbox_total(endpoints.dsn)
@@ -70,6 +70,9 @@ async def test_killed_worker_restarts_without_losing_or_doubling_anything(
         dead_lettered=len(letters),
         held=len(observed.held),
         recovery_s=[round(r, 2) for r in recoveries],
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=settings.heartbeat_interval_ms,
+        group_instance_id=settings.group_instance_id,
         drain_after_publish_s=round(drained_s, 1),
         repeated_outputs=schedule_repeats + letter_copies,
     )

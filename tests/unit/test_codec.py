@@ -272,3 +272,10 @@ def test_any_valid_message_survives_encode_then_decode(content: str, thread: str
         "m-1", datetime(2026, 3, 2, tzinfo=UTC), "M1", "slack", "ana", content, thread_id=thread
     )
     assert decode_message_ingested(encode(event)) == event
+
+
+def test_the_reserved_kind_star_is_refused_with_the_reason() -> None:
+    with pytest.raises(InvalidEvent, match=r'data\.kind must NOT match .*"\*" is reserved'):
+        decode(task_doc(kind="*"))
+    assert decode(task_doc(kind="**")).kind == "**"
+    assert decode(task_doc(kind="*code")).kind == "*code"

@@ -209,3 +209,27 @@ def test_classify_tells_outages_from_bad_data(error: Exception, retriable: bool)
     assert verdict.retriable is retriable
     assert verdict.error_class == type(error).__name__
     assert verdict.message
+
+
+@pytest.mark.parametrize(
+    "error", [RecursionError("maximum recursion depth exceeded"), MemoryError(), KeyError("x")]
+)
+async def test_any_error_a_record_raises_while_decoding_dead_letters_it(error: Exception) -> None:
+    """Decoding reads only the record: whatever a parser raises is the record's fault, and must
+    reach the dead-letter topic, not the consume loop (which decodes ahead, outside `handle`)."""
+
+    def decoder(value: bytes, max_bytes: int) -> Any:
+        if b"crash" in value:
+            raise error
+        return decode_task_created(value, max_bytes)
+
+    processor = FakeProcessor()
+    h = handler(processor)
+    h.decoder = decoder
+    records = [record(0), record(1, value=b'{"crash": 1}'), record(2)]
+    items, rejected = h.decode(records)
+    assert [i.event.event_id for i in items] == ["e0", "e2"]
+    assert [(r.source.offset, r.error_class) for r in rejected] == [(1, "InvalidEvent")]
+    assert rejected[0].error_message.startswith(f"{TOPIC} record cannot be decoded: {type(error).__name__}")
+    result = await h.handle(records)
+    assert (result.processed, result.dead_lettered) == (2, 1)
