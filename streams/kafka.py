@@ -8,7 +8,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams.settings import Settings
 
@@ -42,6 +42,44 @@ def make_producer(settings: Settings, bootstrap: str, **overrides: Any) -> AIOKa
     return AIOKafkaProducer(**options)
 
 
+# Whether each bootstrap's broker accepted an idempotent producer (asked once per process).
+_IDEMPOTENCE: dict[str, bool] = {}
+
+
+async def start_producer(settings: Settings, bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
+    """A started producer for tasksage's outputs: acks=all and, where the broker supports it, the
+    idempotent producer (broker-side dedup of the producer's own retries, in order per
+    partition). Tansu 0.6 answers InitProducerId with an unknown error: with
+    kafka_idempotence=auto that broker gets a plain producer, and the outbox's keys dedup."""
+    mode = settings.kafka_idempotence
+    wanted = mode == "on" or (mode == "auto" and _IDEMPOTENCE.get(bootstrap, True))
+    if wanted:
+        producer = make_producer(settings, bootstrap, enable_idempotence=True, **overrides)
+        try:
+            await producer.start()
+        except KafkaError as exc:
+            await producer.stop()
+            if mode == "on":
+                raise
+            log.warning(
+                "the broker at %s refused an idempotent producer (%s): outputs use a plain one",
+                bootstrap,
+                exc,
+            )
+            _IDEMPOTENCE[bootstrap] = False
+        else:
+            _IDEMPOTENCE[bootstrap] = True
+            return producer
+    producer = make_producer(settings, bootstrap, **overrides)
+    await producer.start()
+    return producer
+
+
+def idempotent(bootstrap: str) -> bool | None:
+    """What start_producer found for this broker (None: not asked yet)."""
+    return _IDEMPOTENCE.get(bootstrap)
+
+
 def make_consumer(settings: Settings, bootstrap: str, *topics: str, **overrides: Any) -> AIOKafkaConsumer:
     options = client_options(settings, bootstrap)
     options.update(
@@ -59,6 +97,11 @@ def make_consumer(settings: Settings, bootstrap: str, *topics: str, **overrides:
     return AIOKafkaConsumer(*topics, **options)
 
 
+def new_topic(settings: Settings, name: str) -> NewTopic:
+    configs = {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
+    return NewTopic(name, settings.topic_partitions, settings.topic_replication_factor, topic_configs=configs)
+
+
 async def ensure_topics(settings: Settings, bootstrap: str, topics: list[str] | None = None) -> list[str]:
     """Create missing topics; returns those created."""
     admin = AIOKafkaAdminClient(**client_options(settings, bootstrap))
@@ -68,7 +111,7 @@ async def ensure_topics(settings: Settings, bootstrap: str, topics: list[str] | 
         wanted = [t for t in (topics or settings.all_topics()) if t not in existing]
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(t, settings.topic_partitions, 1) for t in wanted])
+                await admin.create_topics([new_topic(settings, t) for t in wanted])
             log.info("created topics: %s", ", ".join(wanted))
         return wanted
     finally:

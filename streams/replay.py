@@ -12,7 +12,7 @@ from datetime import datetime
 
 from aiokafka import TopicPartition
 
-from streams.kafka import make_consumer, make_producer
+from streams.kafka import make_consumer, start_producer
 from streams.runtime import Runtime
 from streams.worker import Publisher, to_raw
 
@@ -41,9 +41,8 @@ async def replay(
     s = runtime.settings
     bootstrap = runtime.endpoints.bootstrap
     consumer = make_consumer(s, bootstrap, group_id=None, enable_auto_commit=False)
-    producer = make_producer(s, bootstrap)
     await consumer.start()
-    await producer.start()
+    producer = await start_producer(s, bootstrap)
     publisher = Publisher(producer, runtime.pool)
     report = ReplayReport()
     started = time.perf_counter()

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Path(".tasksage")
     embedded_kafka_port: int = 19092
+    # Which broker `tasksage up` starts when none is configured: Tansu (light, memory only) or
+    # Apache Kafka (KRaft, logs on disk in DATA_DIR; needs Java and `make kafka`).
+    embedded_broker: Literal["tansu", "kafka"] = "tansu"
+    embedded_kafka_heap: str = "512m"  # the Apache Kafka JVM's -Xmx
     # 0: a quarter of the RAM, at most 1 GiB (pgserver's own default of 128 MiB is smaller than
     # the HNSW index of 100k tasks).
     embedded_postgres_shared_buffers_mb: int = Field(0, ge=0)
@@ -54,6 +58,13 @@ class Settings(BaseSettings):
     topic_message_duplicates: str = "message-duplicates"
     dead_letter_suffix: str = ".dlq"
     topic_partitions: int = 4
+    # Topics tasksage creates: replicas per partition and min.insync.replicas (with acks=all a
+    # write is acknowledged once that many replicas have it).
+    topic_replication_factor: int = Field(1, ge=1)
+    topic_min_insync_replicas: int = Field(1, ge=1)
+    # Idempotent producer (no duplicates from producer retries within a session): "auto" uses
+    # it where the broker supports it (Apache Kafka, not Tansu 0.6).
+    kafka_idempotence: Literal["auto", "on", "off"] = "auto"
     consumer_group: str = "tasksage"
 
     # Consumption.
@@ -221,8 +232,13 @@ class Settings(BaseSettings):
     def namespaced(self, prefix: str) -> dict[str, str]:
         """Every topic and the consumer group under `prefix`: settings overrides that keep a run
         (a benchmark, an evaluation, a test) off the topics and offsets of any other."""
-        fields = [f for f in type(self).model_fields if f.startswith("topic_") and f != "topic_partitions"]
+        fields = [f for f in self.topic_name_fields() if f.startswith("topic_")]
         return {f: prefix + getattr(self, f) for f in [*fields, "consumer_group"]}
+
+    @classmethod
+    def topic_name_fields(cls) -> list[str]:
+        """The settings that name a topic (not its partitions, replicas or other properties)."""
+        return [f for f, info in cls.model_fields.items() if f.startswith("topic_") and info.annotation is str]
 
     def all_topics(self) -> list[str]:
         inputs = list(self.input_topics.values())

@@ -28,7 +28,7 @@ from processors.pipeline.handler import RetryAbandoned
 from processors.postgres import ledger
 from processors.postgres.pool import Pool
 from streams import metrics, upkeep
-from streams.kafka import ensure_topics, make_consumer, make_producer
+from streams.kafka import ensure_topics, make_consumer, start_producer
 from streams.log_integrity import LogIntegrity
 from streams.runtime import Runtime
 from streams.search_runtime import coverage_loop
@@ -322,8 +322,7 @@ class Worker:
         s = self.settings
         endpoints = self.runtime.endpoints
         await ensure_topics(s, endpoints.bootstrap)
-        self.producer = make_producer(s, endpoints.bootstrap)
-        await self.producer.start()
+        self.producer = await start_producer(s, endpoints.bootstrap)
         self.publisher = Publisher(self.producer, self.runtime.pool)
         self.consumer = make_consumer(s, endpoints.bootstrap, group_id=s.consumer_group)
         self.consumer.subscribe(list(s.input_topics.values()), listener=PositionListener(self))
