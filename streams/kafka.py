@@ -116,3 +116,20 @@ async def ensure_topics(settings: Settings, bootstrap: str, topics: list[str] | 
         return wanted
     finally:
         await admin.close()
+
+
+async def partitions_of(settings: Settings, bootstrap: str, topics: list[str]) -> dict[str, list[int]]:
+    """Partition numbers of each topic ([] for a topic that does not exist), from the broker.
+    A consumer without a group knows no topic's partitions on Apache Kafka until it fetched
+    that topic; Tansu happens to send all of them."""
+    admin = AIOKafkaAdminClient(**client_options(settings, bootstrap))
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    found: dict[str, list[int]] = {t: [] for t in topics}
+    for t in described:
+        if t.get("error_code", 0) == 0 and t["topic"] in found:
+            found[t["topic"]] = sorted(p["partition"] for p in t["partitions"])
+    return found

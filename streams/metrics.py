@@ -91,6 +91,11 @@ CONSUMER_LAG = Gauge("tasksage_consumer_lag", "Records behind the log end", ["to
 HEALTHY = Gauge("tasksage_healthy", "1 when the worker is processing, 0 while it waits on a dependency")
 
 
+RECORDS_LOST_TO_RETENTION = Counter(
+    "tasksage_records_lost_to_retention_total",
+    "Records the broker deleted by retention before this consumer group processed them",
+    ["topic", "partition"],
+)
 LOG_RESETS = Counter(
     "tasksage_log_resets_total",
     "Partitions whose stored position no longer matched the broker's log (lost or replaced)",

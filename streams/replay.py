@@ -47,24 +47,33 @@ async def replay(
     report = ReplayReport()
     started = time.perf_counter()
     try:
-        partitions = [
-            TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())
-        ]
+        # The producer's partitions_for waits for each topic's metadata.
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(await producer.partitions_for(t))]
         if not partitions:
             return report
         consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
         starts: dict[TopicPartition, int] = {}
+        # Partitions with no record at or after `since`: nothing of theirs is replayed. Brokers
+        # whose end offsets can lag a batch behind may still hand older records: they are skipped.
+        too_old: dict[TopicPartition, int] = {}
         if since is not None:
-            found = await consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in partitions})
+            since_ms = int(since.timestamp() * 1000)
+            found = await consumer.offsets_for_times(dict.fromkeys(partitions, since_ms))
             for tp in partitions:
                 hit = found.get(tp)
-                starts[tp] = hit.offset if hit is not None else 0
+                # Apache Kafka answers None for "no such record"; Tansu answers offset 0 with
+                # timestamp -1. Either way the replay of this partition starts at its end.
+                if hit is None or hit.timestamp < since_ms:
+                    starts[tp] = ends[tp]
+                    too_old[tp] = since_ms
+                else:
+                    starts[tp] = hit.offset
                 consumer.seek(tp, starts[tp])
         else:
             await consumer.seek_to_beginning(*partitions)
             begins = await consumer.beginning_offsets(partitions)
             starts = dict(begins)
-        ends = await consumer.end_offsets(partitions)
         total = sum(max(0, ends[tp] - starts.get(tp, 0)) for tp in partitions)
         if on_progress:
             on_progress(0, total)
@@ -81,11 +90,14 @@ async def replay(
                     break
                 continue
             last_data = time.monotonic()
-            for tp, recs in sorted(fetched.items()):
+            for tp, batch in sorted(fetched.items()):
+                positions[tp] = batch[-1].offset + 1
+                recs = [r for r in batch if r.timestamp >= too_old[tp]] if tp in too_old else batch
+                if not recs:
+                    continue
                 raw = [to_raw(r) for r in recs]
                 result = await runtime.pipeline.handlers[tp.topic].handle(raw)
                 await publisher.publish(result.outputs)
-                positions[tp] = recs[-1].offset + 1
                 report.records += len(recs)
                 report.processed += result.processed
                 report.duplicates += result.duplicates

@@ -238,7 +238,9 @@ class Settings(BaseSettings):
     @classmethod
     def topic_name_fields(cls) -> list[str]:
         """The settings that name a topic (not its partitions, replicas or other properties)."""
-        return [f for f, info in cls.model_fields.items() if f.startswith("topic_") and info.annotation is str]
+        return [
+            f for f, info in cls.model_fields.items() if f.startswith("topic_") and info.annotation is str
+        ]
 
     def all_topics(self) -> list[str]:
         inputs = list(self.input_topics.values())
