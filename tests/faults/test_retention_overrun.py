@@ -41,7 +41,11 @@ async def _set_retention(settings, topic: str, retention_ms: int) -> None:
     await admin.start()
     try:
         await admin.alter_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, topic, {"retention.ms": str(retention_ms), "segment.ms": "300"})]
+            [
+                ConfigResource(
+                    ConfigResourceType.TOPIC, topic, {"retention.ms": str(retention_ms), "segment.ms": "300"}
+                )
+            ]
         )
     finally:
         await admin.close()
