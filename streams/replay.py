@@ -12,6 +12,7 @@ from datetime import datetime
 
 from aiokafka import TopicPartition
 
+from processors.errors import ConfigurationError
 from streams.kafka import make_consumer, start_producer
 from streams.runtime import Runtime
 from streams.worker import Publisher, to_raw
@@ -25,6 +26,9 @@ class ReplayReport:
     processed: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    # Records older than the replay window (TASKSAGE_REPLAY_WINDOW_DAYS), not re-applied: the
+    # inbox keeps event ids only that long (not counted in `records`).
+    outside_window: int = 0
     seconds: float = 0.0
     per_topic: dict[str, int] = field(default_factory=dict)
 
@@ -53,12 +57,21 @@ async def replay(
             return report
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
+        window_start_ms = int((time.time() - s.replay_window_days * 86_400) * 1000)
         starts: dict[TopicPartition, int] = {}
         # Partitions with no record at or after `since`: nothing of theirs is replayed. Brokers
         # whose end offsets can lag a batch behind may still hand older records: they are skipped.
         too_old: dict[TopicPartition, int] = {}
         if since is not None:
             since_ms = int(since.timestamp() * 1000)
+            if since_ms < window_start_ms:
+                raise ConfigurationError(
+                    f"--since {since.isoformat()} is older than the replay window "
+                    f"({s.replay_window_days:g} days): the inbox no longer holds the ids of events "
+                    "applied before it, so a replay could apply them twice",
+                    hint="replay from a later time, or raise TASKSAGE_REPLAY_WINDOW_DAYS "
+                    "(it only covers events whose ids have not expired yet)",
+                )
             found = await consumer.offsets_for_times(dict.fromkeys(partitions, since_ms))
             for tp in partitions:
                 hit = found.get(tp)
@@ -93,6 +106,10 @@ async def replay(
             for tp, batch in sorted(fetched.items()):
                 positions[tp] = batch[-1].offset + 1
                 recs = [r for r in batch if r.timestamp >= too_old[tp]] if tp in too_old else batch
+                # Older than the replay window: their ids may have left the inbox.
+                kept = [r for r in recs if r.timestamp >= window_start_ms]
+                report.outside_window += len(recs) - len(kept)
+                recs = kept
                 if not recs:
                     continue
                 raw = [to_raw(r) for r in recs]
@@ -105,6 +122,13 @@ async def replay(
                 report.per_topic[tp.topic] = report.per_topic.get(tp.topic, 0) + len(recs)
             if on_progress:
                 on_progress(report.records, max(total, report.records))
+        if report.outside_window:
+            log.warning(
+                "replay skipped %d records older than the replay window (%g days): their event ids "
+                "may have left the inbox, so they are not applied again",
+                report.outside_window,
+                s.replay_window_days,
+            )
     finally:
         report.seconds = time.perf_counter() - started
         await consumer.stop()

@@ -87,6 +87,14 @@ class Settings(BaseSettings):
     retry_initial_s: float = 0.2
     retry_max_s: float = 10.0
     held_result_timeout_s: float = 3600.0
+    # Retention (README "Bookkeeping and retention"). The inbox keeps event ids for the replay
+    # window: a replay never re-applies records older than it, and ids older than it are deleted.
+    replay_window_days: float = Field(7.0, gt=0.0)
+    # History deleted when older than this many days; unset: kept.
+    prediction_retention_days: float | None = Field(None, gt=0.0)
+    message_retention_days: float | None = Field(None, gt=0.0)
+    retention_interval_s: float = Field(60.0, gt=0.0)  # how often the worker deletes expired rows
+    retention_batch: int = Field(5000, ge=1)  # rows per delete transaction
     # Delivery checks (README: "Delivery guarantees and failure handling").
     held_result_check_interval_s: float = 30.0  # how often held results are checked for expiry
     outbox_sweep_after_s: float = 30.0  # outbox rows older than this are re-published by the sweep

@@ -26,6 +26,7 @@ COUNTED_TABLES = {
     "held_results": "count(*)",
     "outbox": ledger.OUTBOX_RECORD_COUNT,
     "inbox": "count(*)",
+    "partition_anchors": "count(*)",
     "task_index_queue": "count(*)",  # task vectors waiting for the neighbour index (sql/0006)
 }
 

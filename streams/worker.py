@@ -28,6 +28,7 @@ from processors.pipeline.handler import RetryAbandoned
 from processors.postgres import ledger
 from processors.postgres.pool import Pool
 from streams import metrics, upkeep
+from streams.bookkeeping import retention_loop
 from streams.kafka import ensure_topics, make_consumer, start_producer
 from streams.log_integrity import LogIntegrity
 from streams.runtime import Runtime
@@ -342,6 +343,7 @@ class Worker:
                 asyncio.create_task(upkeep.held_results_loop(self, self._stopping), name="held-results"),
                 asyncio.create_task(upkeep.index_merge_loop(self, self._stopping), name="index-merge"),
                 asyncio.create_task(upkeep.probe_loop(self, self._stopping), name="health-probes"),
+                asyncio.create_task(retention_loop(s, self.runtime.pool, self._stopping), name="retention"),
             ]
             self.health.set_ok("worker")
             if ready is not None:
