@@ -133,3 +133,44 @@ async def partitions_of(settings: Settings, bootstrap: str, topics: list[str]) -
         if t.get("error_code", 0) == 0 and t["topic"] in found:
             found[t["topic"]] = sorted(p["partition"] for p in t["partitions"])
     return found
+
+
+def starved_members(partitions: dict[str, int], members: int) -> list[str]:
+    """Warnings for input topics with fewer partitions than the group has members: the extra
+    members of that topic get nothing of it to do."""
+    return [
+        f"topic {topic} has {count} partitions but group has {members} members: "
+        f"{members - count} of them get none of its records (add partitions or run fewer workers)"
+        for topic, count in sorted(partitions.items())
+        if 0 < count < members
+    ]
+
+
+async def group_members(settings: Settings, bootstrap: str) -> int:
+    """How many members the consumer group has now (classic protocol), per the broker."""
+    admin = AIOKafkaAdminClient(**client_options(settings, bootstrap))
+    await admin.start()
+    try:
+        responses = await admin.describe_consumer_groups([settings.consumer_group])
+    finally:
+        await admin.close()
+    count = 0
+    for response in responses:
+        for group in response.to_object()["groups"]:
+            if group["group"] == settings.consumer_group:
+                count = max(count, len(group["members"]))
+    return count
+
+
+async def warn_if_starved(settings: Settings, bootstrap: str) -> list[str]:
+    """Log a warning per input topic with fewer partitions than the group has members."""
+    try:
+        members = await group_members(settings, bootstrap)
+        found = await partitions_of(settings, bootstrap, list(settings.input_topics.values()))
+    except Exception as exc:  # a check only: never fails an assignment
+        log.debug("cannot compare partitions with group members: %s", exc)
+        return []
+    warnings = starved_members({t: len(p) for t, p in found.items()}, members)
+    for text in warnings:
+        log.warning("%s", text)
+    return warnings

@@ -29,7 +29,7 @@ from processors.postgres import ledger
 from processors.postgres.pool import Pool
 from streams import metrics, upkeep
 from streams.bookkeeping import retention_loop
-from streams.kafka import ensure_topics, make_consumer, start_producer
+from streams.kafka import ensure_topics, make_consumer, start_producer, warn_if_starved
 from streams.log_integrity import LogIntegrity
 from streams.runtime import Runtime
 from streams.search_runtime import coverage_loop
@@ -214,12 +214,17 @@ async def _settle(
 class PositionListener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
+        self.check: asyncio.Task[list[str]] | None = None
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         await self.worker.hand_back(revoked)
         log.info("partitions revoked: %s", _describe(revoked))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        # In the background: a check that warns, never one that holds up the assignment.
+        self.check = asyncio.create_task(
+            warn_if_starved(self.worker.settings, self.worker.runtime.endpoints.bootstrap)
+        )
         try:
             await self.worker.seek_to_stored_positions(assigned)
         except Exception:
