@@ -62,7 +62,7 @@ def resolve_endpoints(settings: Settings) -> Endpoints:
 def _embedded_broker(s: Settings, port: int) -> EmbeddedBroker | EmbeddedKafka:
     """The broker settings.embedded_broker names; Apache Kafka's jars are fetched on first use."""
     if s.embedded_broker == "kafka":
-        jars = fetch_jars(s.data_dir)
+        jars = fetch_jars(s.kafka_jars_dir or s.data_dir)
         return EmbeddedKafka(port, s.data_dir / "kafka", jars=jars, heap=s.embedded_kafka_heap)
     return EmbeddedBroker(port, s.data_dir / "broker.log")
 

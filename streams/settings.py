@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     # Apache Kafka (KRaft, logs on disk in DATA_DIR; needs Java and `make kafka`).
     embedded_broker: Literal["tansu", "kafka"] = "tansu"
     embedded_kafka_heap: str = "512m"  # the Apache Kafka JVM's -Xmx
+    # Where the Apache Kafka jars are cached (kafka-VERSION/libs under it); unset: data_dir.
+    kafka_jars_dir: Path | None = None
     # 0: a quarter of the RAM, at most 1 GiB (pgserver's own default of 128 MiB is smaller than
     # the HNSW index of 100k tasks).
     embedded_postgres_shared_buffers_mb: int = Field(0, ge=0)
