@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit integration faults contract bench evaluate clean \
+.PHONY: install kafka demo test test-tansu test-kafka lint typecheck unit integration faults contract bench evaluate clean \
 	tools alerts-check chart-files helm-check
 
 $(BIN)/python:
@@ -19,6 +19,17 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)  ## create .venv and install tasksage with its dev tools
 
+# Apache Kafka's jars (version pinned in deploy/kafka/pom.xml, checksums checked by Maven),
+# copied into .tasksage/kafka-VERSION/libs; a no-op once there. Needs Java 17+ and Maven.
+kafka: $(STAMP)  ## fetch the Apache Kafka broker (for tests and `tasksage up --broker kafka`)
+	@if command -v java >/dev/null && command -v mvn >/dev/null; then \
+		$(BIN)/python -c 'from pathlib import Path; from streams.embedded_kafka import fetch_jars; print(fetch_jars(Path(".tasksage")))'; \
+	elif [ "$$CI" = "true" ]; then \
+		echo "make kafka: Java and Maven are needed (apt-get install openjdk-17-jre-headless maven)"; exit 1; \
+	else \
+		echo "make kafka: no java or mvn: the Apache Kafka test leg will be skipped (apt-get install openjdk-17-jre-headless maven)"; \
+	fi
+
 demo: $(STAMP)  ## run the main job on the embedded broker and database and show the result
 	$(BIN)/tasksage demo
 
@@ -30,8 +41,14 @@ lint: $(STAMP)  ## ruff, formatting and the import layers (pyproject [tool.impor
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) lint typecheck alerts-check helm-check  ## install, lint, type-check, check alerts and chart, run the whole suite
+test: $(STAMP) lint typecheck alerts-check helm-check kafka  ## install, lint, type-check, check alerts and chart, run the whole suite on both brokers
 	$(BIN)/pytest -q -p no:cacheprovider tests
+
+test-tansu: $(STAMP)  ## the whole suite with the integration and fault tests on Tansu only
+	$(BIN)/pytest -q -p no:cacheprovider --broker tansu tests
+
+test-kafka: $(STAMP) kafka  ## the whole suite with the integration and fault tests on Apache Kafka only
+	$(BIN)/pytest -q -p no:cacheprovider --broker kafka tests
 
 unit: $(STAMP)  ## pure tests only (seconds)
 	$(BIN)/pytest -q tests/unit

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from processors.records import RawRecord
 from streams.settings import Settings
@@ -44,6 +44,44 @@ def make_producer(settings: Settings, bootstrap: str, **overrides: Any) -> AIOKa
     return AIOKafkaProducer(**options)
 
 
+# Whether each bootstrap's broker accepted an idempotent producer (asked once per process).
+_IDEMPOTENCE: dict[str, bool] = {}
+
+
+async def start_producer(settings: Settings, bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
+    """A started producer for tasksage's outputs: acks=all and, where the broker supports it, the
+    idempotent producer (broker-side dedup of the producer's own retries, in order per
+    partition). Tansu 0.6 answers InitProducerId with an unknown error: with
+    kafka_idempotence=auto that broker gets a plain producer, and the outbox's keys dedup."""
+    mode = settings.kafka_idempotence
+    wanted = mode == "on" or (mode == "auto" and _IDEMPOTENCE.get(bootstrap, True))
+    if wanted:
+        producer = make_producer(settings, bootstrap, enable_idempotence=True, **overrides)
+        try:
+            await producer.start()
+        except KafkaError as exc:
+            await producer.stop()
+            if mode == "on":
+                raise
+            log.warning(
+                "the broker at %s refused an idempotent producer (%s): outputs use a plain one",
+                bootstrap,
+                exc,
+            )
+            _IDEMPOTENCE[bootstrap] = False
+        else:
+            _IDEMPOTENCE[bootstrap] = True
+            return producer
+    producer = make_producer(settings, bootstrap, **overrides)
+    await producer.start()
+    return producer
+
+
+def idempotent(bootstrap: str) -> bool | None:
+    """What start_producer found for this broker (None: not asked yet)."""
+    return _IDEMPOTENCE.get(bootstrap)
+
+
 def make_consumer(settings: Settings, bootstrap: str, *topics: str, **overrides: Any) -> AIOKafkaConsumer:
     options = client_options(settings, bootstrap)
     options.update(
@@ -61,6 +99,11 @@ def make_consumer(settings: Settings, bootstrap: str, *topics: str, **overrides:
     return AIOKafkaConsumer(*topics, **options)
 
 
+def new_topic(settings: Settings, name: str) -> NewTopic:
+    configs = {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
+    return NewTopic(name, settings.topic_partitions, settings.topic_replication_factor, topic_configs=configs)
+
+
 async def ensure_topics(settings: Settings, bootstrap: str, topics: list[str] | None = None) -> list[str]:
     """Create missing topics; returns those created."""
     admin = AIOKafkaAdminClient(**client_options(settings, bootstrap))
@@ -70,7 +113,7 @@ async def ensure_topics(settings: Settings, bootstrap: str, topics: list[str] | 
         wanted = [t for t in (topics or settings.all_topics()) if t not in existing]
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(t, settings.topic_partitions, 1) for t in wanted])
+                await admin.create_topics([new_topic(settings, t) for t in wanted])
             log.info("created topics: %s", ", ".join(wanted))
         return wanted
     finally:
@@ -81,3 +124,61 @@ def to_raw(record: ConsumerRecord[bytes, bytes]) -> RawRecord:
     return RawRecord(
         record.topic, record.partition, record.offset, record.key, record.value, record.timestamp or 0
     )
+
+
+async def partitions_of(settings: Settings, bootstrap: str, topics: list[str]) -> dict[str, list[int]]:
+    """Partition numbers of each topic ([] for a topic that does not exist), from the broker.
+    A consumer without a group knows no topic's partitions on Apache Kafka until it fetched
+    that topic; Tansu happens to send all of them."""
+    admin = AIOKafkaAdminClient(**client_options(settings, bootstrap))
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    found: dict[str, list[int]] = {t: [] for t in topics}
+    for t in described:
+        if t.get("error_code", 0) == 0 and t["topic"] in found:
+            found[t["topic"]] = sorted(p["partition"] for p in t["partitions"])
+    return found
+
+
+def starved_members(partitions: dict[str, int], members: int) -> list[str]:
+    """Warnings for input topics with fewer partitions than the group has members: the extra
+    members of that topic get nothing of it to do."""
+    return [
+        f"topic {topic} has {count} partitions but group has {members} members: "
+        f"{members - count} of them get none of its records (add partitions or run fewer workers)"
+        for topic, count in sorted(partitions.items())
+        if 0 < count < members
+    ]
+
+
+async def group_members(settings: Settings, bootstrap: str) -> int:
+    """How many members the consumer group has now (classic protocol), per the broker."""
+    admin = AIOKafkaAdminClient(**client_options(settings, bootstrap))
+    await admin.start()
+    try:
+        responses = await admin.describe_consumer_groups([settings.consumer_group])
+    finally:
+        await admin.close()
+    count = 0
+    for response in responses:
+        for group in response.to_object()["groups"]:
+            if group["group"] == settings.consumer_group:
+                count = max(count, len(group["members"]))
+    return count
+
+
+async def warn_if_starved(settings: Settings, bootstrap: str) -> list[str]:
+    """Log a warning per input topic with fewer partitions than the group has members."""
+    try:
+        members = await group_members(settings, bootstrap)
+        found = await partitions_of(settings, bootstrap, list(settings.input_topics.values()))
+    except Exception as exc:  # a check only: never fails an assignment
+        log.debug("cannot compare partitions with group members: %s", exc)
+        return []
+    warnings = starved_members({t: len(p) for t, p in found.items()}, members)
+    for text in warnings:
+        log.warning("%s", text)
+    return warnings

@@ -101,6 +101,21 @@ CONSUMER_LAG = Gauge("tasksage_consumer_lag", "Records behind the log end", ["to
 HEALTHY = Gauge("tasksage_healthy", "1 when the worker is processing, 0 while it waits on a dependency")
 
 
+BOOKKEEPING_ROWS = Gauge(
+    "tasksage_bookkeeping_rows",
+    "Rows of a bookkeeping table (inbox, held_results, outbox, anchors)",
+    ["table"],
+)
+RETENTION_DELETED = Counter(
+    "tasksage_retention_deleted_rows_total",
+    "Rows deleted by retention (inbox, predictions, messages)",
+    ["table"],
+)
+RECORDS_LOST_TO_RETENTION = Counter(
+    "tasksage_records_lost_to_retention_total",
+    "Records the broker deleted by retention before this consumer group processed them",
+    ["topic", "partition"],
+)
 LOG_RESETS = Counter(
     "tasksage_log_resets_total",
     "Partitions whose stored position no longer matched the broker's log (lost or replaced)",

@@ -27,6 +27,7 @@ from streams.embedded import (
     read_service_info,
     write_service_info,
 )
+from streams.embedded_kafka import EmbeddedKafka, fetch_jars
 from streams.search_runtime import metered
 from streams.settings import Settings
 
@@ -56,12 +57,20 @@ def resolve_endpoints(settings: Settings) -> Endpoints:
     return Endpoints(bootstrap, dsn)
 
 
+def _embedded_broker(s: Settings, port: int) -> EmbeddedBroker | EmbeddedKafka:
+    """The broker settings.embedded_broker names; Apache Kafka's jars are fetched on first use."""
+    if s.embedded_broker == "kafka":
+        jars = fetch_jars(s.kafka_jars_dir or s.data_dir)
+        return EmbeddedKafka(port, s.data_dir / "kafka", jars=jars, heap=s.embedded_kafka_heap)
+    return EmbeddedBroker(port, s.data_dir / "broker.log")
+
+
 class EmbeddedServices(AbstractAsyncContextManager["EmbeddedServices"]):
     """Starts what is not configured: the Tansu broker and/or pgserver PostgreSQL."""
 
     def __init__(self, settings: Settings, *, kafka_port: int | None = None) -> None:
         self.settings = settings
-        self.broker: EmbeddedBroker | None = None
+        self.broker: EmbeddedBroker | EmbeddedKafka | None = None
         self.postgres: EmbeddedPostgres | None = None
         self.kafka_port = kafka_port or settings.embedded_kafka_port
         self.endpoints: Endpoints | None = None
@@ -73,7 +82,7 @@ class EmbeddedServices(AbstractAsyncContextManager["EmbeddedServices"]):
         s.data_dir.mkdir(parents=True, exist_ok=True)
         bootstrap = s.kafka_bootstrap_servers
         if not bootstrap:
-            self.broker = EmbeddedBroker(self.kafka_port, s.data_dir / "broker.log")
+            self.broker = _embedded_broker(s, self.kafka_port)
             self.broker.start()
             bootstrap = self.broker.bootstrap
         dsn = s.database_url.get_secret_value() if s.database_url else None

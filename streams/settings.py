@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Path(".tasksage")
     embedded_kafka_port: int = 19092
+    # Which broker `tasksage up` starts when none is configured: Tansu (light, memory only) or
+    # Apache Kafka (KRaft, logs on disk in DATA_DIR; needs Java and `make kafka`).
+    embedded_broker: Literal["tansu", "kafka"] = "tansu"
+    embedded_kafka_heap: str = "512m"  # the Apache Kafka JVM's -Xmx
+    # Where the Apache Kafka jars are cached (kafka-VERSION/libs under it); unset: data_dir.
+    kafka_jars_dir: Path | None = None
     # 0: a quarter of the RAM, at most 1 GiB (pgserver's own default of 128 MiB is smaller than
     # the HNSW index of 100k tasks).
     embedded_postgres_shared_buffers_mb: int = Field(0, ge=0)
@@ -61,6 +67,13 @@ class Settings(BaseSettings):
     topic_insights: str = "insights"
     dead_letter_suffix: str = ".dlq"
     topic_partitions: int = 4
+    # Topics tasksage creates: replicas per partition and min.insync.replicas (with acks=all a
+    # write is acknowledged once that many replicas have it).
+    topic_replication_factor: int = Field(1, ge=1)
+    topic_min_insync_replicas: int = Field(1, ge=1)
+    # Idempotent producer (no duplicates from producer retries within a session): "auto" uses
+    # it where the broker supports it (Apache Kafka, not Tansu 0.6).
+    kafka_idempotence: Literal["auto", "on", "off"] = "auto"
     consumer_group: str = "tasksage"
 
     # Consumption.
@@ -87,6 +100,14 @@ class Settings(BaseSettings):
     retry_initial_s: float = 0.2
     retry_max_s: float = 10.0
     held_result_timeout_s: float = 3600.0
+    # Retention (README "Bookkeeping and retention"). The inbox keeps event ids for the replay
+    # window: a replay never re-applies records older than it, and ids older than it are deleted.
+    replay_window_days: float = Field(7.0, gt=0.0)
+    # History deleted when older than this many days; unset: kept.
+    prediction_retention_days: float | None = Field(None, gt=0.0)
+    message_retention_days: float | None = Field(None, gt=0.0)
+    retention_interval_s: float = Field(60.0, gt=0.0)  # how often the worker deletes expired rows
+    retention_batch: int = Field(5000, ge=1)  # rows per delete transaction
     # Delivery checks (README: "Delivery guarantees and failure handling").
     held_result_check_interval_s: float = 30.0  # how often held results are checked for expiry
     outbox_sweep_after_s: float = 30.0  # outbox rows older than this are re-published by the sweep
@@ -282,8 +303,15 @@ class Settings(BaseSettings):
     def namespaced(self, prefix: str) -> dict[str, str]:
         """Every topic and the consumer group under `prefix`: settings overrides that keep a run
         (a benchmark, an evaluation, a test) off the topics and offsets of any other."""
-        fields = [f for f in type(self).model_fields if f.startswith("topic_") and f != "topic_partitions"]
+        fields = [f for f in self.topic_name_fields() if f.startswith("topic_")]
         return {f: prefix + getattr(self, f) for f in [*fields, "consumer_group"]}
+
+    @classmethod
+    def topic_name_fields(cls) -> list[str]:
+        """The settings that name a topic (not its partitions, replicas or other properties)."""
+        return [
+            f for f, info in cls.model_fields.items() if f.startswith("topic_") and info.annotation is str
+        ]
 
     def all_topics(self) -> list[str]:
         inputs = list(self.input_topics.values())

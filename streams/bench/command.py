@@ -89,7 +89,10 @@ async def run_bench(
     label = f"bench{int(time.time())}"
     work_dir = Path(tempfile.mkdtemp(prefix="tasksage-bench-"))
     configured = bool(base.kafka_bootstrap_servers and base.database_url)
-    services_settings = base.model_copy(update={"data_dir": work_dir / "services"})
+    # The broker's jars stay in the user's data dir: the work dir is new every run.
+    services_settings = base.model_copy(
+        update={"data_dir": work_dir / "services", "kafka_jars_dir": base.kafka_jars_dir or base.data_dir}
+    )
     services = EmbeddedServices(services_settings, kafka_port=free_port())
     try:
         async with services:
@@ -259,7 +262,12 @@ def _run_info(settings: Settings, events: int, history: int, configured: bool) -
         "events_per_phase": events,
         "history": history,
         "embedder": settings.embedder,
-        "services": "configured" if configured else "embedded (Tansu + pgserver)",
+        "services": "configured"
+        if configured
+        else f"embedded ({'Apache Kafka' if settings.embedded_broker == 'kafka' else 'Tansu'} + pgserver)",
+        "broker": "configured"
+        if settings.kafka_bootstrap_servers and configured
+        else settings.embedded_broker,
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "batch_max_records": settings.batch_max_records,
@@ -288,6 +296,12 @@ def _run_info(settings: Settings, events: int, history: int, configured: bool) -
 )
 @click.option("--keep", is_flag=True, help="Keep the benchmark database afterwards.")
 @click.option(
+    "--broker",
+    type=click.Choice(["tansu", "kafka"]),
+    default=None,
+    help="Embedded broker to measure on (unless KAFKA_BOOTSTRAP_SERVERS is set) [env TASKSAGE_EMBEDDED_BROKER; default: tansu].",
+)
+@click.option(
     "--stream",
     "streams",
     type=click.Choice(STREAMS),
@@ -304,6 +318,7 @@ def _run_info(settings: Settings, events: int, history: int, configured: bool) -
 def bench(
     ctx: click.Context, events: int, history: int, embedder: str, json_path: Path | None,
     light_events: int, profile: bool, keep: bool, streams: tuple[str, ...], references: bool,
+    broker: str | None,
 ) -> None:  # fmt: skip
     """Measure throughput and latency per event type against raw aiokafka and the database.
 
@@ -317,7 +332,7 @@ def bench(
     """
     from streams.commands.session import run_async, settings_from
 
-    base = settings_from(ctx)
+    base = settings_from(ctx, embedded_broker=broker)
 
     async def main(stop: asyncio.Event) -> dict[str, Any]:
         return await run_bench(

@@ -30,11 +30,10 @@ async def raw_kafka_loop(
     await consumer.start()
     await producer.start()
     try:
-        await consumer.topics()  # refreshes metadata, so partitions_for_topic knows them
+        # The producer's partitions_for waits for the topic's metadata (a consumer without a
+        # group may not have fetched it yet on Apache Kafka).
         partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
+            TopicPartition(topic, p) for topic in topics for p in sorted(await producer.partitions_for(topic))
         ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)

@@ -25,7 +25,7 @@ from aiokafka import ConsumerRecord
 
 from processors.contracts.inputs import DECODERS
 from processors.errors import InvalidEvent
-from streams.kafka import ensure_topics, make_consumer, make_producer
+from streams.kafka import ensure_topics, make_consumer, start_producer
 from streams.settings import Settings
 
 HEADER = "__connect.errors."
@@ -180,8 +180,7 @@ def resend_from_lines(settings: Settings, lines: Iterable[str]) -> tuple[list[Re
 
 
 async def send(settings: Settings, bootstrap: str, records: Sequence[Resend]) -> int:
-    producer = make_producer(settings, bootstrap)
-    await producer.start()
+    producer = await start_producer(settings, bootstrap)
     try:
         futures = [
             await producer.send(

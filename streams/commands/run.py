@@ -18,17 +18,26 @@ from streams.settings import Settings
 @click.option("--fresh", is_flag=True, help="Wipe the embedded data directory first.")
 @click.option("--no-worker", is_flag=True, help="Start only the services.")
 @click.option("--kafka-port", type=int, default=None, help="Port of the embedded broker [default: 19092].")
+@click.option(
+    "--broker",
+    type=click.Choice(["tansu", "kafka"]),
+    default=None,
+    help="Embedded broker: tansu (light, memory only) or kafka (Apache Kafka in KRaft mode, logs "
+    "kept in DATA_DIR/kafka; needs Java; jars fetched by Maven on first use) "
+    "[env TASKSAGE_EMBEDDED_BROKER, default: tansu].",
+)
 @click.pass_context
-def up(ctx: click.Context, fresh: bool, no_worker: bool, kafka_port: int | None) -> None:
+def up(ctx: click.Context, fresh: bool, no_worker: bool, kafka_port: int | None, broker: str | None) -> None:
     """Start the embedded broker and database (unless configured) and the worker.
 
-    Runs in the foreground until Ctrl-C, then stops everything it started. The embedded
-    broker keeps data in memory only; the database keeps its files in DATA_DIR/pg.
+    Runs in the foreground until Ctrl-C, then stops everything it started. Tansu keeps data
+    in memory only; Apache Kafka (--broker kafka) keeps its log in DATA_DIR/kafka; the
+    database keeps its files in DATA_DIR/pg.
     """
     from streams.embedded import clear_data_dir
     from streams.runtime import EmbeddedServices
 
-    settings = settings_from(ctx)
+    settings = settings_from(ctx, embedded_broker=broker)
     if fresh:
         clear_data_dir(settings.data_dir)
 

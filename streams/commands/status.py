@@ -19,7 +19,7 @@ from processors.postgres.pool import Pool
 from processors.postgres.usage import usage_totals
 from processors.search.types import SEARCH_KINDS
 from streams.commands.session import out, run_async, settings_from
-from streams.kafka import make_consumer
+from streams.kafka import make_consumer, partitions_of
 from streams.settings import Settings
 
 # What `status` counts in each table: rows, except the outbox, whose rows hold a batch each.
@@ -31,6 +31,7 @@ COUNTED_TABLES = {
     "held_results": "count(*)",
     "outbox": ledger.OUTBOX_RECORD_COUNT,
     "inbox": "count(*)",
+    "partition_anchors": "count(*)",
     "task_index_queue": "count(*)",  # task vectors waiting for the neighbour index (sql/0006)
 }
 
@@ -51,12 +52,13 @@ class StatusReport:
 async def topic_report(
     settings: Settings, bootstrap: str, positions: dict[tuple[str, int], int]
 ) -> list[dict[str, Any]]:
+    known = await partitions_of(settings, bootstrap, settings.all_topics())
     consumer = make_consumer(settings, bootstrap, group_id=None)
     await consumer.start()
     try:
         out = []
         for topic in settings.all_topics():
-            parts = sorted(consumer.partitions_for_topic(topic) or ())
+            parts = known[topic]
             if not parts:
                 out.append({"topic": topic, "partitions": 0, "records": 0, "lag": None})
                 continue

@@ -8,7 +8,11 @@ batch) and compares a hash of its key and value:
 
 - the record is there and the same: the log is intact, resume at the stored position;
 - there is no record at that offset: the log was LOST (it is shorter than what we processed);
-- a different record is there: the log was REPLACED (a new broker, or a recreated topic).
+- a different record is there: the log was REPLACED (a new broker, or a recreated topic);
+- the log now starts after the stored position: retention deleted records this group never
+  processed (OVERRUN). They are gone for good: the count per partition is logged, counted in
+  tasksage_records_lost_to_retention_total and shown on /healthz, and the group goes on from the
+  log start (a reset to a valid offset, so it cannot loop).
 
 In both bad cases the position is reset to the start of the new log. That is safe because every
 effect is keyed by event id: events already applied are skipped, new ones are applied once.
@@ -45,6 +49,7 @@ class LogState(StrEnum):
     INTACT = "intact"
     LOST = "lost"
     REPLACED = "replaced"
+    OVERRUN = "overrun by retention"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +75,11 @@ class PartitionCheck:
     log_end: int
     state: LogState
     detail: str
+
+    @property
+    def lost_to_retention(self) -> int:
+        """Records deleted before they were processed (only for an OVERRUN log)."""
+        return self.log_start - self.stored if self.state is LogState.OVERRUN else 0
 
     @property
     def describe(self) -> str:
@@ -113,6 +123,15 @@ def judge(stored: int, anchor: Anchor | None, probe: Probe | None) -> tuple[LogS
     return LogState.INTACT, f"record at offset {probe.offset} as processed"
 
 
+def overrun(stored: int, log_start: int) -> tuple[LogState, str]:
+    """The log starts after the stored position: the records between were deleted unread."""
+    return (
+        LogState.OVERRUN,
+        f"the log starts at {log_start}, after the stored position: {log_start - stored} records "
+        f"were deleted by retention before they were processed",
+    )
+
+
 class LogIntegrity:
     def __init__(self, settings: Settings, bootstrap: str, pool: Pool, health: metrics.Health) -> None:
         self.settings = settings
@@ -121,6 +140,7 @@ class LogIntegrity:
         self.health = health
         self.group = settings.consumer_group
         self.resets: list[PartitionCheck] = []  # every lost or replaced log seen by this process
+        self.lost_to_retention: dict[str, int] = {}  # "retention:topic:partition" -> records lost
 
     async def verify(self, stored: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
         """Stored positions, with those of lost or replaced logs moved to the new log's start."""
@@ -132,7 +152,10 @@ class LogIntegrity:
             log.warning("cannot check the broker's logs against the stored positions (%s); using them", exc)
             return positions
         for check in checks:
-            if check.state is not LogState.INTACT:
+            if check.state is LogState.OVERRUN:
+                await self._overrun(check)
+                positions[(check.topic, check.partition)] = check.log_start
+            elif check.state is not LogState.INTACT:
                 await self._restart(check)
                 positions[(check.topic, check.partition)] = check.log_start
         return positions
@@ -173,6 +196,35 @@ class LogIntegrity:
             await ensure_topics(self.settings, self.bootstrap)
         except Exception as exc:
             log.warning("cannot re-create topics: %s", exc)
+
+    async def _overrun(self, check: PartitionCheck) -> None:
+        """Retention deleted records before this group read them: say how many, loudly, and go
+        on from the first record the broker still has."""
+        lost = check.lost_to_retention
+        log.error(
+            "RECORDS LOST TO RETENTION: %s[%d]: %d records (offsets %d..%d) were deleted by the "
+            "broker's retention before group %s processed them; continuing from offset %d. "
+            "Raise the topic's retention.ms/retention.bytes or keep the worker running; "
+            "re-publish those events upstream if they matter",
+            check.topic,
+            check.partition,
+            lost,
+            check.stored,
+            check.log_start - 1,
+            self.group,
+            check.log_start,
+        )
+        await self.reset([check])
+        metrics.RECORDS_LOST_TO_RETENTION.labels(check.topic, str(check.partition)).inc(lost)
+        key = f"retention:{check.topic}:{check.partition}"
+        before = self.lost_to_retention.get(key, 0)
+        self.lost_to_retention[key] = before + lost
+        self.health.notice(
+            key,
+            f"records lost to retention: {check.topic}[{check.partition}] {before + lost} records "
+            f"deleted before they were processed (last at {time.strftime('%Y-%m-%dT%H:%M:%S')}: "
+            f"offsets {check.stored}..{check.log_start - 1})",
+        )
 
     async def remember(self, records: Sequence[RawRecord]) -> None:
         """Save the last record of each partition of a committed batch as that partition's anchor."""
@@ -231,6 +283,8 @@ class LogIntegrity:
             targets: dict[TopicPartition, int] = {}
             for tp in tps:
                 key = (tp.topic, tp.partition)
+                if wanted[key] < starts[tp]:
+                    continue  # overrun by retention: the offsets settle it
                 target = offset_to_probe(wanted[key], anchors.get(key), starts[tp], ends[tp])
                 if target is not None:
                     targets[tp] = target
@@ -240,6 +294,12 @@ class LogIntegrity:
         checks = []
         for tp in tps:
             key = (tp.topic, tp.partition)
+            if wanted[key] < starts[tp]:
+                state, detail = overrun(wanted[key], starts[tp])
+                checks.append(
+                    PartitionCheck(tp.topic, tp.partition, wanted[key], starts[tp], ends[tp], state, detail)
+                )
+                continue
             state, detail = judge(wanted[key], anchors.get(key), probes.get(tp))
             checks.append(
                 PartitionCheck(tp.topic, tp.partition, wanted[key], starts[tp], ends[tp], state, detail)

@@ -21,7 +21,7 @@ from processors.pipeline.handler import Decoded, RetryAbandoned
 from processors.postgres import ledger
 from processors.records import BatchResult, RawRecord
 from streams import metrics
-from streams.kafka import ensure_topics, make_consumer, make_producer
+from streams.kafka import ensure_topics, make_consumer, start_producer, warn_if_starved
 from streams.runtime import Runtime
 from streams.worker import upkeep
 from streams.worker.log_integrity import AnchorWriter, LogIntegrity
@@ -35,12 +35,17 @@ log = logging.getLogger(__name__)
 class PositionListener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
+        self.check: asyncio.Task[list[str]] | None = None
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         await self.worker.hand_back(revoked)
         log.info("partitions revoked: %s", _describe(revoked))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        # In the background: a check that warns, never one that holds up the assignment.
+        self.check = asyncio.create_task(
+            warn_if_starved(self.worker.settings, self.worker.runtime.endpoints.bootstrap)
+        )
         try:
             await self.worker.seek_to_stored_positions(assigned)
         except Exception:
@@ -132,8 +137,7 @@ class Worker:
         s = self.settings
         endpoints = self.runtime.endpoints
         await ensure_topics(s, endpoints.bootstrap)
-        self.producer = make_producer(s, endpoints.bootstrap)
-        await self.producer.start()
+        self.producer = await start_producer(s, endpoints.bootstrap)
         self.publisher = Publisher(self.producer, self.runtime.pool)
         self.consumer = make_consumer(
             s, endpoints.bootstrap, group_id=s.consumer_group, group_instance_id=s.group_instance_id

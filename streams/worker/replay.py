@@ -12,7 +12,8 @@ from datetime import datetime
 
 from aiokafka import TopicPartition
 
-from streams.kafka import make_consumer, make_producer, to_raw
+from processors.errors import ConfigurationError
+from streams.kafka import make_consumer, start_producer, to_raw
 from streams.runtime import Runtime
 from streams.worker.publisher import Publisher
 
@@ -25,6 +26,9 @@ class ReplayReport:
     processed: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    # Records older than the replay window (TASKSAGE_REPLAY_WINDOW_DAYS), not re-applied: the
+    # inbox keeps event ids only that long (not counted in `records`).
+    outside_window: int = 0
     seconds: float = 0.0
     per_topic: dict[str, int] = field(default_factory=dict)
 
@@ -41,31 +45,48 @@ async def replay(
     s = runtime.settings
     bootstrap = runtime.endpoints.bootstrap
     consumer = make_consumer(s, bootstrap, group_id=None, enable_auto_commit=False)
-    producer = make_producer(s, bootstrap)
     await consumer.start()
-    await producer.start()
+    producer = await start_producer(s, bootstrap)
     publisher = Publisher(producer, runtime.pool)
     report = ReplayReport()
     started = time.perf_counter()
     try:
-        partitions = [
-            TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())
-        ]
+        # The producer's partitions_for waits for each topic's metadata.
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(await producer.partitions_for(t))]
         if not partitions:
             return report
         consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        window_start_ms = int((time.time() - s.replay_window_days * 86_400) * 1000)
         starts: dict[TopicPartition, int] = {}
+        # Partitions with no record at or after `since`: nothing of theirs is replayed. Brokers
+        # whose end offsets can lag a batch behind may still hand older records: they are skipped.
+        too_old: dict[TopicPartition, int] = {}
         if since is not None:
-            found = await consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in partitions})
+            since_ms = int(since.timestamp() * 1000)
+            if since_ms < window_start_ms:
+                raise ConfigurationError(
+                    f"--since {since.isoformat()} is older than the replay window "
+                    f"({s.replay_window_days:g} days): the inbox no longer holds the ids of events "
+                    "applied before it, so a replay could apply them twice",
+                    hint="replay from a later time, or raise TASKSAGE_REPLAY_WINDOW_DAYS "
+                    "(it only covers events whose ids have not expired yet)",
+                )
+            found = await consumer.offsets_for_times(dict.fromkeys(partitions, since_ms))
             for tp in partitions:
                 hit = found.get(tp)
-                starts[tp] = hit.offset if hit is not None else 0
+                # Apache Kafka answers None for "no such record"; Tansu answers offset 0 with
+                # timestamp -1. Either way the replay of this partition starts at its end.
+                if hit is None or hit.timestamp < since_ms:
+                    starts[tp] = ends[tp]
+                    too_old[tp] = since_ms
+                else:
+                    starts[tp] = hit.offset
                 consumer.seek(tp, starts[tp])
         else:
             await consumer.seek_to_beginning(*partitions)
             begins = await consumer.beginning_offsets(partitions)
             starts = dict(begins)
-        ends = await consumer.end_offsets(partitions)
         total = sum(max(0, ends[tp] - starts.get(tp, 0)) for tp in partitions)
         if on_progress:
             on_progress(0, total)
@@ -82,11 +103,18 @@ async def replay(
                     break
                 continue
             last_data = time.monotonic()
-            for tp, recs in sorted(fetched.items()):
+            for tp, batch in sorted(fetched.items()):
+                positions[tp] = batch[-1].offset + 1
+                recs = [r for r in batch if r.timestamp >= too_old[tp]] if tp in too_old else batch
+                # Older than the replay window: their ids may have left the inbox.
+                kept = [r for r in recs if r.timestamp >= window_start_ms]
+                report.outside_window += len(recs) - len(kept)
+                recs = kept
+                if not recs:
+                    continue
                 raw = [to_raw(r) for r in recs]
                 result = await runtime.pipeline.handlers[tp.topic].handle(raw)
                 await publisher.publish(result.outputs)
-                positions[tp] = recs[-1].offset + 1
                 report.records += len(recs)
                 report.processed += result.processed
                 report.duplicates += result.duplicates
@@ -94,6 +122,13 @@ async def replay(
                 report.per_topic[tp.topic] = report.per_topic.get(tp.topic, 0) + len(recs)
             if on_progress:
                 on_progress(report.records, max(total, report.records))
+        if report.outside_window:
+            log.warning(
+                "replay skipped %d records older than the replay window (%g days): their event ids "
+                "may have left the inbox, so they are not applied again",
+                report.outside_window,
+                s.replay_window_days,
+            )
     finally:
         report.seconds = time.perf_counter() - started
         await consumer.stop()

@@ -23,6 +23,7 @@ from processors.postgres.pool import Pool
 from streams import metrics
 from streams.runtime import Runtime
 from streams.search_runtime import coverage_loop
+from streams.worker.bookkeeping import retention_loop
 from streams.worker.insights import insights_loop
 from streams.worker.publisher import Publisher
 
@@ -195,5 +196,6 @@ def start(
         "index-merge": index_merge_loop(pool, s.index_merge_batch, stopping),
         "health-probes": probe_loop(pool, consumer, health, stopping, s.health_probe_interval_s),
         "insights": insights_loop(runtime, producer, stopping),
+        "retention": retention_loop(s, pool, stopping),
     }
     return [asyncio.create_task(loop, name=name) for name, loop in loops.items()]

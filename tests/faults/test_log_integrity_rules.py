@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from streams.worker.log_integrity import Anchor, LogState, Probe, fingerprint, judge, offset_to_probe
+from streams.worker.log_integrity import (
+    Anchor,
+    LogState,
+    PartitionCheck,
+    Probe,
+    fingerprint,
+    judge,
+    offset_to_probe,
+    overrun,
+)
 
 RECORD = fingerprint(b"T1", b'{"event_id": "e1"}')
 
@@ -32,3 +41,14 @@ def test_verdicts() -> None:
 def test_fingerprints_tell_a_missing_key_from_an_empty_one() -> None:
     assert fingerprint(None, b"v") != fingerprint(b"", b"v")
     assert fingerprint(b"k", b"v") == fingerprint(b"k", b"v")
+
+
+def test_a_log_starting_after_the_stored_position_was_overrun_by_retention_and_says_by_how_much() -> None:
+    state, detail = overrun(stored=40, log_start=125)
+    assert state is LogState.OVERRUN
+    assert "85 records were deleted by retention" in detail
+    check = PartitionCheck("t", 0, stored=40, log_start=125, log_end=130, state=state, detail=detail)
+    assert check.lost_to_retention == 85
+    # Other verdicts never count records lost to retention.
+    intact = PartitionCheck("t", 0, 40, 0, 130, LogState.INTACT, "position inside the log")
+    assert intact.lost_to_retention == 0

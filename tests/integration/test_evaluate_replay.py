@@ -28,14 +28,16 @@ async def _outcomes_after_schedules(dsn: str) -> asyncpg.Record:
 
 
 async def test_full_feedback_replay_is_prequential_and_reports_every_section(
-    settings, endpoints, tmp_path
+    settings, endpoints, tmp_path, broker_kind
 ) -> None:
+    # One database per broker leg: both legs share the session's PostgreSQL server.
+    kept = f"eval_full_check_{broker_kind}"
     dataset = generate(60, seed=3)
     target = Endpoints(endpoints.bootstrap, endpoints.dsn)
     run = await live_replay(
-        settings, target, dataset, ReplayOptions(feedback="full"), tmp_path, keep_database="eval_full_check"
+        settings, target, dataset, ReplayOptions(feedback="full"), tmp_path, keep_database=kept
     )
-    row = await _outcomes_after_schedules(database_dsn(endpoints.dsn, "eval_full_check"))
+    row = await _outcomes_after_schedules(database_dsn(endpoints.dsn, kept))
     arms = len(dataset.arms)
     assert row["predictions"] == 60
     assert row["executions"] == 60 * arms  # full feedback: every arm's outcome
@@ -65,8 +67,9 @@ async def test_full_feedback_replay_is_prequential_and_reports_every_section(
 
 
 async def test_bandit_replay_reveals_only_the_chosen_arm_within_the_delay(
-    settings, endpoints, tmp_path
+    settings, endpoints, tmp_path, broker_kind
 ) -> None:
+    kept = f"eval_bandit_check_{broker_kind}"
     dataset = generate(40, seed=4)
     delay = 6
     run = await live_replay(
@@ -75,9 +78,9 @@ async def test_bandit_replay_reveals_only_the_chosen_arm_within_the_delay(
         dataset,
         ReplayOptions(feedback="bandit", reveal_delay=delay),
         tmp_path,
-        keep_database="eval_bandit_check",
+        keep_database=kept,
     )
-    row = await _outcomes_after_schedules(database_dsn(endpoints.dsn, "eval_bandit_check"))
+    row = await _outcomes_after_schedules(database_dsn(endpoints.dsn, kept))
     assert row["executions"] == 40 and row["other_arm"] == 0
     assert row["before_own_schedule"] == 0
     for i, seen in enumerate(run.visible):

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from aiokafka import TopicPartition
 from pydantic import SecretStr
 
-from streams.kafka import ensure_topics, make_consumer, make_producer
+from streams.kafka import ensure_topics, make_consumer, make_producer, partitions_of
 from streams.settings import Settings
 
 _ALIASES = {
@@ -259,15 +260,28 @@ async def read_all(settings: Settings, topics: Iterable[str], idle_s: float = 1.
     assert bootstrap
     wanted = list(topics)
     await ensure_topics(settings, bootstrap, wanted)
-    consumer = make_consumer(settings, bootstrap, *wanted, group_id=None, fetch_max_wait_ms=50)
+    consumer = make_consumer(settings, bootstrap, group_id=None, fetch_max_wait_ms=50)
     await consumer.start()
     out: list[ReadRecord] = []
     try:
+        # Assigned explicitly and read at least to the end offsets: on a loaded machine the first
+        # fetch can take longer than idle_s, and an idle wait alone would return nothing.
+        known = await partitions_of(settings, bootstrap, wanted)
+        tps = [TopicPartition(t, p) for t in wanted for p in known[t]]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        seen = {tp: 0 for tp in tps}
         quiet_since = time.monotonic()
-        while time.monotonic() - quiet_since < idle_s:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            reached = all(seen[tp] >= ends[tp] for tp in tps)
+            if reached and time.monotonic() - quiet_since >= idle_s:
+                break
             batch = await consumer.getmany(timeout_ms=200)
-            for records in batch.values():
+            for tp, records in batch.items():
                 quiet_since = time.monotonic()
+                seen[tp] = records[-1].offset + 1
                 out.extend(
                     ReadRecord(r.topic, r.partition, r.offset, r.key, r.value, dict(r.headers or ()))
                     for r in records

@@ -85,3 +85,20 @@ def test_capacity_is_bound_by_the_cores_or_the_single_worker_thread() -> None:
     busy_worker = {"events": 1000, "cpu_s": {"worker": 2.0, "postgres": 0.1, "broker": 0.1}}
     assert capacity_estimate(busy_worker, cores=8)["bound_by"] == "worker (one thread)"
     assert capacity_estimate({"events": 0}, cores=2) == {}
+
+
+def test_each_stream_is_judged_as_a_share_of_the_raw_aiokafka_loop_in_the_same_run() -> None:
+    report = {
+        "references": {
+            "pipeline_vs_raw_kafka": {
+                "task-created": 0.05,
+                "execution-result": 0.076,
+                "message-ingested": None,
+            }
+        }
+    }
+    checks = {c.name: (c.target, c.met) for c in check_targets(report)}
+    assert checks["task-created full speed vs raw aiokafka"] == (">= 0.04 x", True)
+    assert checks["execution-result full speed vs raw aiokafka"] == (">= 0.15 x", False)
+    assert checks["message-ingested full speed vs raw aiokafka"] == (">= 0.04 x", None)
+    assert missed_streams(check_targets(report)) == ["execution-result"]
