@@ -6,18 +6,16 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-import numpy as np
 import orjson
 
-from processors.contracts import ArmAlternative, SimilarTask, TaskCreated, TaskSchedule, encode
-from processors.contracts.events import UnsatisfiableTaskSchedule
+from processors.contracts import TaskCreated, TaskSchedule, encode
 from processors.embedders.base import Embedder, Vector
 from processors.pipeline.batch_steps import finish_batch, first_of_each_event, search_in_chunks, unseen_events
 from processors.pipeline.config import PipelineConfig
 from processors.pipeline.embedding import Embedded, EmbeddingStats, embed_texts
 from processors.pipeline.results import ResultApplier
+from processors.pipeline.schedule_records import build_schedule, profile_affinities
 from processors.postgres import embeddings as vector_store
 from processors.postgres import knowledge, ledger
 from processors.postgres.index_queue import QueuedVectors, queued_vectors
@@ -26,8 +24,6 @@ from processors.records import BatchResult, Incoming, OutgoingRecord, Rejected, 
 from processors.scheduling.requirements import decide_with_requirements
 from processors.scheduling.types import (
     Arm,
-    ArmEstimate,
-    Decision,
     NeighbourOutcome,
     ProfileAffinity,
     SchedulingInput,
@@ -37,84 +33,6 @@ from processors.statistics import ArmTotals
 
 log = logging.getLogger(__name__)
 STREAM = "task-created"
-
-
-def _affinities(
-    vectors: Sequence[Vector], profiles: dict[tuple[Arm, str], tuple[Vector, float]]
-) -> list[dict[Arm, ProfileAffinity]]:
-    """Each task's similarity to every adapted profile: one matrix product for the batch."""
-    if not profiles or not vectors:
-        return [{} for _ in vectors]
-    keys = sorted(profiles)  # a fixed column order: the product is then the same to the last bit
-    column = {key: j for j, key in enumerate(keys)}
-    similarities = (np.vstack(vectors) @ np.vstack([profiles[k][0] for k in keys]).T).tolist()
-    arms = sorted({arm for arm, _ in keys})
-    out = []
-    for row in similarities:
-        affinity = {}
-        for arm in arms:
-            good, bad = column.get((arm, "success")), column.get((arm, "failure"))
-            affinity[arm] = ProfileAffinity(
-                success_similarity=None if good is None else row[good],
-                failure_similarity=None if bad is None else row[bad],
-                success_weight=0.0 if good is None else profiles[keys[good]][1],
-                failure_weight=0.0 if bad is None else profiles[keys[bad]][1],
-            )
-        out.append(affinity)
-    return out
-
-
-def _alternative(e: ArmEstimate) -> ArmAlternative:
-    return ArmAlternative(
-        agent=e.arm.agent,
-        model=e.arm.model,
-        success_probability=e.success_probability,
-        confidence=e.confidence,
-        predicted_duration_ms=e.predicted_duration_ms,
-        expected_cost_usd=e.expected_cost_usd,
-        evidence=e.evidence,
-        meets_target=e.meets_target,
-        score=e.score,
-    )
-
-
-def build_schedule(
-    task: TaskCreated,
-    decision: Decision,
-    neighbours: Sequence[NeighbourOutcome],
-    embedding_model: str,
-    target: float,
-    unsatisfiable: tuple[str, ...] = (),
-) -> TaskSchedule:
-    similar: dict[str, float] = {}
-    for n in neighbours:
-        similar.setdefault(n.task_id, round(n.similarity, 6))
-    chosen = decision.chosen
-    schedule_id = f"{task.task_id}:{task.event_id}"
-    extra = {"unsatisfiable_requirements": unsatisfiable} if unsatisfiable else {}
-    return (UnsatisfiableTaskSchedule if unsatisfiable else TaskSchedule)(
-        **extra,  # type: ignore[arg-type]
-        event_id=f"schedule:{schedule_id}",
-        occurred_at=datetime.now(UTC),
-        schedule_id=schedule_id,
-        task_id=task.task_id,
-        kind=task.kind,
-        priority=task.priority,
-        deadline=task.deadline,
-        agent=chosen.arm.agent,
-        model=chosen.arm.model,
-        success_probability=chosen.success_probability,
-        confidence=chosen.confidence,
-        predicted_duration_ms=chosen.predicted_duration_ms,
-        expected_cost_usd=chosen.expected_cost_usd,
-        success_target=target,
-        cold_start=decision.cold_start,
-        exploration=decision.exploration,
-        embedding_model=embedding_model,
-        alternatives=tuple(_alternative(e) for e in decision.alternatives),
-        similar_tasks=tuple(SimilarTask(t, s) for t, s in similar.items()),
-        source_event_id=task.event_id,
-    )
 
 
 # Batches planned ahead at most: the next one, and one more while a batch is handed over.
@@ -224,7 +142,7 @@ class TaskCreatedProcessor:
                 [embedded[t.task_id].vector for t in c], [t.task_id for t in c], queued
             ),
         )
-        affinities = _affinities([embedded[t.task_id].vector for t in tasks], profiles)
+        affinities = profile_affinities([embedded[t.task_id].vector for t in tasks], profiles)
         schedules = [
             self._schedule(task, neighbours, affinity, stats)
             for task, neighbours, affinity in zip(tasks, found, affinities, strict=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.worker.log_integrity import (
+from streams.worker.log_rules import (
     Anchor,
     LogState,
     PartitionCheck,
