@@ -7,25 +7,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from processors.evaluation import metrics
 from processors.evaluation import routing as rt
 from processors.evaluation.dataset import Dataset, arm_name
 from processors.evaluation.offline import Prediction
 from processors.evaluation.runs import RunRecord, base_rate_policy, base_rate_predictions
 from processors.scheduling.types import SchedulerConfig
-
-
-def _scores(s: metrics.ProbabilityScores) -> dict[str, Any]:
-    return {
-        "pairs": s.count,
-        "brier": rounded(s.brier),
-        "log_loss": rounded(s.log_loss),
-        "auc": rounded(s.auc),
-        "ece": rounded(s.ece),
-        "mean_prediction": rounded(s.mean_prediction),
-        "observed_rate": rounded(s.observed_rate),
-    }
-
 
 LEVEL_FRACTION = 0.95
 SWEEP_NOTE_FULL = (
