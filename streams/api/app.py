@@ -13,7 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from streams.api import errors
 from streams.api.auth import Gate, load_tokens
 from streams.api.guard import Guard
-from streams.api.routes import arms, events, health, recommendations, search, tasks
+from streams.api.routes import arms, events, health, insights, recommendations, search, tasks
 from streams.api.schemas import contract_components
 from streams.api.state import ApiRuntime
 from streams.runtime import Endpoints, resolve_endpoints
@@ -64,7 +64,7 @@ def create_app(
     )
     app.state.gate = Gate(load_tokens(settings), settings.api_rate_limit)
     errors.install(app)
-    for module in (recommendations, events, tasks, search, arms, health):
+    for module in (recommendations, events, tasks, search, arms, insights, health):
         app.include_router(module.router)
     if settings.api_cors_origins:
         app.add_middleware(

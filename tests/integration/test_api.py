@@ -214,3 +214,32 @@ async def test_published_events_are_validated_like_the_topics(
         assert r.status_code == 202
         assert r.json()["event_id"] == "created-t1"
         assert r.json()["topic"] == settings.topic_task_created
+
+
+async def test_insights_serve_the_insights_snapshot_of_the_stored_outcomes(
+    make_settings: Callable[..., Settings], endpoints: Endpoints, worker_factory: Callable[[Settings], Any]
+) -> None:
+    settings = make_settings(api_tokens=TOKENS)
+    async with (
+        worker_factory(settings),
+        running_api(settings, endpoints) as base,
+        httpx.AsyncClient(base_url=base, timeout=30) as client,
+    ):
+        await _history(client, 4)
+        await _applied(client, 4 * len(MODELS))
+        r = await client.get("/v1/insights", headers=bearer(READ))
+        assert r.status_code == 200, r.text
+        validate_output("insights-snapshot", r.content)
+        windows = {w["window"]: w for w in r.json()["accuracy"]}
+        # An outcome is scored against the estimate its task's schedule made for that arm.
+        predicted = 0
+        for i in range(4):
+            view = (await client.get(f"/v1/tasks/h{i}", headers=bearer(READ))).json()
+            arms = {(a["agent"], a["model"]) for a in view["schedule"]["alternatives"]}
+            predicted += sum(("researcher", m) in arms for m in MODELS)
+        assert windows["all"]["outcomes"] == predicted
+        r = await client.get("/v1/insights/arms", headers=bearer(READ))
+        assert r.status_code == 200, r.text
+        assert {(a["agent"], a["model"]) for a in r.json()["arms"]} >= {("researcher", m) for m in MODELS}
+        assert (await client.get("/v1/insights/nothing", headers=bearer(READ))).status_code == 422
+        assert (await client.get("/v1/insights")).status_code == 401
