@@ -90,11 +90,14 @@ def make_consumer(settings: Settings, bootstrap: str, *topics: str, **overrides:
             "auto_offset_reset": "earliest",
             "fetch_max_wait_ms": settings.fetch_max_wait_ms,
             "max_poll_records": settings.batch_max_records,
-            "session_timeout_ms": settings.session_timeout_ms,
-            "heartbeat_interval_ms": settings.heartbeat_interval_ms,
             "max_partition_fetch_bytes": max(1_048_576, settings.max_event_bytes * 2),
         }
     )
+    # Unset: the client's defaults; the worker sets its own (streams/worker/membership.py).
+    if settings.session_timeout_ms is not None:
+        options["session_timeout_ms"] = settings.session_timeout_ms
+    if settings.heartbeat_interval_ms is not None:
+        options["heartbeat_interval_ms"] = settings.heartbeat_interval_ms
     options.update(overrides)
     return AIOKafkaConsumer(*topics, **options)
 

@@ -89,8 +89,11 @@ class Settings(BaseSettings):
     # share, and an idle BLAS thread spins on a core the database needs. 0: the library's own.
     blas_threads: int = Field(1, ge=0)
     fetch_max_wait_ms: int = 5
-    session_timeout_ms: int = 6000
-    heartbeat_interval_ms: int = 1000
+    # Unset: 6000 on Apache Kafka (its minimum by default), 2000 on Tansu, which holds every join
+    # for half the session timeout; heartbeats a quarter of the session, at most 1000
+    # (streams/worker/membership.py).
+    session_timeout_ms: int | None = Field(None, ge=1)
+    heartbeat_interval_ms: int | None = Field(None, ge=1)
     # Static group membership (KIP-345): a worker restarted with the same id takes its partitions
     # back without waiting for its old session to time out, on brokers that implement it. Unique
     # per live worker (a second worker with the same id fences the first): a StatefulSet pod name.
@@ -116,6 +119,9 @@ class Settings(BaseSettings):
     # Dead letters in a row from errors that are not data errors before the worker stops
     # dead-lettering and waits (a bug or broken dependency would otherwise empty the topic). 0: off.
     systemic_failure_after: int = 10
+    # Runs in a row that died on one record, processed alone, before it is dead-lettered as a
+    # poison pill (streams/worker/crash_guard.py).
+    poison_pill_after: int = Field(2, ge=1)
     # Neighbour-index queue (sql/0006): a task's first outcome queues its vector; the worker's
     # merger indexes queued vectors in transactions of index_merge_batch rows.
     index_queue_limit: int = Field(2000, ge=0)  # past this many queued, results index inline

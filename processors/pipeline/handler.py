@@ -263,6 +263,20 @@ class StreamHandler:
                 self.on_recovered()
             return result
 
+    async def dead_letter(self, record: RawRecord, error_class: str, message: str) -> BatchResult:
+        """Dead-letter `record` without decoding or processing it (a record found to kill the
+        process, which no exception handler can see)."""
+        log.error(
+            "dead-lettering topic=%s partition=%d offset=%d event_id=%s: %s: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            event_id_of(record.value),
+            error_class,
+            message,
+        )
+        return await self._dead_letter(record, reject(record, error_class, message))
+
     async def _dead_letter(self, record: RawRecord, bad: Rejected) -> BatchResult:
         try:
             return await self.processor.process([], [bad], [bad.source])

@@ -33,3 +33,17 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 4, **kwarg
             f"cannot connect to PostgreSQL: {exc}", hint="check DATABASE_URL and that the server is up"
         ) from exc
     return pool
+
+
+Connection = asyncpg.Connection
+
+
+async def connect(dsn: str) -> Connection:
+    """One connection of its own, outside the pool (a session lock lives as long as it does)."""
+    try:
+        conn: Connection = await asyncpg.connect(dsn)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise DatabaseUnavailable(
+            f"cannot connect to PostgreSQL: {exc}", hint="check DATABASE_URL and that the server is up"
+        ) from exc
+    return conn

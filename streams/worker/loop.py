@@ -17,14 +17,17 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
 from processors.failures import Verdict
+from processors.pipeline.attempts import POISON_PILL
 from processors.pipeline.handler import Decoded, RetryAbandoned
 from processors.postgres import ledger
 from processors.records import BatchResult, RawRecord
 from streams import metrics
-from streams.kafka import ensure_topics, make_consumer, start_producer, warn_if_starved
+from streams.kafka import ensure_topics, start_producer, warn_if_starved
 from streams.runtime import Runtime
 from streams.worker import upkeep
+from streams.worker.crash_guard import CrashGuard
 from streams.worker.log_integrity import AnchorWriter, LogIntegrity
+from streams.worker.membership import Membership
 from streams.worker.observe import BatchObserver, WorkerStats
 from streams.worker.prefetch import Fetched, Upcoming, decode_into, plan_ahead
 from streams.worker.publisher import Publisher
@@ -83,6 +86,9 @@ class Worker:
         self._assignments = 0
         self.integrity = LogIntegrity(self.settings, runtime.endpoints.bootstrap, runtime.pool, self.health)
         self.anchors = AnchorWriter(self.integrity)
+        endpoints = runtime.endpoints
+        self.membership = Membership(self.settings, endpoints.bootstrap, endpoints.dsn, runtime.pool)
+        self.crash_guard = CrashGuard(self.settings, runtime.pool, self._wait_before_retry)
         for handler in runtime.pipeline.handlers.values():
             handler.on_retry = self._wait_before_retry
             handler.on_recovered = self.health.set_ok
@@ -97,6 +103,7 @@ class Worker:
                 conn, self.settings.consumer_group, [(tp.topic, tp.partition) for tp in assigned]
             )
         stored = await self.integrity.verify(stored)  # a broker that lost its logs (Tansu)
+        await self.crash_guard.on_assigned(stored)
         fresh = [tp for tp in assigned if (tp.topic, tp.partition) not in stored]
         starts = await self.consumer.beginning_offsets(fresh) if fresh else {}
         # No await from the first seek until the partitions count as positioned: records the
@@ -105,6 +112,7 @@ class Worker:
             self.consumer.seek(tp, stored.get((tp.topic, tp.partition), starts.get(tp, 0)))
         self._positioned = set(assigned)
         log.info("partitions assigned: %s (positions from PostgreSQL: %d)", _describe(assigned), len(stored))
+        await self.membership.record(self.consumer)
 
     async def hand_back(self, revoked: Sequence[TopicPartition]) -> None:
         """Let the in-flight batch commit before the group moves partitions (bounded: the group
@@ -113,7 +121,7 @@ class Worker:
         self._assignments += 1
         self._discard_plans_ahead()
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.settings.session_timeout_ms / 2000):
+            async with asyncio.timeout(self.membership.timing.session_timeout_ms / 2000):
                 await self._batch_lock.acquire()
                 self._batch_lock.release()
 
@@ -139,11 +147,7 @@ class Worker:
         await ensure_topics(s, endpoints.bootstrap)
         self.producer = await start_producer(s, endpoints.bootstrap)
         self.publisher = Publisher(self.producer, self.runtime.pool)
-        self.consumer = make_consumer(
-            s, endpoints.bootstrap, group_id=s.consumer_group, group_instance_id=s.group_instance_id
-        )
-        self.consumer.subscribe(list(s.input_topics.values()), listener=PositionListener(self))
-        await self.consumer.start()
+        self.consumer = await self.membership.join(list(s.input_topics.values()), PositionListener(self))
         try:
             swept = await self.publisher.sweep(
                 older_than_s=0.0 if endpoints.embedded else s.outbox_sweep_after_s
@@ -157,6 +161,8 @@ class Worker:
             if ready is not None:
                 ready.set()
             await self._consume_loop()
+            if not self._failed:
+                await self.crash_guard.forget(self.consumer.assignment())
             if self._failed:
                 raise RuntimeError("the worker stopped after a failed partition assignment")
         except Exception:
@@ -194,7 +200,8 @@ class Worker:
                     if fetched:
                         if upcoming is None or upcoming.epoch != epoch:
                             upcoming = Upcoming(epoch)
-                        await decode_into(upcoming, fetched, self.runtime.pipeline.handlers)
+                        undecoded = await self.crash_guard.before_decode(upcoming, fetched)
+                        await decode_into(upcoming, fetched, self.runtime.pipeline.handlers, undecoded)
                     if upcoming is not None and upcoming.size >= limit and running is not None:
                         self._plan_ahead(upcoming, running_batch)
                     if (
@@ -226,13 +233,21 @@ class Worker:
                     await running
 
     def _plan_ahead(self, upcoming: Upcoming, running: Upcoming | None) -> None:
-        if self.settings.plan_ahead and not upcoming.planned_ahead and upcoming.epoch == self._assignments:
+        if (
+            self.settings.plan_ahead
+            and not upcoming.planned_ahead
+            and not upcoming.undecoded
+            and upcoming.epoch == self._assignments
+        ):
             plan_ahead(upcoming, running, self.runtime.pipeline.handlers)
 
     async def _run_batch(self, batch: Upcoming) -> None:
-        async with self._batch_lock:
+        async def whole() -> None:
             for part in batch.parts.values():
                 await self.process(part.topic, part.records, part.decoded)
+
+        async with self._batch_lock:
+            await self.crash_guard.run(batch, whole, self.process, self._positioned)
         assert self.consumer is not None
         self.observer.lag(self.consumer, batch.fetched)
         # Kafka offsets are for lag tools only: never wait for them, keep one commit in flight.
@@ -244,11 +259,15 @@ class Worker:
         topic: str,
         records: list[RawRecord],
         decoded: Decoded | None = None,
+        poison: str | None = None,
     ) -> BatchResult:
         handler = self.runtime.pipeline.handlers[topic]
         metrics.EVENTS_IN.labels(topic).inc(len(records))
         started = time.perf_counter()
-        result = await handler.handle(records, decoded=decoded)
+        if poison is not None:
+            result = await handler.dead_letter(records[0], POISON_PILL, poison)
+        else:
+            result = await handler.handle(records, decoded=decoded)
         assert self.publisher is not None
         self.anchors.remember_later(records)
         try:
@@ -286,6 +305,7 @@ class Worker:
         budget = max(0.25, min(5.0, self.settings.shutdown_timeout_s / 8))
         pending = (self._kafka_commit, self.anchors.writing)
         await _close_bounded(budget, self.publisher, pending, self.consumer, self.producer)
+        await self.membership.release(left_group=self.settings.group_instance_id is None)
         log.info("worker stopped")
 
 

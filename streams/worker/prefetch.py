@@ -7,7 +7,7 @@ possibly planned ahead)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from aiokafka import ConsumerRecord, TopicPartition
@@ -40,11 +40,19 @@ class Upcoming:
     parts: dict[str, Prepared] = field(default_factory=dict)
     size: int = 0
     planned_ahead: bool = False
+    # Holds records left undecoded (an earlier run died on them): the batch runs one at a time.
+    undecoded: bool = False
 
 
-async def decode_into(upcoming: Upcoming, fetched: Fetched, handlers: Mapping[str, StreamHandler]) -> None:
+async def decode_into(
+    upcoming: Upcoming,
+    fetched: Fetched,
+    handlers: Mapping[str, StreamHandler],
+    undecoded: Collection[TopicPartition] = (),
+) -> None:
     """Decode fetched records onto the next batch, yielding to the event loop between slices
-    so the batch in flight can send its next statement as soon as PostgreSQL answers."""
+    so the batch in flight can send its next statement as soon as PostgreSQL answers. Records of
+    `undecoded` partitions are only added: their batch runs one record at a time."""
     for tp, records in sorted(fetched.items()):
         upcoming.fetched.setdefault(tp, []).extend(records)
         part = upcoming.parts.get(tp.topic)
@@ -52,6 +60,11 @@ async def decode_into(upcoming: Upcoming, fetched: Fetched, handlers: Mapping[st
             part = upcoming.parts[tp.topic] = Prepared(tp.topic, [], ([], []))
         handler = handlers[tp.topic]
         raw = [to_raw(r) for r in records]
+        if tp in undecoded:
+            upcoming.undecoded = True
+            part.records.extend(raw)
+            upcoming.size += len(records)
+            continue
         for start in range(0, len(raw), DECODE_SLICE):
             piece = raw[start : start + DECODE_SLICE]
             items, rejected = handler.decode(piece)

@@ -85,8 +85,17 @@ def _command() -> list[str]:
 class WorkerProcess:
     """One `tasksage worker` subprocess; its log goes to a file the test can show on failure."""
 
-    def __init__(self, settings: Settings, log_dir: Path, name: str = "worker", **overrides: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        log_dir: Path,
+        name: str = "worker",
+        command: list[str] | None = None,
+        **overrides: Any,
+    ) -> None:
         self.settings = settings.model_copy(update=overrides) if overrides else settings
+        # The program to run instead of `tasksage worker` (a worker with a test hook).
+        self.command = command
         self.log_dir = log_dir
         self.name = name
         self.process: subprocess.Popen[bytes] | None = None
@@ -113,7 +122,11 @@ class WorkerProcess:
         log.write(f"\n===== start #{self.starts} at {time.strftime('%H:%M:%S')} =====\n".encode())
         log.flush()
         self.process = subprocess.Popen(
-            [*_command(), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(self.log_dir)
+            self.command or [*_command(), "worker"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=str(self.log_dir),
         )
         log.close()
         return self
