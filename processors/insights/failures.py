@@ -16,13 +16,15 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import binomtest
-from sklearn.cluster import MiniBatchKMeans
 
 from processors.scheduling.types import Arm
+
+if TYPE_CHECKING:
+    from sklearn.cluster import MiniBatchKMeans
 
 Matrix = npt.NDArray[np.float32]
 
@@ -110,6 +112,10 @@ class FailureClusters:
             self.model, self.labels = None, np.zeros(0, dtype=np.int64)
             return
         k = cluster_count(len(samples), self.max_clusters)
+        # scipy and scikit-learn load in about a second: only when insights are computed,
+        # never on a worker's start.
+        from sklearn.cluster import MiniBatchKMeans
+
         self.model = MiniBatchKMeans(n_clusters=k, random_state=self.seed, n_init=3, batch_size=256)
         self.labels = self.model.fit_predict(pts).astype(np.int64)
 
@@ -197,6 +203,8 @@ def _p_value(arm: ArmFailures) -> float:
     failed = round(arm.failure_rate * arm.executions)
     if arm.executions == 0 or arm.overall_failure_rate >= 1.0:
         return 1.0
+    from scipy.stats import binomtest  # loaded on first use, like scikit-learn above
+
     return float(binomtest(failed, arm.executions, arm.overall_failure_rate, alternative="greater").pvalue)
 
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.cluster import MiniBatchKMeans
 
 from processors.insights.failures import cluster_count
 from processors.scheduling.types import Arm
@@ -52,6 +51,8 @@ def find_gaps(
     if len(tasks) < min_tasks:
         return []
     k = cluster_count(len(tasks), max_clusters)
+    from sklearn.cluster import MiniBatchKMeans  # about a second to load: only when used
+
     labels = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=256).fit_predict(vectors)
     gaps = []
     for c in range(k):

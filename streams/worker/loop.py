@@ -147,7 +147,8 @@ class Worker:
         await ensure_topics(s, endpoints.bootstrap)
         self.producer = await start_producer(s, endpoints.bootstrap)
         self.publisher = Publisher(self.producer, self.runtime.pool)
-        self.consumer = await self.membership.join(list(s.input_topics.values()), PositionListener(self))
+        self.consumer = await self.membership.consumer(list(s.input_topics.values()), PositionListener(self))
+        await self.consumer.start()  # assignments may arrive before it returns
         try:
             swept = await self.publisher.sweep(
                 older_than_s=0.0 if endpoints.embedded else s.outbox_sweep_after_s

@@ -80,12 +80,11 @@ class Membership:
         self._claim: Connection | None = None  # the connection whose life holds the instance name
         self._recorded: str | None = None
 
-    async def join(self, topics: list[str], listener: ConsumerRebalanceListener) -> AIOKafkaConsumer:
-        """A started consumer subscribed to `topics`, joining the group as this instance."""
+    async def consumer(self, topics: list[str], listener: ConsumerRebalanceListener) -> AIOKafkaConsumer:
+        """A consumer subscribed to `topics` that joins the group as this instance when started."""
         options = await self.prepare()
         consumer = make_consumer(self.settings, self.bootstrap, group_id=self.group, **options)
         consumer.subscribe(topics, listener=listener)
-        await consumer.start()
         return consumer
 
     async def prepare(self) -> dict[str, Any]:
