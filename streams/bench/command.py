@@ -28,6 +28,7 @@ from streams.bench.comparison import compare_references
 from streams.bench.preload import load_history
 from streams.bench.probes import PositionPoller
 from streams.bench.report import (
+    HALF_RATE_STREAMS,
     STREAMS,
     capacity_estimate,
     check_targets,
@@ -142,7 +143,8 @@ async def _measure(
     pool = await open_pool(settings, dsn)
     embedder = create_embedder(settings.embedder_config())
     workload = BenchWorkload(label)
-    total = history + len(streams) * (2 * events + light_events) + 60
+    halves = sum(1 for s in streams if s in HALF_RATE_STREAMS)
+    total = history + len(streams) * (2 * events + light_events) + halves * events + 60
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -191,7 +193,7 @@ async def _measure(
             for stream in streams:
                 progress.update(bar, description=stream)
                 report["streams"][stream] = await phases.stream_phases(stream, events, light_events)
-                published += 2 * events + light_events
+                published += (3 if stream in HALF_RATE_STREAMS else 2) * events + light_events
                 progress.update(bar, completed=published)
             report["worker"] = _worker_figures(report, worker)
             report["embedding"]["share_of_full_phase"] = _embedding_share(report)

@@ -34,7 +34,7 @@ from streams.bench.probes import (
     publish,
 )
 from streams.bench.profile import summarize_collapsed
-from streams.bench.report import FIRST_OUTCOME_EVERY, LIGHT_RATE, STREAMS, TARGET_RATES
+from streams.bench.report import FIRST_OUTCOME_EVERY, HALF_RATE_STREAMS, LIGHT_RATE, STREAMS, TARGET_RATES
 from streams.bench.stats import rate, summarize
 from streams.bench.workload import BenchWorkload
 from streams.kafka import make_consumer
@@ -248,6 +248,9 @@ class Phases:
             raise RuntimeError(f"the worker did not process the warm-up events:\n{self.worker.log_tail()}")
 
     async def stream_phases(self, stream: str, events: int, light_events: int) -> dict[str, Any]:
+        """Light load, the target rate, full speed; for task-created also half the full-speed
+        rate measured just before, where latency is judged on any machine (a fixed rate is
+        light on a fast one and overload on a slow one)."""
         out: dict[str, Any] = {}
         plan = (
             ("light", light_events, LIGHT_RATE),
@@ -258,6 +261,9 @@ class Phases:
             result = await self.run(stream, phase, n, offered)
             out[phase] = result.as_dict()
             await asyncio.sleep(0.5)
+        if stream in HALF_RATE_STREAMS and out["full"]["throughput_eps"]:
+            result = await self.run(stream, "half", events, out["full"]["throughput_eps"] / 2)
+            out["half"] = result.as_dict()
         return out
 
     async def profiled(self, stream: str, events: int, py_spy: str, out_dir: Path) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from streams.bench.report import STREAMS
+from streams.bench.report import HALF_RATE_STREAMS, STREAMS
 from streams.embedded import EmbeddedBroker, EmbeddedPostgres
 
 
@@ -56,12 +56,16 @@ def test_bench_runs_and_writes_a_report(
     assert Path(report["work_dir"]).parent == tmp_path  # under TMPDIR, kept for the worker log
     for stream in STREAMS:
         phases = report["streams"][stream]
-        assert set(phases) == {"light", "rated", "full"}
+        half = {"half"} if stream in HALF_RATE_STREAMS else set()
+        assert set(phases) == {"light", "rated", "full"} | half
         for phase in phases.values():
             assert phase["committed"] == phase["events"] > 0
             assert phase["throughput_eps"] > 0
             assert phase["commit_latency_ms"]["p50_ms"] <= phase["commit_latency_ms"]["p99_ms"]
     assert report["streams"]["task-created"]["full"]["schedules_seen"] == 60
+    half = report["streams"]["task-created"]["half"]
+    assert half["offered_rate_eps"] == report["streams"]["task-created"]["full"]["throughput_eps"] / 2
+    assert half["schedules_seen"] == 60
     # First outcomes and new messages were queued for their indexes, and the merger indexed them.
     for stream in ("execution-result", "message-ingested"):
         for phase in report["streams"][stream].values():
