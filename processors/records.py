@@ -9,6 +9,7 @@ immutable, slotted and comparable as the dataclasses.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -135,3 +136,17 @@ class RawRecord(msgspec.Struct, frozen=True, gc=False):
     @property
     def source(self) -> SourceRef:
         return SourceRef(self.topic, self.partition, self.offset)
+
+
+# The published schemas bound every event_id to this many characters.
+MAX_EVENT_ID = 200
+
+
+def output_event_id(prefix: str, natural: str) -> str:
+    """`prefix:natural`, or, when that is longer than the schemas allow (input ids reach 200
+    characters each), `prefix:sha256:<hex of natural>`: as deterministic, so a repeated output
+    keeps its id, and within the bound."""
+    readable = f"{prefix}:{natural}"
+    if len(readable) <= MAX_EVENT_ID:
+        return readable
+    return f"{prefix}:sha256:{hashlib.sha256(natural.encode()).hexdigest()}"

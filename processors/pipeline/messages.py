@@ -18,7 +18,7 @@ from processors.postgres import embeddings as vector_store
 from processors.postgres import index_queue, ledger
 from processors.postgres.pool import Conn, Pool
 from processors.postgres.vectors import model_literal
-from processors.records import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef
+from processors.records import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef, output_event_id
 from processors.search.nearest import merge_exact
 
 STREAM = "message-ingested"
@@ -154,7 +154,7 @@ class MessageIngestedProcessor:
                     if m.message_id in duplicates:
                         other, sim = duplicates[m.message_id]
                         notice = MessageDuplicate(
-                            event_id=f"duplicate:{m.event_id}",
+                            event_id=output_event_id("duplicate", m.event_id),
                             occurred_at=now,
                             message_id=m.message_id,
                             duplicate_of=other,

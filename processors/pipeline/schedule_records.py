@@ -12,6 +12,7 @@ import numpy as np
 from processors.contracts import ArmAlternative, SimilarTask, TaskCreated, TaskSchedule
 from processors.contracts.events import UnsatisfiableTaskSchedule
 from processors.embedders.base import Vector
+from processors.records import output_event_id
 from processors.scheduling.types import Arm, ArmEstimate, Decision, NeighbourOutcome, ProfileAffinity
 
 
@@ -70,7 +71,7 @@ def build_schedule(
     extra = {"unsatisfiable_requirements": unsatisfiable} if unsatisfiable else {}
     return (UnsatisfiableTaskSchedule if unsatisfiable else TaskSchedule)(
         **extra,  # type: ignore[arg-type]
-        event_id=f"schedule:{schedule_id}",
+        event_id=output_event_id("schedule", schedule_id),
         occurred_at=datetime.now(UTC),
         schedule_id=schedule_id,
         task_id=task.task_id,

@@ -3,6 +3,7 @@ cold-start tier table before any history, and learning from outcomes afterwards.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -278,3 +279,23 @@ async def test_a_kind_without_history_is_not_routed_to_another_kinds_agent(
     doc = schedules["N-code"]
     tier = tiers_for_kind(load_tiers(settings.tiers_file), "code")
     assert doc["agent"] in {t.arm.agent for t in tier}, _summary(doc)
+
+
+async def test_ids_at_their_longest_still_make_schedules_the_schema_accepts(
+    make_settings, endpoints, worker_factory
+) -> None:
+    """A task id and an event id of 200 characters each (what the input schema allows) would make
+    `schedule:<task id>:<event id>` 410 characters; the published event_id holds 200."""
+    settings = make_settings()
+    long_task = TaskCreated(
+        event_id="e" * 200, occurred_at=T0, task_id="T" * 200, description=EASY[0], kind="research"
+    )
+    async with worker_factory(settings):
+        await publish(settings, [long_task, task("SHORT", EASY[1], "research")], [])
+        schedules = await schedules_by_task(settings, 2)  # each validated against the schema
+    natural = f"{'T' * 200}:{'e' * 200}"
+    assert schedules["T" * 200]["schedule_id"] == natural
+    assert (
+        schedules["T" * 200]["event_id"] == "schedule:sha256:" + hashlib.sha256(natural.encode()).hexdigest()
+    )
+    assert schedules["SHORT"]["event_id"] == "schedule:SHORT:created-SHORT"
