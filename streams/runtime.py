@@ -113,6 +113,7 @@ async def open_pool(
     min_size: int | None = None,
     application_name: str = "tasksage",
     setup: Callable[[Conn], Awaitable[None]] | None = None,
+    reset_sessions: bool = True,
 ) -> Pool:
     """The pool every tasksage process uses; `setup` runs on each acquire (the bench's loggers)."""
     return await create_pool(
@@ -124,6 +125,7 @@ async def open_pool(
             "application_name": application_name,
         },
         setup=setup,
+        reset_sessions=reset_sessions,
     )
 
 

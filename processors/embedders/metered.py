@@ -112,6 +112,7 @@ class MeteredEmbedder:
         return self.inner.count_tokens(text)
 
     async def aclose(self) -> None:
+        await self.flush()
         await self.inner.aclose()
 
     def __getattr__(self, name: str) -> Any:
@@ -160,17 +161,33 @@ class MeteredEmbedder:
         )
 
     async def _record(self, usage: Usage) -> None:
+        """Count a call. Calls made while another call's counts are being written do not wait:
+        that writer's loop takes theirs too, merged into one row per (day, provider, model), so
+        concurrent callers (the API's requests) cost one statement between them, not one each."""
         self._unrecorded.append(usage)
+        if self._recording.locked():
+            return
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write the counts not recorded yet (a database that is down keeps them for later)."""
         async with self._recording:
-            try:
-                while self._unrecorded:
-                    await self.ledger.record(self._unrecorded[0])
-                    self._unrecorded.pop(0)
-            except Exception as exc:
-                # The vectors are paid for and must not be thrown away: count them next time.
-                log.warning(
-                    "embedding usage not recorded yet (%s); %d calls pending", exc, len(self._unrecorded)
-                )
+            while self._unrecorded:
+                taken = len(self._unrecorded)
+                merged = _merged(self._unrecorded[:taken])
+                written = 0
+                try:
+                    for usage in merged:
+                        await self.ledger.record(usage)
+                        written += 1
+                except Exception as exc:
+                    # The vectors are paid for and must not be thrown away: count them next time.
+                    self._unrecorded[:taken] = merged[written:]
+                    log.warning(
+                        "embedding usage not recorded yet (%s); %d calls pending", exc, len(self._unrecorded)
+                    )
+                    return
+                del self._unrecorded[:taken]
 
     def _advance(self, counter: str, fallback: int) -> int:
         value = getattr(self.inner, counter, None)
@@ -184,3 +201,25 @@ class MeteredEmbedder:
 def _int_attr(embedder: Embedder, name: str) -> int:
     value = getattr(embedder, name, 0)
     return value if isinstance(value, int) else 0
+
+
+def _merged(calls: Sequence[Usage]) -> list[Usage]:
+    """One usage per (day, provider, model), summed, in first-seen order."""
+    out: dict[tuple[date, str, str], Usage] = {}
+    for u in calls:
+        key = (u.day, u.provider, u.model)
+        have = out.get(key)
+        out[key] = (
+            u
+            if have is None
+            else Usage(
+                u.day,
+                u.provider,
+                u.model,
+                have.texts + u.texts,
+                have.tokens + u.tokens,
+                have.requests + u.requests,
+                have.cost_usd + u.cost_usd,
+            )
+        )
+    return list(out.values())

@@ -22,8 +22,21 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await register_vector(conn)
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 4, **kwargs: Any) -> Pool:
-    """Open a pool; the vector extension must already exist (run migrations first)."""
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """A release that only rolls back an open transaction (asyncpg does that before this runs)."""
+
+
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 4, reset_sessions: bool = True, **kwargs: Any
+) -> Pool:
+    """Open a pool; the vector extension must already exist (run migrations first).
+
+    By default a released connection's session is reset (settings, advisory locks, LISTEN), one
+    more round trip per release. `reset_sessions=False` skips it, for users that keep no session
+    state (SET LOCAL and transaction-level locks end with their transaction): the API, which
+    releases several connections per request."""
+    if not reset_sessions:
+        kwargs["reset"] = _keep_session
     try:
         pool: Pool = await asyncpg.create_pool(
             dsn, min_size=min_size, max_size=max_size, init=_init_connection, **kwargs
