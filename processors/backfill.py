@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 from processors.embedders.base import Embedder, Vector
 from processors.errors import EmbeddingBudgetExceeded, TasksageError, WrongDimension
 from processors.failures import Backoff, classify
-from processors.postgres import backfill as store
-from processors.postgres import embeddings as vector_store
+from processors.postgres import coverage, stored_vectors
 from processors.postgres.pool import Pool
 from processors.search.types import SearchKind
 
@@ -105,7 +104,7 @@ class Backfill:
         report = BackfillReport(self.model, {k: KindReport() for k in kinds})
         started = time.perf_counter()
         async with self.pool.acquire() as lock_conn:
-            if not await store.try_lock(lock_conn, self.model):
+            if not await coverage.try_lock(lock_conn, self.model):
                 raise BackfillBusy(
                     f"another backfill of model {self.model} is running",
                     hint="wait for it, or stop it; two would embed the same rows",
@@ -124,9 +123,9 @@ class Backfill:
                     if stop.is_set():
                         break
             finally:
-                await store.unlock(lock_conn, self.model)
+                await coverage.unlock(lock_conn, self.model)
             for kind in kinds:
-                report.remaining[kind] = await store.missing_count(lock_conn, kind, self.model)
+                report.remaining[kind] = await coverage.missing_count(lock_conn, kind, self.model)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -136,7 +135,7 @@ class Backfill:
                 if stop.is_set():
                     return
                 async with self.pool.acquire() as conn:
-                    total = await store.missing_count(conn, kind, self.model)
+                    total = await coverage.missing_count(conn, kind, self.model)
                 if total == 0:
                     break
                 report.kinds[kind].passes += 1
@@ -148,7 +147,7 @@ class Backfill:
         self._progress(Progress(kind, 0, total, self._embedded))
         while not stop.is_set():
             async with self.pool.acquire() as conn:
-                page = await store.next_missing(conn, kind, self.model, after, self.batch_size)
+                page = await coverage.next_missing(conn, kind, self.model, after, self.batch_size)
             if not page:
                 return
             after = page[-1].id
@@ -165,7 +164,7 @@ class Backfill:
             self._progress(Progress(kind, min(done, total), total, self._embedded))
 
     async def _page_with_retries(
-        self, kind: SearchKind, page: list[store.PendingRow], report: KindReport, total: int, done: int
+        self, kind: SearchKind, page: list[coverage.PendingRow], report: KindReport, total: int, done: int
     ) -> None:
         attempt = 0
         while True:
@@ -193,10 +192,10 @@ class Backfill:
                 )
                 await asyncio.sleep(delay)
 
-    async def _page(self, kind: SearchKind, page: list[store.PendingRow], report: KindReport) -> None:
+    async def _page(self, kind: SearchKind, page: list[coverage.PendingRow], report: KindReport) -> None:
         hashes = {row.content_hash for row in page}
         async with self.pool.acquire() as conn:
-            known = await vector_store.vectors_by_hash(conn, _STORE_KIND[kind], self.model, list(hashes))
+            known = await stored_vectors.vectors_by_hash(conn, _STORE_KIND[kind], self.model, list(hashes))
         known.update({h: v for h, v in self._unstored.items() if h in hashes})
         texts: dict[bytes, str] = {}
         for row in page:
@@ -217,7 +216,7 @@ class Backfill:
             report.embedded += len(fresh)
         rows = [(row.id, row.content_hash, known[row.content_hash]) for row in page]
         async with self.pool.acquire() as conn:
-            stored = await store.store_if_current(conn, kind, self.model, rows)
+            stored = await coverage.store_if_current(conn, kind, self.model, rows)
         for h in texts:
             self._unstored.pop(h, None)
         report.rows += stored

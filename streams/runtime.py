@@ -15,10 +15,10 @@ from processors.failures import Backoff, Verdict
 from processors.pipeline.assembly import Pipeline, build_pipeline
 from processors.pipeline.config import PipelineConfig
 from processors.postgres import knowledge
+from processors.postgres.embedding_models import ensure_indexes, register_model
 from processors.postgres.errors import InsufficientPrivilege
 from processors.postgres.migrations import migrate_database
 from processors.postgres.pool import Conn, Pool, create_pool
-from processors.postgres.vectors import ensure_indexes, register_model
 from processors.scheduling.tiers import load_tiers
 from streams.embedded import (
     EmbeddedBroker,

@@ -13,8 +13,7 @@ from processors.embedders import create_embedder
 from processors.embedders.base import Embedder, ProviderName
 from processors.embedders.metered import MeteredEmbedder, Usage, price_per_million
 from processors.errors import ConfigurationError
-from processors.postgres import backfill as coverage_store
-from processors.postgres import vectors
+from processors.postgres import coverage, embedding_models
 from processors.postgres.pool import Pool
 from processors.postgres.search import SearchRepository, SearchTuning
 from processors.postgres.usage import PostgresUsageLedger
@@ -66,7 +65,7 @@ def metered(
     )
 
 
-def embedder_for_model(settings: Settings, model: vectors.EmbeddingModel) -> Embedder:
+def embedder_for_model(settings: Settings, model: embedding_models.EmbeddingModel) -> Embedder:
     """An embedder producing `model`'s vectors, from its registry row (provider, name, size)
     and the connection settings (base URL, key). Search embeds queries with it."""
     if model.provider not in get_args(ProviderName):
@@ -89,7 +88,7 @@ def embedder_for_model(settings: Settings, model: vectors.EmbeddingModel) -> Emb
 
 async def capabilities(pool: Pool) -> VectorCapabilities:
     async with pool.acquire() as conn:
-        return VectorCapabilities(await vectors.pgvector_version(conn))
+        return VectorCapabilities(await embedding_models.pgvector_version(conn))
 
 
 def search_tuning(settings: Settings) -> SearchTuning:
@@ -116,7 +115,7 @@ class SearchSession:
 
 async def open_search(settings: Settings, pool: Pool) -> SearchSession:
     async with pool.acquire() as conn:
-        model = await vectors.active_model(conn)
+        model = await embedding_models.active_model(conn)
     if model is None:
         raise ConfigurationError(
             "no embedding model is registered yet, so nothing is searchable",
@@ -142,7 +141,7 @@ async def refresh_coverage(pool: Pool) -> None:
         for row in models:
             active = "true" if row["active"] else "false"
             for kind in SEARCH_KINDS:
-                cov = await coverage_store.coverage(
+                cov = await coverage.coverage(
                     conn, kind, row["name"], slice_rows=COVERAGE_SLICE_ROWS, pause_s=COVERAGE_SLICE_PAUSE_S
                 )
                 readings.append((cov, active))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from processors.embedders.base import Embedder, Vector
 from processors.errors import WrongDimension
-from processors.postgres import embeddings as store
+from processors.postgres import stored_vectors
 from processors.postgres.pool import Pool
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ async def embed_texts(
     """id -> (hash, vector) for every text; only texts never embedded by this model hit the provider."""
     hashes = {row_id: content_hash(text) for row_id, text in texts.items()}
     async with pool.acquire() as conn:
-        known = await store.vectors_by_hash(conn, kind, embedder.model_name, list(hashes.values()))
+        known = await stored_vectors.vectors_by_hash(conn, kind, embedder.model_name, list(hashes.values()))
     missing: dict[bytes, str] = {}
     for row_id, h in hashes.items():
         if h not in known:

@@ -14,10 +14,9 @@ from processors.embedders.base import Embedder, Vector
 from processors.pipeline.batch_steps import finish_batch, search_in_chunks, unseen_events
 from processors.pipeline.config import PipelineConfig
 from processors.pipeline.embedding import Embedded, EmbeddingStats, embed_texts
-from processors.postgres import embeddings as vector_store
-from processors.postgres import index_queue, ledger
+from processors.postgres import index_queue, ledger, stored_vectors
+from processors.postgres.embedding_models import model_literal
 from processors.postgres.pool import Conn, Pool
-from processors.postgres.vectors import model_literal
 from processors.records import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef, output_event_id
 from processors.search.nearest import merge_exact
 
@@ -208,7 +207,7 @@ class MessageIngestedProcessor:
         # The HNSW inserts wait for the index merger, on another backend (sql/0008), unless the
         # queue this batch read in its plan is at the limit.
         queue = len(self.queued) < self.config.index_queue_limit
-        await vector_store.store_vectors(
+        await stored_vectors.store_vectors(
             conn, "message", self.embedder.model_name, rows, queue_messages=queue
         )
         if queue:

@@ -13,8 +13,7 @@ from processors.contracts import ExecutionResult
 from processors.contracts.codec import decode_execution_result
 from processors.pipeline.batch_steps import finish_batch, first_of_each_event
 from processors.pipeline.config import PipelineConfig
-from processors.postgres import accuracy, index_queue, knowledge, ledger
-from processors.postgres import embeddings as vector_store
+from processors.postgres import accuracy, index_queue, knowledge, ledger, stored_vectors
 from processors.postgres.pool import Conn, Pool
 from processors.records import (
     BatchResult,
@@ -308,7 +307,7 @@ class ResultApplier:
     async def _adapt_profiles(self, conn: Conn, results: Sequence[ExecutionResult]) -> None:
         if self.learning_rate <= 0:
             return
-        vectors = await vector_store.vectors_for(
+        vectors = await stored_vectors.vectors_for(
             conn, "task", self.embedding_model, [r.task_id for r in results]
         )
         usable = [r for r in results if r.task_id in vectors]

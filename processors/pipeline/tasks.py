@@ -16,8 +16,7 @@ from processors.pipeline.config import PipelineConfig
 from processors.pipeline.embedding import Embedded, EmbeddingStats, embed_texts
 from processors.pipeline.results import ResultApplier
 from processors.pipeline.schedule_records import build_schedule, profile_affinities
-from processors.postgres import embeddings as vector_store
-from processors.postgres import knowledge, ledger
+from processors.postgres import knowledge, ledger, stored_vectors
 from processors.postgres.index_queue import QueuedVectors, queued_vectors
 from processors.postgres.pool import Conn, Pool
 from processors.records import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef
@@ -313,7 +312,7 @@ class TaskCreatedProcessor:
                 for t in (i.event for i in winners)
             ],
         )
-        await vector_store.store_vectors(
+        await stored_vectors.store_vectors(
             conn,
             "task",
             self.embedder.model_name,

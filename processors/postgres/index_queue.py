@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from processors.embedders.base import Vector
-from processors.postgres.embeddings import as_array
 from processors.postgres.pool import Conn
+from processors.postgres.stored_vectors import as_array
 from processors.search.nearest import unit_rows
 
 

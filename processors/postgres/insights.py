@@ -12,8 +12,8 @@ from processors.embedders.base import Vector
 from processors.insights.arms import ArmActivity
 from processors.insights.failures import FailedExecution, Matrix
 from processors.insights.gaps import RecentTask
-from processors.postgres.embeddings import as_array
 from processors.postgres.pool import Conn
+from processors.postgres.stored_vectors import as_array
 from processors.scheduling.types import Arm
 
 

@@ -9,10 +9,10 @@ import asyncpg
 from pgvector import Vector as PgVector
 
 from processors.embedders.base import Vector
-from processors.postgres.embeddings import as_array
+from processors.postgres.embedding_models import model_literal
 from processors.postgres.index_queue import QueuedVectors
 from processors.postgres.pool import Conn
-from processors.postgres.vectors import model_literal
+from processors.postgres.stored_vectors import as_array
 from processors.scheduling.types import Arm, NeighbourOutcome, TierOption
 from processors.search.nearest import merge_exact
 from processors.statistics import ArmTotals

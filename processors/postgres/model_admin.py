@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 
 from processors.errors import TasksageError
-from processors.postgres.backfill import Coverage, coverage
+from processors.postgres.coverage import Coverage, coverage
+from processors.postgres.embedding_models import VECTOR_TABLES, model_literal
 from processors.postgres.pool import Conn
-from processors.postgres.vectors import VECTOR_TABLES, model_literal
 from processors.search.types import SEARCH_KINDS
 
 _PREDICATE_MODELS = re.compile(r"model = '((?:[^']|'')*)'::text")

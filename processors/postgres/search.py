@@ -1,6 +1,6 @@
 """Semantic, hybrid and similar-row search over one embedding model's vectors.
 
-Reads go to the model given (the active one, see `vectors.active_model`), through its partial
+Reads go to the model given (the active one, see `embedding_models.active_model`), through its partial
 HNSW index. Each search runs in a short transaction so `SET LOCAL` tunes only that search:
 ef_search by table size (processors/search/tuning.py), and on pgvector >= 0.8 iterative scans
 for filtered searches; older versions oversample instead (processors/search/queries.py).
@@ -17,9 +17,9 @@ import orjson
 
 from processors.embedders.base import Vector
 from processors.errors import TasksageError
-from processors.postgres.embeddings import as_array
+from processors.postgres.embedding_models import INDEX_PREDICATES, EmbeddingModel, model_literal
 from processors.postgres.pool import Conn, Pool
-from processors.postgres.vectors import INDEX_PREDICATES, EmbeddingModel, model_literal
+from processors.postgres.stored_vectors import as_array
 from processors.search.fusion import DEFAULT_K, reciprocal_rank_fusion
 from processors.search.queries import (
     KINDS,

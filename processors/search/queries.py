@@ -2,7 +2,7 @@
 
 Every vector query orders by `embedding::vector(D) <=> $1::vector(D)` under `model = '<name>'`
 written as a literal, exactly the expression and predicate of the model's partial HNSW index
-(processors/postgres/vectors.py); any other spelling and PostgreSQL cannot use the index. LIMITs
+(processors/postgres/embedding_models.py); any other spelling and PostgreSQL cannot use the index. LIMITs
 are literals too: a prepared statement with a parameter LIMIT may switch to a generic plan that
 gives the index up.
 

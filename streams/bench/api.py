@@ -23,7 +23,7 @@ import orjson
 from processors.embedders import create_embedder
 from processors.postgres import knowledge
 from processors.postgres.databases import create_database
-from processors.postgres.vectors import ensure_indexes, register_model
+from processors.postgres.embedding_models import ensure_indexes, register_model
 from processors.scheduling.tiers import load_tiers
 from streams.bench.preload import load_history, load_messages
 from streams.bench.run import WorkerProcess, settings_env

@@ -153,7 +153,7 @@ async def _measure(
         console=console,
     ) as progress:
         bar = progress.add_task("preload history", total=total)
-        from processors.postgres.vectors import register_model
+        from processors.postgres.embedding_models import register_model
 
         async with pool.acquire() as conn:
             await register_model(conn, embedder.model_name, embedder.dimension, settings.embedder)

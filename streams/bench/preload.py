@@ -15,8 +15,8 @@ from datetime import datetime
 
 from processors.embedders.base import Embedder, Vector
 from processors.pipeline.embedding import content_hash
+from processors.postgres.embedding_models import ensure_indexes
 from processors.postgres.pool import Conn
-from processors.postgres.vectors import ensure_indexes
 from streams.bench.workload import HistoryTask
 
 CHUNK = 5000

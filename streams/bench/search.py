@@ -29,13 +29,13 @@ import numpy as np
 import orjson
 
 from processors.embedders.hashing import HashingEmbedder
-from processors.postgres import vectors
+from processors.postgres import embedding_models
 from processors.postgres.databases import create_database, drop_database
-from processors.postgres.embeddings import as_array
 from processors.postgres.migrations import migrate_database
 from processors.postgres.model_admin import vector_indexes
 from processors.postgres.pool import Pool, create_pool
 from processors.postgres.search import SearchRepository, SearchTuning
+from processors.postgres.stored_vectors import as_array
 from processors.search.corpus import Corpus, CorpusShape
 from processors.search.tuning import build_params, ef_search_for
 from processors.search.types import Filters, VectorCapabilities
@@ -81,7 +81,7 @@ async def _load(pool: Pool, options: BenchOptions, embedder: HashingEmbedder) ->
         if loaded is not None:
             return dict(orjson.loads(loaded), reused=True)
         await conn.execute("TRUNCATE messages CASCADE; DELETE FROM bench_search_meta")
-        await vectors.register_model(conn, embedder.model_name, embedder.dimension, "hash")
+        await embedding_models.register_model(conn, embedder.model_name, embedder.dimension, "hash")
         corpus = Corpus(options.seed, options.corpus)
         started = time.perf_counter()
         now = datetime.now(UTC)
@@ -109,7 +109,7 @@ async def _load(pool: Pool, options: BenchOptions, embedder: HashingEmbedder) ->
         # The bulk build wants the whole graph in memory; a parallel worker uses the second core.
         await conn.execute("SET maintenance_work_mem = '1GB'")
         await conn.execute("SET max_parallel_maintenance_workers = 1")
-        await vectors.ensure_indexes(conn, embedder.model_name, embedder.dimension)
+        await embedding_models.ensure_indexes(conn, embedder.model_name, embedder.dimension)
         await conn.execute("RESET maintenance_work_mem")
         await conn.execute("ANALYZE")
         index_s = time.perf_counter() - started
@@ -141,9 +141,9 @@ async def run_benchmark(dsn: str, options: BenchOptions, progress: Any = None) -
         embedder = HashingEmbedder(options.dimension)
         load = await _load(pool, options, embedder)
         async with pool.acquire() as conn:
-            model = await vectors.active_model(conn)
+            model = await embedding_models.active_model(conn)
             assert model is not None and model.name == embedder.model_name
-            caps = VectorCapabilities(await vectors.pgvector_version(conn))
+            caps = VectorCapabilities(await embedding_models.pgvector_version(conn))
             rows = await conn.fetch(
                 "SELECT message_id, embedding FROM message_embeddings WHERE model = $1", model.name
             )
@@ -218,7 +218,7 @@ async def run_benchmark(dsn: str, options: BenchOptions, progress: Any = None) -
                 started = time.perf_counter()
                 await conn.fetch(
                     f"""WITH s AS MATERIALIZED (SELECT message_id, embedding::vector({model.dimension}) <=> $1::vector({model.dimension}) AS d
-                        FROM message_embeddings WHERE model = {vectors.model_literal(model.name)})
+                        FROM message_embeddings WHERE model = {embedding_models.model_literal(model.name)})
                         SELECT message_id FROM s ORDER BY d LIMIT 10""",
                     vector,
                 )

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from processors.contracts import ExecutionResult, MessageIngested, TaskCreated
+from processors.demo_workload import _WORDS, FAMILIES, MODEL_COST_USD, MODEL_SPEED, Family
 from processors.scheduling.types import Arm
-from processors.workloads import _WORDS, FAMILIES, MODEL_COST_USD, MODEL_SPEED, Family
 
 _ONSETS = ("b", "c", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "st", "tr", "pl")
 _VOWELS = ("a", "e", "i", "o", "u", "ai", "ou")

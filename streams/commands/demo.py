@@ -24,10 +24,10 @@ from rich.text import Text
 
 from processors.contracts import TaskSchedule
 from processors.contracts.codec import decode_task_schedule
+from processors.demo_workload import MODEL_COST_USD, UNUSED_TIER_TOML, SampleTask, SampleWorkload
 from processors.embedders.providers import LOCAL_PROVIDER_NAMES
 from processors.pipeline.insights import InsightsBuilder
 from processors.scheduling.types import Arm
-from processors.workloads import MODEL_COST_USD, UNUSED_TIER_TOML, SampleTask, SampleWorkload
 from streams.client import TasksagePublisher
 from streams.commands.insights import summary_lines
 from streams.embedded import clear_data_dir, free_port

@@ -13,8 +13,7 @@ from aiokafka import TopicPartition
 from rich.table import Table
 
 from processors.embedders.metered import utc_today
-from processors.postgres import backfill as coverage_store
-from processors.postgres import index_queue, ledger, vectors
+from processors.postgres import coverage, embedding_models, index_queue, ledger
 from processors.postgres.pool import Pool
 from processors.postgres.usage import usage_totals
 from processors.search.types import SEARCH_KINDS
@@ -82,7 +81,7 @@ async def gather_status(settings: Settings, bootstrap: str, dsn_label: str, pool
             report.rows[table] = int(await conn.fetchval(f"SELECT {count} FROM {table}"))
         # Message vectors waiting for the message index (sql/0008).
         report.rows["message_index_queue"] = await index_queue.message_queue_length(conn)
-        version = await vectors.pgvector_version(conn)
+        version = await embedding_models.pgvector_version(conn)
         report.pgvector = ".".join(map(str, version))
         for r in await conn.fetch(
             "SELECT name, dimension, provider, active FROM embedding_models ORDER BY name"
@@ -90,7 +89,7 @@ async def gather_status(settings: Settings, bootstrap: str, dsn_label: str, pool
             report.models.append(dict(r))
         for kind in SEARCH_KINDS:
             for model in report.models:
-                cov = await coverage_store.coverage(conn, kind, model["name"])
+                cov = await coverage.coverage(conn, kind, model["name"])
                 report.coverage.append(
                     {
                         "table": cov.table,

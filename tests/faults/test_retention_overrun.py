@@ -17,7 +17,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from prometheus_client import REGISTRY
 
 from processors.contracts import encode
-from processors.workloads import SampleWorkload
+from processors.demo_workload import SampleWorkload
 from streams.kafka import client_options, make_consumer
 from tests.faults.conftest import report
 from tests.support.topics import send_raw, wait_consumed

@@ -18,10 +18,9 @@ import pytest
 from processors.backfill import Backfill, BackfillBusy
 from processors.embedders import EmbedderConfig, OpenAIEmbedder
 from processors.embedders.base import Vector
-from processors.postgres import backfill as store
-from processors.postgres import vectors
-from processors.postgres.embeddings import vectors_for
+from processors.postgres import coverage, embedding_models
 from processors.postgres.pool import Pool, create_pool
+from processors.postgres.stored_vectors import vectors_for
 from streams.runtime import prepare_database
 from streams.settings import Settings
 from tests.support.fake_openai import FakeOpenAIServer, Fault
@@ -86,8 +85,8 @@ async def insert_rows(pool: Pool, messages: Sequence[str], tasks: Sequence[str])
 
 async def register(pool: Pool, embedder: OpenAIEmbedder) -> None:
     async with pool.acquire() as conn:
-        await vectors.register_model(conn, embedder.model_name, embedder.dimension, "openai")
-        await vectors.ensure_indexes(conn, embedder.model_name, embedder.dimension)
+        await embedding_models.register_model(conn, embedder.model_name, embedder.dimension, "openai")
+        await embedding_models.ensure_indexes(conn, embedder.model_name, embedder.dimension)
 
 
 def provider_calls_per_text(server: FakeOpenAIServer) -> Counter[str]:
@@ -135,8 +134,8 @@ async def test_interrupted_backfills_embed_every_row_once(
     assert set(calls) == distinct, "every text embedded, nothing else"
     assert max(calls.values()) == 1, [t for t, n in calls.items() if n > 1][:5]
     async with pool.acquire() as conn:
-        assert await store.missing_count(conn, "messages", MODEL) == 0
-        assert await store.missing_count(conn, "tasks", MODEL) == 0
+        assert await coverage.missing_count(conn, "messages", MODEL) == 0
+        assert await coverage.missing_count(conn, "tasks", MODEL) == 0
         stored = await vectors_for(conn, "message", MODEL, ["m0000", "m0220"])  # m0220 repeats m0000
     expected = unit(server.vector_for(messages[0], DIMENSION))
     assert np.allclose(stored["m0000"], expected, atol=1e-5)

@@ -13,8 +13,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from processors.contracts import encode
+from processors.demo_workload import SampleWorkload
 from processors.errors import ConfigurationError
-from processors.workloads import SampleWorkload
 from streams.runtime import Endpoints, open_runtime
 from streams.worker.bookkeeping import DAY_S, run_retention
 from streams.worker.replay import replay

@@ -7,9 +7,9 @@ import numpy as np
 from pgvector.asyncpg import register_vector
 
 from processors.pipeline.embedding import content_hash
-from processors.postgres import backfill, embeddings
+from processors.postgres import coverage, stored_vectors
+from processors.postgres.embedding_models import register_model
 from processors.postgres.migrations import migrate
-from processors.postgres.vectors import register_model
 
 MODEL = "hash-8"
 
@@ -30,9 +30,9 @@ async def test_slices_count_the_same_rows_as_one_statement(endpoints) -> None:
         current = list(texts)[:7]
         rows = [(t, content_hash(texts[t]), np.ones(8, dtype=np.float32)) for t in current]
         rows[0] = (rows[0][0], content_hash("older text"), rows[0][2])
-        await embeddings.store_vectors(conn, "task", MODEL, rows)
-        whole = await backfill.coverage(conn, "tasks", MODEL)
-        sliced = [await backfill.coverage(conn, "tasks", MODEL, slice_rows=n) for n in (1, 2, 5, 11, 100)]
+        await stored_vectors.store_vectors(conn, "task", MODEL, rows)
+        whole = await coverage.coverage(conn, "tasks", MODEL)
+        sliced = [await coverage.coverage(conn, "tasks", MODEL, slice_rows=n) for n in (1, 2, 5, 11, 100)]
     finally:
         await conn.close()
     assert (whole.total, whole.embedded) == (11, 6)

@@ -11,10 +11,7 @@ import orjson
 
 from processors.contracts import TaskCreated
 from processors.contracts.codec import decode_insights_snapshot, validate_output
-from processors.insights.accuracy import WINDOWS
-from processors.pipeline.insights import InsightsBuilder
-from processors.scheduling.types import Arm
-from processors.workloads import (
+from processors.demo_workload import (
     IMPOSSIBLE,
     UNUSED_ARM,
     UNUSED_TIER_TOML,
@@ -23,6 +20,9 @@ from processors.workloads import (
     WEAK_FAMILY,
     SampleWorkload,
 )
+from processors.insights.accuracy import WINDOWS
+from processors.pipeline.insights import InsightsBuilder
+from processors.scheduling.types import Arm
 from streams.client import TasksagePublisher
 from streams.settings import Settings
 from tests.support.topics import read_topic

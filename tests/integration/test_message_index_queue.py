@@ -14,7 +14,7 @@ from pgvector.asyncpg import register_vector
 from processors.contracts import MessageIngested, encode
 from processors.embedders.hashing import HashingEmbedder
 from processors.pipeline.embedding import content_hash
-from processors.postgres import index_queue, vectors
+from processors.postgres import embedding_models, index_queue
 from processors.postgres.migrations import DEFAULT_SQL_DIR, migrate
 from processors.postgres.search import SearchRepository, SearchTuning
 from processors.records import Incoming, SourceRef
@@ -97,9 +97,9 @@ async def test_a_queued_message_is_found_by_search(make_settings, endpoints) -> 
         await _process(runtime, [message("m1", CERTIFICATES), message("n1", NEWSLETTER)], 0)
         await index_queue.merge_messages(conn, 1)
         assert await _queued(conn) == ["n1"]
-        model = await vectors.active_model(conn)
+        model = await embedding_models.active_model(conn)
         assert model is not None
-        caps = VectorCapabilities(await vectors.pgvector_version(conn))
+        caps = VectorCapabilities(await embedding_models.pgvector_version(conn))
         repository = SearchRepository(runtime.pool, model, caps, SearchTuning())
         embedder = runtime.pipeline.messages.embedder
         for text, expected in ((NEWSLETTER, "n1"), (CERTIFICATES, "m1")):
@@ -168,7 +168,7 @@ async def test_upgrading_keeps_stored_messages_indexed_under_the_new_predicate(
     try:
         await migrate(conn, sql_dir_before_0008)  # a database from before sql/0008
         await register_vector(conn)
-        await vectors.register_model(conn, embedder.model_name, embedder.dimension, "hash")
+        await embedding_models.register_model(conn, embedder.model_name, embedder.dimension, "hash")
         await conn.execute(
             """INSERT INTO messages (message_id, source, author, content, occurred_at, content_hash, created_event_id)
                VALUES ('old', 'chat', 'ana', $1, now(), $2, 'e-old')""",
@@ -181,7 +181,7 @@ async def test_upgrading_keeps_stored_messages_indexed_under_the_new_predicate(
             content_hash(CERTIFICATES),
             embedder.embed_sync([CERTIFICATES])[0],
         )
-        name = vectors.index_name("message_embeddings", embedder.model_name, embedder.dimension)
+        name = embedding_models.index_name("message_embeddings", embedder.model_name, embedder.dimension)
         await conn.execute(
             f"""CREATE INDEX {name} ON message_embeddings USING hnsw
                 ((embedding::vector(384)) vector_cosine_ops) WHERE model = 'hash-384'"""
@@ -190,7 +190,7 @@ async def test_upgrading_keeps_stored_messages_indexed_under_the_new_predicate(
         assert [m.name for m in await migrate(conn)] == ["message_index_queue"]
         assert await _queued(conn) == []  # what was stored stays indexed
         assert await conn.fetchval("SELECT to_regclass($1)", name) is None  # dropped by the migration
-        await vectors.ensure_indexes(conn, embedder.model_name, embedder.dimension)  # as at start-up
+        await embedding_models.ensure_indexes(conn, embedder.model_name, embedder.dimension)  # as at start-up
         definition = await conn.fetchval("SELECT pg_get_indexdef(to_regclass($1))", name)
         assert definition.endswith("WHERE ((model = 'hash-384'::text) AND indexed)"), definition
     finally:

@@ -16,7 +16,7 @@ import pytest
 from processors.backfill import Backfill
 from processors.contracts import MessageIngested, TaskCreated
 from processors.embedders import create_embedder
-from processors.postgres import backfill as store
+from processors.postgres import coverage
 from processors.postgres.model_admin import (
     ModelChangeRefused,
     drop_model_vectors,
@@ -85,8 +85,8 @@ async def publish(settings: Settings, start: int, count: int) -> list[str]:
 async def missing(pool: Pool, model: str) -> tuple[int, int, int, int]:
     """(messages, of them without a current vector, tasks, of them without one)."""
     async with pool.acquire() as conn:
-        messages = await store.coverage(conn, "messages", model)
-        tasks = await store.coverage(conn, "tasks", model)
+        messages = await coverage.coverage(conn, "messages", model)
+        tasks = await coverage.coverage(conn, "tasks", model)
     return messages.total, messages.missing, tasks.total, tasks.missing
 
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import asyncpg
 
 from processors.contracts import encode
+from processors.demo_workload import SampleWorkload, strongest_arm
 from processors.scheduling.types import Arm
-from processors.workloads import SampleWorkload, strongest_arm
 from streams.runtime import Endpoints, open_runtime
 from streams.worker.replay import replay
 from tests.support.tables import differences, learned_state

@@ -14,10 +14,10 @@ import pytest
 
 from processors.embedders.hashing import HashingEmbedder
 from processors.pipeline.embedding import content_hash
-from processors.postgres import vectors
-from processors.postgres.embeddings import as_array
+from processors.postgres import embedding_models
 from processors.postgres.pool import Pool, create_pool
 from processors.postgres.search import SearchRepository, SearchTuning
+from processors.postgres.stored_vectors import as_array
 from processors.search.corpus import Corpus
 from processors.search.types import Filters, VectorCapabilities
 from streams.bench.preload import load_messages
@@ -36,8 +36,8 @@ async def repo(settings: Settings, endpoints: Any) -> AsyncIterator[SearchReposi
     try:
         await load(pool)
         async with pool.acquire() as conn:
-            model = await vectors.active_model(conn)
-            caps = VectorCapabilities(await vectors.pgvector_version(conn))
+            model = await embedding_models.active_model(conn)
+            caps = VectorCapabilities(await embedding_models.pgvector_version(conn))
         assert model is not None
         yield SearchRepository(pool, model, caps, SearchTuning())
     finally:
@@ -52,7 +52,7 @@ async def load(pool: Pool) -> None:
     tasks = [m.text for m in corpus.messages(TASKS, seed=2)]
     now = datetime.now(UTC)
     async with pool.acquire() as conn:
-        await vectors.register_model(conn, EMBEDDER.model_name, EMBEDDER.dimension, "hash")
+        await embedding_models.register_model(conn, EMBEDDER.model_name, EMBEDDER.dimension, "hash")
         await load_messages(
             conn,
             [(m.message_id, m.source, m.author, t) for m, t in zip(messages, texts, strict=True)],
@@ -78,7 +78,7 @@ async def load(pool: Pool) -> None:
             columns=["task_id", "model", "content_hash", "embedding", "has_outcome"],
         )
         await conn.execute("ANALYZE")
-        await vectors.ensure_indexes(conn, EMBEDDER.model_name, EMBEDDER.dimension)
+        await embedding_models.ensure_indexes(conn, EMBEDDER.model_name, EMBEDDER.dimension)
         await conn.execute("ANALYZE")
 
 

@@ -16,7 +16,7 @@ import orjson
 from prometheus_client import REGISTRY
 
 from processors.contracts import MessageIngested, TaskCreated
-from processors.postgres import backfill as coverage_store
+from processors.postgres import coverage
 from processors.postgres.pool import create_pool
 from processors.search.types import Filters
 from streams.client import TasksagePublisher, records
@@ -138,8 +138,8 @@ async def test_every_seed_message_is_embedded_indexed_searchable_and_counted(
 
             async def missing() -> tuple[int, int, int, int]:
                 async with pool.acquire() as conn:
-                    msgs = await coverage_store.coverage(conn, "messages", model)
-                    tsks = await coverage_store.coverage(conn, "tasks", model)
+                    msgs = await coverage.coverage(conn, "messages", model)
+                    tsks = await coverage.coverage(conn, "tasks", model)
                 return msgs.total, msgs.missing, tsks.total, tsks.missing
 
             # "Shortly after": every row is in and none lacks a current embedding.

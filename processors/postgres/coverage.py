@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from processors.embedders.base import Vector
-from processors.postgres import embeddings as vector_store
+from processors.postgres import stored_vectors
 from processors.postgres.pool import Conn
 from processors.search.queries import KINDS, KindSpec
 from processors.search.types import SearchKind
@@ -133,7 +133,7 @@ async def store_if_current(
         )
         keep = {r["id"] for r in current}
         chosen = [r for r in rows if r[0] in keep]
-        await vector_store.store_vectors(conn, _STORE_KIND[kind], model, chosen)
+        await stored_vectors.store_vectors(conn, _STORE_KIND[kind], model, chosen)
     return len(chosen)
 
 
