@@ -24,7 +24,120 @@ _LEARNED = LearnedConfig()
 _RANKING = RankingConfig()
 
 
-class Settings(BaseSettings):
+class DecisionSettings(BaseSettings):
+    """The knobs of scheduling, the learned layer, ranking and insights, and the configs built
+    from them. A part of Settings (which reads them from TASKSAGE_<FIELD> like the rest), kept
+    apart so each part stays short enough to read."""
+
+    # Scheduling and learning (defaults: processors/scheduling/types.py; README "How scheduling works").
+    success_target: float = Field(_SCHEDULER.success_target, ge=0.0, le=1.0)
+    neighbour_k: int = Field(_SCHEDULER.neighbour_k, ge=0)
+    exploration_rate: float = Field(_SCHEDULER.exploration_rate, ge=0.0, le=1.0)
+    learning_rate: float = 0.1
+    use_profiles: bool = _SCHEDULER.use_profiles
+    prior_strength: float = Field(_SCHEDULER.prior_strength, ge=0.0)
+    neighbour_strength: float = Field(_SCHEDULER.neighbour_strength, ge=0.0)
+    similarity_sharpness: float = Field(_SCHEDULER.similarity_sharpness, ge=0.0)
+    similarity_floor: float = Field(_SCHEDULER.similarity_floor, ge=-1.0, le=1.0)
+    difficulty_sd: float = Field(_SCHEDULER.difficulty_sd, ge=0.0)
+    candidate_weight: float = Field(_SCHEDULER.candidate_weight, ge=0.0, le=1.0)
+    profile_weight: float = Field(_SCHEDULER.profile_weight, ge=0.0)
+    exploration_rule: Literal["optimism", "thompson"] = _SCHEDULER.exploration_rule
+    optimism_z: float = Field(_SCHEDULER.optimism_z, ge=0.0)
+    default_agent: str = Field(_SCHEDULER.default_agent, min_length=1)
+    default_model: str = Field(_SCHEDULER.default_model, min_length=1)
+    # The learned layer of the estimate (processors/scheduling/learned.py).
+    learned_enabled: bool = _LEARNED.enabled
+    learned_stack_prior_variance: float = Field(_LEARNED.stack_prior_variance, gt=0.0)
+    learned_text_dimension: int = Field(_LEARNED.text_dimension, ge=0, le=1024)
+    learned_text_prior_variance: float = Field(_LEARNED.text_prior_variance, gt=0.0)
+    # Ranking of pending work in the snapshots (processors/scheduling/ranking.py).
+    rank_priority_weight: float = _RANKING.priority_weight
+    rank_success_weight: float = _RANKING.success_weight
+    rank_duration_weight: float = _RANKING.duration_weight
+    rank_deadline_weight: float = _RANKING.deadline_weight
+    rank_deadline_horizon_s: float = Field(_RANKING.deadline_horizon_s, gt=0.0)
+    rank_age_weight: float = _RANKING.age_weight
+    tiers_file: Path = REPO_ROOT / "deploy" / "tiers.toml"
+    snapshot_interval_s: float = 2.0
+    snapshot_size: int = 50
+    duplicate_threshold: float = 0.95
+    # Insights (processors/insights/; README "Insights").
+    insights_interval_s: float = Field(60.0, gt=0.0)
+    insights_recluster_s: float = Field(900.0, gt=0.0)
+    insights_max_clusters: int = Field(12, ge=1)
+    insights_recent_hours: float = Field(168.0, gt=0.0)
+    insights_unused_days: float = Field(7.0, gt=0.0)
+    insights_overload_hours: float = Field(1.0, gt=0.0)
+
+    def scheduler_config(self) -> SchedulerConfig:
+        return SchedulerConfig(
+            success_target=self.success_target,
+            neighbour_k=self.neighbour_k,
+            exploration_rate=self.exploration_rate,
+            use_profiles=self.use_profiles,
+            prior_strength=self.prior_strength,
+            neighbour_strength=self.neighbour_strength,
+            similarity_sharpness=self.similarity_sharpness,
+            similarity_floor=self.similarity_floor,
+            difficulty_sd=self.difficulty_sd,
+            candidate_weight=self.candidate_weight,
+            profile_weight=self.profile_weight,
+            exploration_rule=self.exploration_rule,
+            optimism_z=self.optimism_z,
+            default_agent=self.default_agent,
+            default_model=self.default_model,
+        )
+
+    def learned_config(self) -> LearnedConfig:
+        return LearnedConfig(
+            enabled=self.learned_enabled,
+            stack_prior_variance=self.learned_stack_prior_variance,
+            text_dimension=self.learned_text_dimension,
+            text_prior_variance=self.learned_text_prior_variance,
+        )
+
+    def ranking_config(self) -> RankingConfig:
+        return RankingConfig(
+            priority_weight=self.rank_priority_weight,
+            success_weight=self.rank_success_weight,
+            duration_weight=self.rank_duration_weight,
+            deadline_weight=self.rank_deadline_weight,
+            deadline_horizon_s=self.rank_deadline_horizon_s,
+            age_weight=self.rank_age_weight,
+        )
+
+    def insights_config(self) -> InsightsConfig:
+        return InsightsConfig(
+            success_target=self.success_target,
+            max_clusters=self.insights_max_clusters,
+            recluster_s=self.insights_recluster_s,
+            recent=timedelta(hours=self.insights_recent_hours),
+            arms=ArmUsageConfig(
+                unused_days=self.insights_unused_days, overload_hours=self.insights_overload_hours
+            ),
+        )
+
+
+class ApiSettings(BaseSettings):
+    """The knobs of `tasksage api` (streams/api/). A part of Settings, read like the rest."""
+
+    # HTTP API (`tasksage api`, streams/api/). Tokens: entries `SCOPES:TOKEN` separated by
+    # whitespace, SCOPES a comma list of read and write; or one entry a line in api_tokens_file.
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8080, ge=0, le=65535)
+    api_tokens: SecretStr | None = None
+    api_tokens_file: Path | None = None
+    api_insecure: bool = False  # serve without tokens on a non-loopback address
+    api_max_body_bytes: int = Field(1_048_576, ge=1024)
+    api_request_timeout_s: float = Field(10.0, gt=0.0)  # a request still running then answers 504
+    api_rate_limit: str = "100/second"  # per token (per client address without tokens); `limits` syntax
+    api_cors_origins: list[str] = []  # empty: no CORS headers at all
+    api_wait_max_s: float = Field(30.0, ge=0.0)  # the largest ?wait= of POST /v1/tasks
+    api_search_max_results: int = Field(1000, ge=1)  # cursor pagination goes no deeper than this
+
+
+class Settings(DecisionSettings, ApiSettings):
     """Every knob of tasksage. Env vars: TASKSAGE_<FIELD>, plus the standard names noted."""
 
     model_config = SettingsConfigDict(
@@ -166,61 +279,6 @@ class Settings(BaseSettings):
     # How often the worker refreshes the coverage gauges (a count of every row, in slices).
     coverage_interval_s: float = 60.0
 
-    # Scheduling and learning (defaults: processors/scheduling/types.py; README "How scheduling works").
-    success_target: float = Field(_SCHEDULER.success_target, ge=0.0, le=1.0)
-    neighbour_k: int = Field(_SCHEDULER.neighbour_k, ge=0)
-    exploration_rate: float = Field(_SCHEDULER.exploration_rate, ge=0.0, le=1.0)
-    learning_rate: float = 0.1
-    use_profiles: bool = _SCHEDULER.use_profiles
-    prior_strength: float = Field(_SCHEDULER.prior_strength, ge=0.0)
-    neighbour_strength: float = Field(_SCHEDULER.neighbour_strength, ge=0.0)
-    similarity_sharpness: float = Field(_SCHEDULER.similarity_sharpness, ge=0.0)
-    similarity_floor: float = Field(_SCHEDULER.similarity_floor, ge=-1.0, le=1.0)
-    difficulty_sd: float = Field(_SCHEDULER.difficulty_sd, ge=0.0)
-    candidate_weight: float = Field(_SCHEDULER.candidate_weight, ge=0.0, le=1.0)
-    profile_weight: float = Field(_SCHEDULER.profile_weight, ge=0.0)
-    exploration_rule: Literal["optimism", "thompson"] = _SCHEDULER.exploration_rule
-    optimism_z: float = Field(_SCHEDULER.optimism_z, ge=0.0)
-    default_agent: str = Field(_SCHEDULER.default_agent, min_length=1)
-    default_model: str = Field(_SCHEDULER.default_model, min_length=1)
-    # The learned layer of the estimate (processors/scheduling/learned.py).
-    learned_enabled: bool = _LEARNED.enabled
-    learned_stack_prior_variance: float = Field(_LEARNED.stack_prior_variance, gt=0.0)
-    learned_text_dimension: int = Field(_LEARNED.text_dimension, ge=0, le=1024)
-    learned_text_prior_variance: float = Field(_LEARNED.text_prior_variance, gt=0.0)
-    # Ranking of pending work in the snapshots (processors/scheduling/ranking.py).
-    rank_priority_weight: float = _RANKING.priority_weight
-    rank_success_weight: float = _RANKING.success_weight
-    rank_duration_weight: float = _RANKING.duration_weight
-    rank_deadline_weight: float = _RANKING.deadline_weight
-    rank_deadline_horizon_s: float = Field(_RANKING.deadline_horizon_s, gt=0.0)
-    rank_age_weight: float = _RANKING.age_weight
-    tiers_file: Path = REPO_ROOT / "deploy" / "tiers.toml"
-    snapshot_interval_s: float = 2.0
-    snapshot_size: int = 50
-    duplicate_threshold: float = 0.95
-    # Insights (processors/insights/; README "Insights").
-    insights_interval_s: float = Field(60.0, gt=0.0)
-    insights_recluster_s: float = Field(900.0, gt=0.0)
-    insights_max_clusters: int = Field(12, ge=1)
-    insights_recent_hours: float = Field(168.0, gt=0.0)
-    insights_unused_days: float = Field(7.0, gt=0.0)
-    insights_overload_hours: float = Field(1.0, gt=0.0)
-
-    # HTTP API (`tasksage api`, streams/api/). Tokens: entries `SCOPES:TOKEN` separated by
-    # whitespace, SCOPES a comma list of read and write; or one entry a line in api_tokens_file.
-    api_host: str = "127.0.0.1"
-    api_port: int = Field(8080, ge=0, le=65535)
-    api_tokens: SecretStr | None = None
-    api_tokens_file: Path | None = None
-    api_insecure: bool = False  # serve without tokens on a non-loopback address
-    api_max_body_bytes: int = Field(1_048_576, ge=1024)
-    api_request_timeout_s: float = Field(10.0, gt=0.0)  # a request still running then answers 504
-    api_rate_limit: str = "100/second"  # per token (per client address without tokens); `limits` syntax
-    api_cors_origins: list[str] = []  # empty: no CORS headers at all
-    api_wait_max_s: float = Field(30.0, ge=0.0)  # the largest ?wait= of POST /v1/tasks
-    api_search_max_results: int = Field(1000, ge=1)  # cursor pagination goes no deeper than this
-
     # Operations.
     metrics_port: int = 9464
     log_level: str = "INFO"
@@ -239,54 +297,6 @@ class Settings(BaseSettings):
             timeout_s=self.embed_timeout_s,
             max_retries=self.embed_max_retries,
             circuit_reset_s=self.embed_circuit_reset_s,
-        )
-
-    def scheduler_config(self) -> SchedulerConfig:
-        return SchedulerConfig(
-            success_target=self.success_target,
-            neighbour_k=self.neighbour_k,
-            exploration_rate=self.exploration_rate,
-            use_profiles=self.use_profiles,
-            prior_strength=self.prior_strength,
-            neighbour_strength=self.neighbour_strength,
-            similarity_sharpness=self.similarity_sharpness,
-            similarity_floor=self.similarity_floor,
-            difficulty_sd=self.difficulty_sd,
-            candidate_weight=self.candidate_weight,
-            profile_weight=self.profile_weight,
-            exploration_rule=self.exploration_rule,
-            optimism_z=self.optimism_z,
-            default_agent=self.default_agent,
-            default_model=self.default_model,
-        )
-
-    def learned_config(self) -> LearnedConfig:
-        return LearnedConfig(
-            enabled=self.learned_enabled,
-            stack_prior_variance=self.learned_stack_prior_variance,
-            text_dimension=self.learned_text_dimension,
-            text_prior_variance=self.learned_text_prior_variance,
-        )
-
-    def ranking_config(self) -> RankingConfig:
-        return RankingConfig(
-            priority_weight=self.rank_priority_weight,
-            success_weight=self.rank_success_weight,
-            duration_weight=self.rank_duration_weight,
-            deadline_weight=self.rank_deadline_weight,
-            deadline_horizon_s=self.rank_deadline_horizon_s,
-            age_weight=self.rank_age_weight,
-        )
-
-    def insights_config(self) -> InsightsConfig:
-        return InsightsConfig(
-            success_target=self.success_target,
-            max_clusters=self.insights_max_clusters,
-            recluster_s=self.insights_recluster_s,
-            recent=timedelta(hours=self.insights_recent_hours),
-            arms=ArmUsageConfig(
-                unused_days=self.insights_unused_days, overload_hours=self.insights_overload_hours
-            ),
         )
 
     def dead_letter_topic(self, topic: str) -> str:
