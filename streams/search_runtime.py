@@ -136,13 +136,12 @@ COVERAGE_SLICE_PAUSE_S = 0.05
 async def refresh_coverage(pool: Pool) -> None:
     """Set the coverage gauges for every registered model."""
     async with pool.acquire() as conn:
-        models = await conn.fetch("SELECT name, active FROM embedding_models")
         readings = []
-        for row in models:
-            active = "true" if row["active"] else "false"
+        for name, is_active in await embedding_models.all_models(conn):
+            active = "true" if is_active else "false"
             for kind in SEARCH_KINDS:
                 cov = await coverage.coverage(
-                    conn, kind, row["name"], slice_rows=COVERAGE_SLICE_ROWS, pause_s=COVERAGE_SLICE_PAUSE_S
+                    conn, kind, name, slice_rows=COVERAGE_SLICE_ROWS, pause_s=COVERAGE_SLICE_PAUSE_S
                 )
                 readings.append((cov, active))
     # Cleared first: a model that stopped being active must not keep its old label set.

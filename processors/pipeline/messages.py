@@ -7,21 +7,18 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import numpy as np
-from pgvector import Vector as PgVector
 
 from processors.contracts import MessageDuplicate, MessageIngested, encode
 from processors.embedders.base import Embedder, Vector
 from processors.pipeline.batch_steps import finish_batch, search_in_chunks, unseen_events
 from processors.pipeline.config import PipelineConfig
 from processors.pipeline.embedding import Embedded, EmbeddingStats, embed_texts
-from processors.postgres import index_queue, ledger, stored_vectors
-from processors.postgres.embedding_models import model_literal
+from processors.postgres import index_queue, ledger, message_store, stored_vectors
 from processors.postgres.pool import Conn, Pool
 from processors.records import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef, output_event_id
 from processors.search.nearest import merge_exact
 
 STREAM = "message-ingested"
-_NEAREST_EF_SEARCH = 40
 
 
 class MessageIngestedProcessor:
@@ -34,17 +31,7 @@ class MessageIngestedProcessor:
         self.embedder = embedder
         self.config = config
         dim = int(embedder.dimension)
-        # A batch's searches in one statement per chunk: one round trip instead of
-        # one per message. ef_search 40 is plenty for LIMIT 2, and half the work of the default.
-        # `indexed` is part of the partial index's predicate: without it, no index scan.
-        self.nearest_many_sql = f"""
-            SELECT q.i, c.message_id, c.similarity
-            FROM unnest($1::vector[]) WITH ORDINALITY AS q(v, i)
-            CROSS JOIN LATERAL (
-                SELECT message_id, 1 - (embedding::vector({dim}) <=> q.v::vector({dim})) AS similarity
-                FROM message_embeddings WHERE model = {model_literal(embedder.model_name)} AND indexed
-                ORDER BY embedding::vector({dim}) <=> q.v::vector({dim}) LIMIT 2
-            ) c"""
+        self.nearest_many_sql = message_store.nearest_many_sql(embedder.model_name, dim)
         self.search_concurrency = max(1, search_concurrency)
         self.search_slots = asyncio.Semaphore(self.search_concurrency)
         self.embedding_stats = EmbeddingStats()
@@ -52,14 +39,8 @@ class MessageIngestedProcessor:
 
     async def _nearest_chunk(self, vectors: Sequence[Vector]) -> list[list[tuple[str, float]]]:
         """Each vector's two nearest indexed messages (one may be the message itself)."""
-        out: list[list[tuple[str, float]]] = [[] for _ in vectors]
-        async with self.search_slots, self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(f"SET LOCAL hnsw.ef_search = {_NEAREST_EF_SEARCH}")
-            # Wrapped: asyncpg would read a list of arrays as one two-dimensional array.
-            rows = await conn.fetch(self.nearest_many_sql, [PgVector(v) for v in vectors])
-        for row in rows:
-            out[row["i"] - 1].append((row["message_id"], float(row["similarity"])))
-        return out
+        async with self.search_slots, self.pool.acquire() as conn:
+            return await message_store.nearest_many(conn, self.nearest_many_sql, vectors)
 
     async def _nearest_all(
         self, messages: Sequence[MessageIngested], embedded: dict[str, Embedded]
@@ -175,14 +156,8 @@ class MessageIngestedProcessor:
         embedded: dict[str, Embedded],
         duplicates: dict[str, tuple[str, float]],
     ) -> None:
-        await conn.executemany(
-            """INSERT INTO messages (message_id, source, author, content, thread_id, task_id, occurred_at,
-                   content_hash, created_event_id, duplicate_of, duplicate_similarity)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-               ON CONFLICT (message_id) DO UPDATE SET source = EXCLUDED.source, author = EXCLUDED.author,
-                   content = EXCLUDED.content, thread_id = EXCLUDED.thread_id, task_id = EXCLUDED.task_id,
-                   content_hash = EXCLUDED.content_hash, created_event_id = EXCLUDED.created_event_id,
-                   duplicate_of = EXCLUDED.duplicate_of, duplicate_similarity = EXCLUDED.duplicate_similarity""",
+        await message_store.store_messages(
+            conn,
             [
                 (
                     m.message_id,

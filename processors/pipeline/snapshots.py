@@ -16,7 +16,7 @@ from processors.contracts import (
     ScheduleSnapshot,
     SnapshotEntry,
 )
-from processors.postgres.dependencies import task_status
+from processors.postgres.dependencies import pending_with_predictions, task_status
 from processors.postgres.pool import Pool
 from processors.scheduling.dependencies import DependencyOrder, order_by_dependencies
 from processors.scheduling.ranking import task_score, top_ranked
@@ -43,17 +43,7 @@ class SnapshotBuilder:
         worker's batches for tens of milliseconds every tick (their p99 latency)."""
         self._dependencies = {}
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                """SELECT t.task_id, t.priority, t.deadline, t.occurred_at, p.success_probability,
-                          p.predicted_duration_ms, p.agent, p.model,
-                          NULLIF(t.dependencies, '[]'::jsonb)::text AS dependencies
-                   FROM tasks t
-                   JOIN LATERAL (SELECT * FROM predictions p WHERE p.task_id = t.task_id
-                                 ORDER BY p.created_at DESC LIMIT 1) p ON true
-                   WHERE t.status = 'pending'
-                   ORDER BY t.priority DESC, t.occurred_at LIMIT $1""",
-                MAX_CANDIDATES,
-            )
+            rows = await pending_with_predictions(conn, MAX_CANDIDATES)
         for i, r in enumerate(rows):
             if i and i % SLICE == 0:
                 await asyncio.sleep(0)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from processors.embedders.base import Vector
 from processors.postgres import stored_vectors
 from processors.postgres.pool import Conn
-from processors.search.queries import KINDS, KindSpec
+from processors.postgres.search_queries import KINDS, KindSpec
 from processors.search.types import SearchKind
 
 # store_vectors() names kinds in the singular.

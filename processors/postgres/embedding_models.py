@@ -85,6 +85,11 @@ async def active_model(conn: Conn) -> EmbeddingModel | None:
     return None if row is None else EmbeddingModel(row["name"], row["dimension"], row["provider"], True)
 
 
+async def all_models(conn: Conn) -> list[tuple[str, bool]]:
+    """(name, active) of every registered model."""
+    return [(r["name"], r["active"]) for r in await conn.fetch("SELECT name, active FROM embedding_models")]
+
+
 async def ensure_indexes(
     conn: Conn, model: str, dimension: int, *, m: int | None = None, ef_construction: int | None = None
 ) -> list[str]:

@@ -3,7 +3,7 @@
 Reads go to the model given (the active one, see `embedding_models.active_model`), through its partial
 HNSW index. Each search runs in a short transaction so `SET LOCAL` tunes only that search:
 ef_search by table size (processors/search/tuning.py), and on pgvector >= 0.8 iterative scans
-for filtered searches; older versions oversample instead (processors/search/queries.py).
+for filtered searches; older versions oversample instead (processors/postgres/search_queries.py).
 """
 
 from __future__ import annotations
@@ -19,9 +19,7 @@ from processors.embedders.base import Vector
 from processors.errors import TasksageError
 from processors.postgres.embedding_models import INDEX_PREDICATES, EmbeddingModel, model_literal
 from processors.postgres.pool import Conn, Pool
-from processors.postgres.stored_vectors import as_array
-from processors.search.fusion import DEFAULT_K, reciprocal_rank_fusion
-from processors.search.queries import (
+from processors.postgres.search_queries import (
     KINDS,
     KindSpec,
     Query,
@@ -34,6 +32,8 @@ from processors.search.queries import (
     unindexed_rest_query,
     vector_query,
 )
+from processors.postgres.stored_vectors import as_array
+from processors.search.fusion import DEFAULT_K, reciprocal_rank_fusion
 from processors.search.tuning import (
     candidate_plan,
     ef_search_for,

@@ -18,7 +18,7 @@ from processors.backfill import Backfill, BackfillReport
 from processors.backfill import Progress as BackfillProgress
 from processors.embedders.providers import PROVIDER_NAMES
 from processors.postgres.pool import Pool
-from processors.search.queries import KINDS, filter_clauses
+from processors.postgres.search_queries import KINDS, filter_clauses
 from processors.search.types import SEARCH_KINDS, Filters, SearchKind, SearchResult
 from streams.commands.session import console, out, run_async, settings_from
 from streams.embedded import read_service_info

@@ -13,7 +13,7 @@ from aiokafka import TopicPartition
 from rich.table import Table
 
 from processors.embedders.metered import utc_today
-from processors.postgres import coverage, embedding_models, index_queue, ledger
+from processors.postgres import coverage, embedding_models, index_queue, overview
 from processors.postgres.pool import Pool
 from processors.postgres.usage import usage_totals
 from processors.search.types import SEARCH_KINDS
@@ -22,17 +22,6 @@ from streams.kafka import make_consumer, partitions_of
 from streams.settings import Settings
 
 # What `status` counts in each table: rows, except the outbox, whose rows hold a batch each.
-COUNTED_TABLES = {
-    "tasks": "count(*)",
-    "executions": "count(*)",
-    "messages": "count(*)",
-    "predictions": "count(*)",
-    "held_results": "count(*)",
-    "outbox": ledger.OUTBOX_RECORD_COUNT,
-    "inbox": "count(*)",
-    "partition_anchors": "count(*)",
-    "task_index_queue": "count(*)",  # task vectors waiting for the neighbour index (sql/0006)
-}
 
 
 @dataclass(slots=True)
@@ -77,16 +66,13 @@ async def topic_report(
 async def gather_status(settings: Settings, bootstrap: str, dsn_label: str, pool: Pool) -> StatusReport:
     report = StatusReport(bootstrap, dsn_label)
     async with pool.acquire() as conn:
-        for table, count in COUNTED_TABLES.items():
-            report.rows[table] = int(await conn.fetchval(f"SELECT {count} FROM {table}"))
+        for table in overview.COUNTED_TABLES:
+            report.rows[table] = await overview.row_count(conn, table)
         # Message vectors waiting for the message index (sql/0008).
         report.rows["message_index_queue"] = await index_queue.message_queue_length(conn)
         version = await embedding_models.pgvector_version(conn)
         report.pgvector = ".".join(map(str, version))
-        for r in await conn.fetch(
-            "SELECT name, dimension, provider, active FROM embedding_models ORDER BY name"
-        ):
-            report.models.append(dict(r))
+        report.models = await overview.models(conn)
         for kind in SEARCH_KINDS:
             for model in report.models:
                 cov = await coverage.coverage(conn, kind, model["name"])
@@ -102,17 +88,9 @@ async def gather_status(settings: Settings, bootstrap: str, dsn_label: str, pool
                     }
                 )
         report.usage = [dataclasses.asdict(u) for u in await usage_totals(conn)]
-        spent = await conn.fetchval(
-            "SELECT coalesce(sum(cost_usd), 0) FROM embedding_usage WHERE day = $1", utc_today()
-        )
-        report.budget = {"daily_usd": settings.embedding_daily_budget_usd, "spent_today_usd": float(spent)}
-        positions = {
-            (r["topic"], r["partition"]): r["next_offset"]
-            for r in await conn.fetch(
-                "SELECT topic, partition, next_offset FROM consumer_positions WHERE group_id = $1",
-                settings.consumer_group,
-            )
-        }
+        spent = await overview.spent_on(conn, utc_today())
+        report.budget = {"daily_usd": settings.embedding_daily_budget_usd, "spent_today_usd": spent}
+        positions = await overview.group_positions(conn, settings.consumer_group)
     report.topics = await topic_report(settings, bootstrap, positions)
     return report
 

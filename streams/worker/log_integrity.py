@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import OffsetOutOfRangeError
 
-from processors.postgres import ledger
+from processors.postgres import ledger, log_anchors
 from processors.postgres.pool import Pool
 from processors.records import Position, RawRecord
 from streams import metrics
@@ -157,33 +157,12 @@ class LogIntegrity:
             return
         rows = [(t, p, r.offset, fingerprint(r.key, r.value)) for (t, p), r in sorted(last.items())]
         async with self.pool.acquire() as conn, conn.transaction():
-            # An anchor lost in a crash leaves the one before it, which names a record of this log
-            # as well: no need to wait for the WAL flush.
-            await conn.execute("SET LOCAL synchronous_commit = off")
-            # Plain overwrite: an older anchor from a slower worker still names a record of this log.
-            await conn.execute(
-                """INSERT INTO partition_anchors (group_id, topic, partition, "offset", fingerprint)
-                   SELECT $1, t, p, o, f FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bytea[])
-                        AS x(t, p, o, f)
-                   ON CONFLICT (group_id, topic, partition) DO UPDATE
-                   SET "offset" = EXCLUDED."offset", fingerprint = EXCLUDED.fingerprint, updated_at = now()""",
-                self.group,
-                [r[0] for r in rows],
-                [r[1] for r in rows],
-                [r[2] for r in rows],
-                [r[3] for r in rows],
-            )
+            await log_anchors.save_anchors(conn, self.group, rows)
 
     async def _anchors(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], Anchor]:
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                """SELECT topic, partition, "offset", fingerprint FROM partition_anchors
-                   WHERE group_id = $1 AND (topic, partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))""",
-                self.group,
-                [t for t, _ in partitions],
-                [p for _, p in partitions],
-            )
-        return {(r["topic"], r["partition"]): Anchor(r["offset"], bytes(r["fingerprint"])) for r in rows}
+            found = await log_anchors.anchors(conn, self.group, partitions)
+        return {key: Anchor(offset, fingerprint) for key, (offset, fingerprint) in found.items()}
 
     async def check(self, stored: Mapping[tuple[str, int], int]) -> list[PartitionCheck]:
         """Judge every partition with a stored position against what the broker holds now."""
@@ -266,13 +245,7 @@ class LogIntegrity:
             await ledger.set_positions(
                 conn, self.group, [Position(c.topic, c.partition, c.log_start) for c in checks]
             )
-            await conn.execute(
-                """DELETE FROM partition_anchors WHERE group_id = $1
-                   AND (topic, partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))""",
-                self.group,
-                [c.topic for c in checks],
-                [c.partition for c in checks],
-            )
+            await log_anchors.forget_anchors(conn, self.group, [(c.topic, c.partition) for c in checks])
 
     async def check_cluster(self) -> tuple[str | None, str | None]:
         """(previous, current) cluster id when the broker's cluster id changed, else (None, current)."""
@@ -288,17 +261,7 @@ class LogIntegrity:
         if not isinstance(current, str) or not current:
             return None, None
         async with self.pool.acquire() as conn:
-            previous = await conn.fetchval(
-                """WITH old AS (SELECT cluster_id FROM broker_clusters WHERE group_id = $1)
-                   , up AS (INSERT INTO broker_clusters (group_id, cluster_id) VALUES ($1, $2)
-                        ON CONFLICT (group_id) DO UPDATE SET cluster_id = EXCLUDED.cluster_id,
-                            last_seen = now(),
-                            first_seen = CASE WHEN broker_clusters.cluster_id = EXCLUDED.cluster_id
-                                              THEN broker_clusters.first_seen ELSE now() END)
-                   SELECT cluster_id FROM old""",
-                self.group,
-                current,
-            )
+            previous = await log_anchors.swap_cluster_id(conn, self.group, current)
         if previous is not None and previous != current:
             return str(previous), current
         return None, current

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from processors.contracts import encode
 from processors.pipeline.results import ExecutionResultProcessor
 from processors.pipeline.snapshots import SnapshotBuilder
-from processors.postgres import index_queue, ledger
+from processors.postgres import index_queue, ledger, overview
 from processors.postgres.pool import Pool
 from streams import metrics
 from streams.runtime import Runtime
@@ -45,7 +45,7 @@ async def expire_held_results(
         async with conn.transaction():
             expiry = await processor.applier.expire_held(conn, timeout_s, processor.config.dead_letter_topics)
             records = await ledger.add_to_outbox(conn, expiry.dead_letters)
-        held = await conn.fetchval("SELECT count(*) FROM held_results")
+        held = await overview.row_count(conn, "held_results")
     metrics.EVENTS_HELD.set(held)
     if records:
         metrics.HELD_EXPIRED.inc(len(records))

@@ -8,7 +8,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from processors.search.queries import KINDS, filter_clauses, text_query, unindexed_rest_query, vector_query
+from processors.postgres.search_queries import (
+    KINDS,
+    filter_clauses,
+    text_query,
+    unindexed_rest_query,
+    vector_query,
+)
 from processors.search.tuning import (
     MAX_EF_SEARCH,
     build_params,
