@@ -31,6 +31,9 @@ CREATE TABLE learned_models (
     state            bytea NOT NULL,
     PRIMARY KEY (embedding_model, component, agent, model)
 );
+-- Float64 posteriors do not compress: stored out of line without a compression attempt, which
+-- would cost CPU on every write of a text model.
+ALTER TABLE learned_models ALTER COLUMN state SET STORAGE EXTERNAL;
 
 -- The layer's inputs for each arm a schedule considered, computed when the task was scheduled
 -- and stored in the transaction that stores the prediction: at the outcome the layer learns
