@@ -166,6 +166,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         dead_letter_topics={t: settings.dead_letter_topic(t) for t in settings.input_topics.values()},
         scheduler=settings.scheduler_config(),
         ranking=settings.ranking_config(),
+        learned=settings.learned_config(),
         learning_rate=settings.learning_rate,
         duplicate_threshold=settings.duplicate_threshold,
         max_event_bytes=settings.max_event_bytes,

@@ -39,7 +39,11 @@ def build_pipeline(
     on_recovered: Callable[[], None] | None = None,
 ) -> Pipeline:
     applier = ResultApplier(
-        embedder.model_name, config.learning_rate, config.max_event_bytes, config.index_queue_limit
+        embedder.model_name,
+        config.learning_rate,
+        config.max_event_bytes,
+        config.index_queue_limit,
+        config.learned,
     )
     tasks = TaskCreatedProcessor(pool, embedder, config, tiers, applier)
     results = ExecutionResultProcessor(pool, config, applier)

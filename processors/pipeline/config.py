@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from processors.scheduling.learned import LearnedConfig
 from processors.scheduling.types import RankingConfig, SchedulerConfig
 
 
@@ -16,6 +17,7 @@ class PipelineConfig:
     dead_letter_topics: Mapping[str, str]  # input topic -> its dead-letter topic
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     ranking: RankingConfig = field(default_factory=RankingConfig)
+    learned: LearnedConfig = field(default_factory=LearnedConfig)  # the learned layer (learned_updates.py)
     learning_rate: float = 0.1
     duplicate_threshold: float = 0.95
     max_event_bytes: int = 1_000_000

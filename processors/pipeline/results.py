@@ -13,6 +13,7 @@ from processors.contracts import ExecutionResult
 from processors.contracts.codec import decode_execution_result
 from processors.pipeline.batch_steps import finish_batch, first_of_each_event
 from processors.pipeline.config import PipelineConfig
+from processors.pipeline.learned_updates import OFF, LearnedLayer
 from processors.postgres import accuracy, index_queue, knowledge, ledger, stored_vectors
 from processors.postgres.pool import Conn, Pool
 from processors.records import (
@@ -23,6 +24,7 @@ from processors.records import (
     SourceRef,
     dead_letter_headers,
 )
+from processors.scheduling.learned import LearnedConfig
 from processors.scheduling.types import Arm
 
 log = logging.getLogger(__name__)
@@ -81,7 +83,12 @@ class ResultApplier:
     """Applies results to the database inside the caller's transaction."""
 
     def __init__(
-        self, embedding_model: str, learning_rate: float, max_event_bytes: int, index_queue_limit: int = 2000
+        self,
+        embedding_model: str,
+        learning_rate: float,
+        max_event_bytes: int,
+        index_queue_limit: int = 2000,
+        learned: LearnedConfig = OFF,
     ) -> None:
         self.embedding_model = embedding_model
         self.learning_rate = learning_rate
@@ -90,6 +97,7 @@ class ResultApplier:
         # Counts outcome applications (arm statistics, neighbour outcomes, profiles). A task plan
         # made ahead of its batch is only used if this did not move meanwhile (tasks.py).
         self.history_version = 0
+        self.learned = LearnedLayer(learned, embedding_model)  # shared with the task processor
 
     async def apply(
         self, conn: Conn, results: Sequence[tuple[ExecutionResult, SourceRef, bytes]]
@@ -303,6 +311,7 @@ class ResultApplier:
         # Live accuracy: scored here, in the transaction that claimed the events, so exactly once.
         await accuracy.record(conn, results, kinds)
         await self._adapt_profiles(conn, results)
+        await self.learned.apply(conn, results)
 
     async def _adapt_profiles(self, conn: Conn, results: Sequence[ExecutionResult]) -> None:
         if self.learning_rate <= 0:

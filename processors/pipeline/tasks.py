@@ -20,6 +20,7 @@ from processors.postgres import knowledge, ledger, stored_vectors
 from processors.postgres.index_queue import QueuedVectors, queued_vectors
 from processors.postgres.pool import Conn, Pool
 from processors.records import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef
+from processors.scheduling.learned import LearnedInput
 from processors.scheduling.requirements import decide_with_requirements
 from processors.scheduling.types import (
     Arm,
@@ -78,6 +79,7 @@ class TaskCreatedProcessor:
         self.config = config
         self.tiers = list(tiers)
         self.results = results
+        self.learned = results.learned  # the learned layer: one cached state per worker
         self.neighbours = knowledge.NeighbourQuery(
             embedder.model_name,
             embedder.dimension,
@@ -142,9 +144,11 @@ class TaskCreatedProcessor:
             ),
         )
         affinities = profile_affinities([embedded[t.task_id].vector for t in tasks], profiles)
+        arms = {t.arm for t in self.tiers} | set(stats[knowledge.GLOBAL_SCOPE])
+        learned = await self.learned.inputs(self.pool, [embedded[t.task_id].vector for t in tasks], arms)
         schedules = [
-            self._schedule(task, neighbours, affinity, stats)
-            for task, neighbours, affinity in zip(tasks, found, affinities, strict=True)
+            self._schedule(task, neighbours, affinity, stats, lin)
+            for task, neighbours, affinity, lin in zip(tasks, found, affinities, learned, strict=True)
         ]
         return embedded, schedules
 
@@ -154,6 +158,7 @@ class TaskCreatedProcessor:
         neighbours: list[NeighbourOutcome],
         affinity: dict[Arm, ProfileAffinity],
         stats: dict[str, dict[Arm, ArmTotals]],
+        learned: LearnedInput | None,
     ) -> TaskSchedule:
         empty: dict[Arm, ArmTotals] = {}
         outcome = decide_with_requirements(
@@ -167,15 +172,18 @@ class TaskCreatedProcessor:
                 neighbours=neighbours,
                 tiers=self._tiers_for(task.kind),
                 profiles=affinity,
+                learned=learned,
             ),
             self.config.scheduler,
             task.requirements,
             self.tiers,
         )
         target = self.config.scheduler.success_target
-        return build_schedule(
+        schedule = build_schedule(
             task, outcome.decision, neighbours, self.embedder.model_name, target, outcome.unsatisfiable
         )
+        self.learned.remember(schedule.schedule_id, outcome.decision)
+        return schedule
 
     async def process(
         self,
@@ -347,3 +355,4 @@ class TaskCreatedProcessor:
                 for s in (schedules[i.event.task_id] for i in winners)
             ],
         )
+        await self.learned.store_features(conn, [schedules[i.event.task_id].schedule_id for i in winners])

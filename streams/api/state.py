@@ -97,7 +97,10 @@ class ApiRuntime:
             if self._planner is None:
                 config = pipeline_config(self.settings)
                 applier = ResultApplier(
-                    session.embedder.model_name, config.learning_rate, config.max_event_bytes
+                    session.embedder.model_name,
+                    config.learning_rate,
+                    config.max_event_bytes,
+                    learned=config.learned,
                 )
                 self._planner = TaskCreatedProcessor(self.pool, session.embedder, config, tiers, applier)
             else:

@@ -3,9 +3,9 @@ with the same decision code, the same report, and the learned layer of the estim
 
 No broker and no database: task vectors come from the configured embedder in batches, neighbours
 from an exact cosine search over the tasks already revealed, statistics from dicts. It differs from
-the live replay in exact versus HNSW search and in batch boundaries, and it is the only replay that
-runs the learned layer so far (the worker does not keep its state yet). Visibility follows the live
-rules: task i sees the outcomes of tasks < i - reveal delay, never its own.
+the live replay in exact versus HNSW search and in batch boundaries; both run the learned layer
+with the same code (the worker keeps its state in PostgreSQL). Visibility follows the live rules:
+task i sees the outcomes of tasks < i - reveal delay, never its own.
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ LEARNED_STATE = {
     "message_embeddings": """SELECT message_id, model, content_hash, embedding::text, embedded_at
                              FROM message_embeddings ORDER BY message_id, model""",
     "predictions": "SELECT * FROM predictions ORDER BY schedule_id",
+    "learned_layers": "SELECT * FROM learned_layers ORDER BY embedding_model",
+    "learned_models": "SELECT * FROM learned_models ORDER BY embedding_model, component, agent, model",
+    "learned_features": "SELECT * FROM learned_features ORDER BY schedule_id, agent, model",
     "inbox": "SELECT * FROM inbox ORDER BY stream, event_id",
     "positions": """SELECT group_id, topic, partition, next_offset FROM consumer_positions
                     ORDER BY group_id, topic, partition""",
