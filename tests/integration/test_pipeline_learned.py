@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 import numpy as np
 from pgvector.asyncpg import register_vector
-from processors.workloads import SampleWorkload
 
 from processors.contracts import encode
+from processors.demo_workload import SampleWorkload
 from processors.postgres.stored_vectors import as_array
 from processors.scheduling import learned as ln
 from processors.scheduling.types import Arm
