@@ -16,7 +16,7 @@ from processors.pipeline.config import PipelineConfig
 from processors.pipeline.embedding import Embedded, EmbeddingStats, embed_texts
 from processors.pipeline.results import ResultApplier
 from processors.pipeline.schedule_records import build_schedule, profile_affinities
-from processors.postgres import knowledge, ledger, stored_vectors
+from processors.postgres import knowledge, ledger, stored_vectors, task_store
 from processors.postgres.index_queue import QueuedVectors, queued_vectors
 from processors.postgres.pool import Conn, Pool
 from processors.records import BatchResult, Incoming, OutgoingRecord, Rejected, SourceRef
@@ -293,33 +293,7 @@ class TaskCreatedProcessor:
         embedded: dict[str, Embedded],
         schedules: dict[str, TaskSchedule],
     ) -> None:
-        await conn.executemany(
-            """INSERT INTO tasks (task_id, description, kind, priority, requirements, dependencies, context,
-                   requested_agent, deadline, occurred_at, content_hash, created_event_id)
-               VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9, $10, $11, $12)
-               ON CONFLICT (task_id) DO UPDATE SET description = EXCLUDED.description, kind = EXCLUDED.kind,
-                   priority = EXCLUDED.priority, requirements = EXCLUDED.requirements,
-                   dependencies = EXCLUDED.dependencies, context = EXCLUDED.context,
-                   requested_agent = EXCLUDED.requested_agent, deadline = EXCLUDED.deadline,
-                   content_hash = EXCLUDED.content_hash, created_event_id = EXCLUDED.created_event_id""",
-            [
-                (
-                    t.task_id,
-                    t.description,
-                    t.kind,
-                    t.priority,
-                    orjson.dumps(list(t.requirements)).decode(),
-                    orjson.dumps(list(t.dependencies)).decode(),
-                    orjson.dumps(t.context).decode(),
-                    t.requested_agent,
-                    t.deadline,
-                    t.occurred_at,
-                    embedded[t.task_id].content_hash,
-                    t.event_id,
-                )
-                for t in (i.event for i in winners)
-            ],
-        )
+        await task_store.store_tasks(conn, [_task_row(i.event, embedded) for i in winners])
         await stored_vectors.store_vectors(
             conn,
             "task",
@@ -329,30 +303,23 @@ class TaskCreatedProcessor:
                 for i in winners
             ],
         )
-        await conn.executemany(
-            """INSERT INTO predictions (schedule_id, task_id, agent, model, success_probability, confidence,
-                   predicted_duration_ms, expected_cost_usd, success_target, cold_start, exploration,
-                   embedding_model, alternatives, source_event_id)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14)
-               ON CONFLICT (schedule_id) DO NOTHING""",
-            [
-                (
-                    s.schedule_id,
-                    s.task_id,
-                    s.agent,
-                    s.model,
-                    s.success_probability,
-                    s.confidence,
-                    s.predicted_duration_ms,
-                    s.expected_cost_usd,
-                    s.success_target,
-                    s.cold_start,
-                    s.exploration,
-                    s.embedding_model,
-                    encode(list(s.alternatives)).decode(),
-                    s.source_event_id,
-                )
-                for s in (schedules[i.event.task_id] for i in winners)
-            ],
+        await task_store.store_predictions(
+            conn, [_prediction_row(schedules[i.event.task_id]) for i in winners]
         )
         await self.learned.store_features(conn, [schedules[i.event.task_id].schedule_id for i in winners])
+
+
+def _task_row(t: TaskCreated, embedded: dict[str, Embedded]) -> task_store.TaskRow:
+    return (
+        t.task_id, t.description, t.kind, t.priority, orjson.dumps(list(t.requirements)).decode(),
+        orjson.dumps(list(t.dependencies)).decode(), orjson.dumps(t.context).decode(), t.requested_agent,
+        t.deadline, t.occurred_at, embedded[t.task_id].content_hash, t.event_id,
+    )  # fmt: skip
+
+
+def _prediction_row(s: TaskSchedule) -> task_store.PredictionRow:
+    return (
+        s.schedule_id, s.task_id, s.agent, s.model, s.success_probability, s.confidence,
+        s.predicted_duration_ms, s.expected_cost_usd, s.success_target, s.cold_start, s.exploration,
+        s.embedding_model, encode(list(s.alternatives)).decode(), s.source_event_id,
+    )  # fmt: skip

@@ -37,6 +37,13 @@ async def claim_events(conn: Conn, stream: str, events: Sequence[tuple[str, Sour
     return {r["event_id"] for r in rows}
 
 
+async def unclaim_events(conn: Conn, stream: str, event_ids: Sequence[str]) -> None:
+    """Take events out of the inbox (a held result that expires is claimed again as rejected)."""
+    await conn.execute(
+        "DELETE FROM inbox WHERE stream = $1 AND event_id = ANY($2::text[])", stream, list(event_ids)
+    )
+
+
 async def save_positions(conn: Conn, group_id: str, positions: Sequence[Position]) -> None:
     if not positions:
         return

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from processors.postgres import bench_store
 from streams.bench.probes import PositionPoller
 from streams.bench.report import (
     NOOP_TARGET,
@@ -96,12 +97,7 @@ async def compare_references(
 
     topics = list(settings.input_topics.values())
     async with pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT sum(next_offset) AS n FROM consumer_positions WHERE group_id = $1 AND topic = ANY($2::text[])",
-            settings.consumer_group,
-            topics,
-        )
-    total = int(rows[0]["n"] or 0)
+        total = await bench_store.consumed(conn, settings.consumer_group, topics)
     out_topic = settings.topic_task_schedules + ".raw-echo"
     await ensure_topics(settings, bootstrap, [out_topic, *(t + NOOP_ECHO_SUFFIX for t in topics)])
     # Each loop drains ~30k records in about a second, so one run swings with whatever else the

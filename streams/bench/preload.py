@@ -15,6 +15,7 @@ from datetime import datetime
 
 from processors.embedders.base import Embedder, Vector
 from processors.pipeline.embedding import content_hash
+from processors.postgres import bench_store
 from processors.postgres.embedding_models import ensure_indexes
 from processors.postgres.pool import Conn
 from streams.bench.workload import HistoryTask
@@ -133,18 +134,7 @@ async def load_history(
     if chunk:
         await flush()
     started = time.perf_counter()
-    await conn.execute(
-        """INSERT INTO arm_stats (scope, agent, model, attempts, successes, duration_sum_ms, duration_n,
-               cost_sum_usd, cost_n)
-           SELECT scope, agent, model, sum(attempts), sum(successes), sum(duration_sum_ms), sum(duration_n),
-                  sum(cost_sum_usd), sum(cost_n)
-           FROM (SELECT o.*, s.scope FROM task_arm_outcomes o JOIN tasks t USING (task_id),
-                 LATERAL (VALUES ('*'), (t.kind)) AS s(scope) WHERE s.scope IS NOT NULL) x
-           GROUP BY scope, agent, model
-           ON CONFLICT (scope, agent, model) DO UPDATE SET attempts = EXCLUDED.attempts,
-               successes = EXCLUDED.successes, duration_sum_ms = EXCLUDED.duration_sum_ms,
-               duration_n = EXCLUDED.duration_n, cost_sum_usd = EXCLUDED.cost_sum_usd, cost_n = EXCLUDED.cost_n"""
-    )
+    await bench_store.rebuild_arm_stats(conn)
     load_s += time.perf_counter() - started
     started = time.perf_counter()
     # The bulk build wants the whole graph in memory; parallel workers use the second core.

@@ -21,6 +21,7 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from processors.postgres import overview
 from processors.postgres.pool import Pool
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -80,13 +81,7 @@ class PositionPoller:
     async def _run(self) -> None:
         async with self.pool.acquire() as conn:
             while True:
-                rows = await conn.fetch(
-                    "SELECT topic, partition, next_offset FROM consumer_positions WHERE group_id = $1",
-                    self.group_id,
-                )
-                self.samples.append(
-                    (time.time(), {(r["topic"], r["partition"]): r["next_offset"] for r in rows})
-                )
+                self.samples.append((time.time(), await overview.group_positions(conn, self.group_id)))
                 await asyncio.sleep(self.interval_s)
 
     def start(self) -> None:

@@ -29,7 +29,7 @@ import numpy as np
 import orjson
 
 from processors.embedders.hashing import HashingEmbedder
-from processors.postgres import embedding_models
+from processors.postgres import bench_store, embedding_models
 from processors.postgres.databases import create_database, drop_database
 from processors.postgres.migrations import migrate_database
 from processors.postgres.model_admin import vector_indexes
@@ -74,13 +74,10 @@ async def _load(pool: Pool, options: BenchOptions, embedder: HashingEmbedder) ->
     """Messages and vectors by binary COPY, then the index; skipped when already loaded."""
     meta = f"{options.corpus}:{options.seed}:{options.messages}:{embedder.model_name}"
     async with pool.acquire() as conn:
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS bench_search_meta (meta text PRIMARY KEY, report jsonb)"
-        )
-        loaded = await conn.fetchval("SELECT report FROM bench_search_meta WHERE meta = $1", meta)
+        loaded = await bench_store.loaded_corpus(conn, meta)
         if loaded is not None:
             return dict(orjson.loads(loaded), reused=True)
-        await conn.execute("TRUNCATE messages CASCADE; DELETE FROM bench_search_meta")
+        await bench_store.clear_corpus(conn)
         await embedding_models.register_model(conn, embedder.model_name, embedder.dimension, "hash")
         corpus = Corpus(options.seed, options.corpus)
         started = time.perf_counter()
@@ -120,9 +117,7 @@ async def _load(pool: Pool, options: BenchOptions, embedder: HashingEmbedder) ->
             "index_build_s": round(index_s, 2),
             "hnsw": {"m": params.m, "ef_construction": params.ef_construction},
         }
-        await conn.execute(
-            "INSERT INTO bench_search_meta VALUES ($1, $2::jsonb)", meta, orjson.dumps(report).decode()
-        )
+        await bench_store.remember_corpus(conn, meta, orjson.dumps(report).decode())
         return dict(report, reused=False)
 
 
@@ -144,9 +139,7 @@ async def run_benchmark(dsn: str, options: BenchOptions, progress: Any = None) -
             model = await embedding_models.active_model(conn)
             assert model is not None and model.name == embedder.model_name
             caps = VectorCapabilities(await embedding_models.pgvector_version(conn))
-            rows = await conn.fetch(
-                "SELECT message_id, embedding FROM message_embeddings WHERE model = $1", model.name
-            )
+            rows = await bench_store.message_vectors(conn, model.name)
             index = [i for i in await vector_indexes(conn) if i.table == "message_embeddings"]
             server = {
                 "postgres": await conn.fetchval("SHOW server_version"),
@@ -156,10 +149,7 @@ async def run_benchmark(dsn: str, options: BenchOptions, progress: Any = None) -
         matrix = np.stack([as_array(r["embedding"]) for r in rows])
         position = {m: i for i, m in enumerate(ids)}
         async with pool.acquire() as conn:
-            source_of = {
-                r["message_id"]: r["source"]
-                for r in await conn.fetch("SELECT message_id, source FROM messages")
-            }
+            source_of = await bench_store.message_sources(conn)
         sources = np.asarray([source_of[m] for m in ids])
         repo = SearchRepository(pool, model, caps, SearchTuning(ef_search=options.ef_search))
         corpus = Corpus(options.seed, options.corpus)
@@ -216,12 +206,7 @@ async def run_benchmark(dsn: str, options: BenchOptions, progress: Any = None) -
             vector = (await embedder.embed([text]))[0]
             async with pool.acquire() as conn:
                 started = time.perf_counter()
-                await conn.fetch(
-                    f"""WITH s AS MATERIALIZED (SELECT message_id, embedding::vector({model.dimension}) <=> $1::vector({model.dimension}) AS d
-                        FROM message_embeddings WHERE model = {embedding_models.model_literal(model.name)})
-                        SELECT message_id FROM s ORDER BY d LIMIT 10""",
-                    vector,
-                )
+                await bench_store.exact_top10(conn, model.name, model.dimension, vector)
                 exact.append(time.perf_counter() - started)
         report: dict[str, Any] = {
             "benchmark": "search",
