@@ -3,6 +3,7 @@ conversion of a consumed record into the pipeline's RawRecord."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import Any
@@ -185,3 +186,15 @@ async def warn_if_starved(settings: Settings, bootstrap: str) -> list[str]:
     for text in warnings:
         log.warning("%s", text)
     return warnings
+
+
+async def cluster_id(settings: Settings, bootstrap: str) -> str | None:
+    """The broker's cluster id (None: it reports none)."""
+    admin = AIOKafkaAdminClient(**client_options(settings, bootstrap))
+    await admin.start()
+    try:
+        described = await asyncio.wait_for(admin.describe_cluster(), settings.log_check_timeout_s * 2)
+    finally:
+        await admin.close()
+    found = described.get("cluster_id")
+    return found if isinstance(found, str) else None

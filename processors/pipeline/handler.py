@@ -198,17 +198,7 @@ class StreamHandler:
                 self._unexplained_in_a_row += 1
                 if self.systemic_after and self._unexplained_in_a_row >= self.systemic_after:
                     return await self._wait_out_systemic(record, verdict)
-            log.error(
-                "dead-lettering topic=%s partition=%d offset=%d event_id=%s: %s: %s",
-                record.topic,
-                record.partition,
-                record.offset,
-                event_id_of(record.value),
-                verdict.error_class,
-                verdict.message,
-            )
-            bad = reject(record, verdict.error_class, verdict.message)
-            return await self._dead_letter(record, bad)
+            return await self.dead_letter(record, verdict.error_class, verdict.message)
         mid = len(records) // 2
         left = await self.handle(records[:mid])
         right = await self.handle(records[mid:])
@@ -264,8 +254,8 @@ class StreamHandler:
             return result
 
     async def dead_letter(self, record: RawRecord, error_class: str, message: str) -> BatchResult:
-        """Dead-letter `record` without decoding or processing it (a record found to kill the
-        process, which no exception handler can see)."""
+        """Dead-letter `record` with the reason, logged: a record bisection isolated, or one found
+        to kill the process (which no exception handler can see), without processing it again."""
         log.error(
             "dead-lettering topic=%s partition=%d offset=%d event_id=%s: %s: %s",
             record.topic,

@@ -9,6 +9,7 @@ from typing import Any
 
 from processors.embedders.base import Vector
 from processors.postgres.embedding_models import model_literal
+from processors.postgres.knowledge import GLOBAL_SCOPE
 from processors.postgres.pool import Conn
 
 
@@ -23,7 +24,7 @@ async def consumed(conn: Conn, group: str, topics: Sequence[str]) -> int:
 
 
 async def rebuild_arm_stats(conn: Conn) -> None:
-    """arm_stats from task_arm_outcomes, globally ('*') and per kind: what the results stream
+    """arm_stats from task_arm_outcomes, globally (GLOBAL_SCOPE) and per kind: what the results stream
     would have added up, in one statement after a bulk preload."""
     await conn.execute(
         """INSERT INTO arm_stats (scope, agent, model, attempts, successes, duration_sum_ms, duration_n,
@@ -31,11 +32,12 @@ async def rebuild_arm_stats(conn: Conn) -> None:
            SELECT scope, agent, model, sum(attempts), sum(successes), sum(duration_sum_ms), sum(duration_n),
                   sum(cost_sum_usd), sum(cost_n)
            FROM (SELECT o.*, s.scope FROM task_arm_outcomes o JOIN tasks t USING (task_id),
-                 LATERAL (VALUES ('*'), (t.kind)) AS s(scope) WHERE s.scope IS NOT NULL) x
+                 LATERAL (VALUES ($1), (t.kind)) AS s(scope) WHERE s.scope IS NOT NULL) x
            GROUP BY scope, agent, model
            ON CONFLICT (scope, agent, model) DO UPDATE SET attempts = EXCLUDED.attempts,
                successes = EXCLUDED.successes, duration_sum_ms = EXCLUDED.duration_sum_ms,
-               duration_n = EXCLUDED.duration_n, cost_sum_usd = EXCLUDED.cost_sum_usd, cost_n = EXCLUDED.cost_n"""
+               duration_n = EXCLUDED.duration_n, cost_sum_usd = EXCLUDED.cost_sum_usd, cost_n = EXCLUDED.cost_n""",
+        GLOBAL_SCOPE,
     )
 
 

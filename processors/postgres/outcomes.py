@@ -14,8 +14,6 @@ _TASK_LOCK_SPACE = 0x7A5C7A51
 # executions: event_id, task_id, kind, agent, model, success, duration_ms, cost_usd,
 # error_message, finished_at, occurred_at.
 ExecutionRow = tuple[Any, ...]
-# Additive sums: attempts, successes, duration_sum_ms, duration_n, cost_sum_usd, cost_n.
-Sums = tuple[int, int, float, int, float, int]
 
 
 async def lock_tasks(conn: Conn, task_ids: Sequence[str]) -> None:
@@ -90,7 +88,8 @@ async def store_executions(conn: Conn, rows: Sequence[ExecutionRow]) -> None:
 
 
 async def add_task_arm_outcomes(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> None:
-    """(task_id, agent, model, *Sums, last_finished_at), sorted by key: concurrent workers lock
+    """(task_id, agent, model, attempts, successes, duration_sum_ms, duration_n,
+    cost_sum_usd, cost_n, last_finished_at), sorted by key: concurrent workers lock
     rows in the same order, so they cannot deadlock."""
     await conn.executemany(
         """INSERT INTO task_arm_outcomes (task_id, agent, model, attempts, successes, duration_sum_ms,
@@ -108,7 +107,7 @@ async def add_task_arm_outcomes(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> 
 
 
 async def add_arm_stats(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> None:
-    """(scope, agent, model, *Sums), sorted by key like add_task_arm_outcomes."""
+    """(scope, agent, model, attempts, ..., cost_n), sorted by key like add_task_arm_outcomes."""
     await conn.executemany(
         """INSERT INTO arm_stats (scope, agent, model, attempts, successes, duration_sum_ms, duration_n,
                cost_sum_usd, cost_n) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)

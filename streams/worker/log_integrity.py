@@ -29,14 +29,13 @@ import time
 from collections.abc import Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import OffsetOutOfRangeError
 
 from processors.postgres import ledger, log_anchors
 from processors.postgres.pool import Pool
 from processors.records import Position, RawRecord
 from streams import metrics
-from streams.kafka import client_options, ensure_topics, make_consumer
+from streams.kafka import cluster_id, ensure_topics, make_consumer
 from streams.settings import Settings
 from streams.worker.log_rules import (
     Anchor,
@@ -249,16 +248,8 @@ class LogIntegrity:
 
     async def check_cluster(self) -> tuple[str | None, str | None]:
         """(previous, current) cluster id when the broker's cluster id changed, else (None, current)."""
-        admin = AIOKafkaAdminClient(**client_options(self.settings, self.bootstrap))
-        await admin.start()
-        try:
-            described = await asyncio.wait_for(
-                admin.describe_cluster(), self.settings.log_check_timeout_s * 2
-            )
-        finally:
-            await admin.close()
-        current = described.get("cluster_id")
-        if not isinstance(current, str) or not current:
+        current = await cluster_id(self.settings, self.bootstrap)
+        if not current:
             return None, None
         async with self.pool.acquire() as conn:
             previous = await log_anchors.swap_cluster_id(conn, self.group, current)

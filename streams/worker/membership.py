@@ -16,7 +16,6 @@ that implement it fully.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 from dataclasses import dataclass
@@ -24,12 +23,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaClient, AIOKafkaConsumer
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.group import LeaveGroupRequest
 
 from processors.postgres import group_members
 from processors.postgres.pool import Connection, Pool, connect
-from streams.kafka import client_options, make_consumer
+from streams.kafka import client_options, cluster_id, make_consumer
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,17 +43,6 @@ TANSU_CLUSTER_PREFIX = "tansu"
 class GroupTiming:
     session_timeout_ms: int
     heartbeat_interval_ms: int
-
-
-async def cluster_id(settings: Settings, bootstrap: str) -> str | None:
-    admin = AIOKafkaAdminClient(**client_options(settings, bootstrap))
-    await admin.start()
-    try:
-        described = await asyncio.wait_for(admin.describe_cluster(), settings.log_check_timeout_s * 2)
-    finally:
-        await admin.close()
-    found = described.get("cluster_id")
-    return found if isinstance(found, str) else None
 
 
 def group_timing(settings: Settings, broker_cluster_id: str | None) -> GroupTiming:
