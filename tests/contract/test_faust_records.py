@@ -22,7 +22,7 @@ def test_the_faust_records_are_the_published_schemas() -> None:
     assert done.stdout, done.stderr
     report = json.loads(done.stdout.splitlines()[-1])
     assert report == {
-        "records": ["message-duplicate", "schedule-snapshot", "task-schedule"],
+        "records": ["insights-snapshot", "message-duplicate", "schedule-snapshot", "task-schedule"],
         "problems": [],
     }
     assert done.returncode == 0
