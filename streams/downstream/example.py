@@ -1,6 +1,6 @@
 """An example downstream faust app: consume task-schedules and act on each schedule.
 
-    .tasksage/faust-venv/bin/python -m streams.downstream.example worker -l info
+    python -m streams.downstream.example worker -l info
 
 Configured like tasksage: KAFKA_BOOTSTRAP_SERVERS, and TASKSAGE_TOPIC_TASK_SCHEDULES for the
 topic (default task-schedules). Each schedule is printed as one JSON object on stdout, which

@@ -97,9 +97,73 @@ class MessageDuplicate(faust.Record, serializer="json", include_metadata=False):
     embedding_model: str
 
 
+class WindowAccuracy(faust.Record, serializer="json", include_metadata=False):
+    window: str
+    outcomes: int
+    success_rate: float | None
+    mean_probability: float | None
+    brier: float | None
+    log_loss: float | None
+    ece: float | None
+    duration_mae_ms: float | None
+    cost_mae_usd: float | None
+
+
+class FailureExample(faust.Record, serializer="json", include_metadata=False):
+    task_id: str
+    description: str
+    error_message: str
+
+
+class FailurePattern(faust.Record, serializer="json", include_metadata=False):
+    size: int
+    failure_rate: float
+    overall_failure_rate: float
+    lift: float | None
+    p_value: float
+    arms: list[str]
+    kinds: list[str]
+    examples: list[FailureExample]
+
+
+class CapabilityGap(faust.Record, serializer="json", include_metadata=False):
+    tasks: int
+    kinds: list[str]
+    best_agent: str
+    best_model: str
+    best_probability: float
+    examples: list[str]
+
+
+class ArmUsage(faust.Record, serializer="json", include_metadata=False):
+    agent: str
+    model: str
+    schedule_share: float
+    outcome_share: float
+    success_rate: float | None
+    mean_cost_usd: float | None
+    pending: int
+    throughput_per_hour: float
+    flags: list[str]
+
+
+class InsightsSnapshot(faust.Record, serializer="json", include_metadata=False):
+    """Live accuracy, failure patterns, capability gaps and arm usage (topic insights)."""
+
+    event_id: str
+    schema_version: int
+    occurred_at: str
+    success_target: float
+    accuracy: list[WindowAccuracy]
+    failure_patterns: list[FailurePattern]
+    capability_gaps: list[CapabilityGap]
+    arms: list[ArmUsage]
+
+
 # Output event name (the schema's file name) -> its Record.
 RECORDS: dict[str, type[faust.Record]] = {
     "task-schedule": TaskSchedule,
     "schedule-snapshot": ScheduleSnapshot,
     "message-duplicate": MessageDuplicate,
+    "insights-snapshot": InsightsSnapshot,
 }

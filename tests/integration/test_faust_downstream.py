@@ -1,5 +1,5 @@
-"""The example downstream faust app (streams/downstream/example.py), run from the faust
-virtualenv against the broker, acts once on every schedule the worker published."""
+"""The example downstream faust app (streams/downstream/example.py), run as its own process
+against the broker, acts once on every schedule the worker published."""
 
 from __future__ import annotations
 
@@ -7,14 +7,17 @@ import asyncio
 import contextlib
 import json
 import os
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 
 from processors.contracts import TaskCreated
 from streams.client import TasksagePublisher
-from tests.support.faust_venv import ROOT, faust_python
 from tests.support.topics import read_topic
+
+ROOT = Path(__file__).resolve().parents[2]
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TASKS = 6
@@ -43,7 +46,6 @@ async def lines_from(
 async def test_the_example_faust_app_acts_once_on_every_schedule(
     make_settings, worker_factory, tmp_path
 ) -> None:
-    python = faust_python()
     settings = make_settings()
     tasks = [
         TaskCreated(
@@ -65,7 +67,7 @@ async def test_the_example_faust_app_acts_once_on_every_schedule(
         "PYTHONPATH": str(ROOT),
     }
     app = await asyncio.create_subprocess_exec(
-        str(python), "-m", "streams.downstream.example", "worker", "-l", "warn",
+        sys.executable, "-m", "streams.downstream.example", "worker", "-l", "warn",
         cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     log: list[str] = []
