@@ -1,4 +1,5 @@
-"""Event contracts: JSON Schemas (the published source of truth), typed records and the codec."""
+"""Event contracts: the event structs (the one definition), the JSON Schemas generated from them
+(the published contract) and the codec."""
 
 from processors.contracts.codec import (
     SCHEMA_VERSION,
@@ -13,9 +14,7 @@ from processors.contracts.events import (
     AccuracyWindow,
     ArmAlternative,
     ArmUsage,
-    BlockedSnapshotEntry,
     DependencyIssue,
-    DependencySnapshot,
     ExecutionResult,
     FailureExample,
     FailurePattern,
@@ -28,7 +27,6 @@ from processors.contracts.events import (
     SnapshotEntry,
     TaskCreated,
     TaskSchedule,
-    UnsatisfiableTaskSchedule,
 )
 
 __all__ = [
@@ -36,9 +34,7 @@ __all__ = [
     "AccuracyWindow",
     "ArmAlternative",
     "ArmUsage",
-    "BlockedSnapshotEntry",
     "DependencyIssue",
-    "DependencySnapshot",
     "ExecutionResult",
     "FailureExample",
     "FailurePattern",
@@ -51,7 +47,6 @@ __all__ = [
     "SnapshotEntry",
     "TaskCreated",
     "TaskSchedule",
-    "UnsatisfiableTaskSchedule",
     "decode_execution_result",
     "decode_message_ingested",
     "decode_task_created",

@@ -1,103 +1,185 @@
-"""Typed records for every event tasksage reads or writes. Field names match the JSON Schemas."""
+"""Every event tasksage reads or writes, defined once.
+
+These structs are the definition: the worker decodes input bytes straight into them, encodes
+its outputs from them, and the JSON Schemas in schemas/ are generated from them
+(`python -m processors.contracts.generate`; a contract test fails when the files drift). The
+constraints in each `Meta` are therefore checked twice from one source: by msgspec on the fast
+path and by the generated schema wherever a schema validator reads the events.
+
+A top-level event's docstring is its schema's description; a field's `Meta(description=...)`
+is the property's. Optional output fields default to `UNSET` and are left out when encoded, so a
+record without the information has exactly the shape consumers already read.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+# Shared field types. `Literal[1]` with a default: a record built in code is version 1 without
+# saying so, while the generated schema still requires the field on the wire.
+Version = Annotated[Literal[1], Meta(description="Contract version; this worker reads version 1.")]
+EventId = Annotated[
+    str,
+    Meta(
+        min_length=1, max_length=200, description="Unique id of this event; processing is idempotent by it."
+    ),
+]
+# RFC 3339 requires the offset; msgspec would also read a time without one.
+Time = Annotated[datetime, Meta(tz=True)]
+OccurredAt = Annotated[datetime, Meta(tz=True, description="When the event happened upstream (RFC 3339).")]
+Id = Annotated[str, Meta(min_length=1, max_length=200)]
+Name = Annotated[str, Meta(max_length=200)]
+Text = Annotated[str, Meta(min_length=1, max_length=32000)]
+Probability = Annotated[float, Meta(ge=0, le=1)]
+NonNegative = Annotated[float, Meta(ge=0)]
+Count = Annotated[int, Meta(ge=0)]
+# Any name but "*", which names the tier table's default rows and the statistics of all tasks.
+# The lookahead refuses exactly "*" (not "*" followed by a newline, as `\*$` would); the schema
+# generator writes it as the readable `"not": {"const": "*"}`.
+NOT_STAR = r"^(?!\*(?![\s\S]))"
+WindowName = Literal["hour", "day", "week", "all"]
+ArmFlag = Literal["unused", "dominated", "overloaded"]
 
 
-@dataclass(frozen=True, slots=True)
-class TaskCreated:
-    event_id: str
-    occurred_at: datetime
-    task_id: str
-    description: str
-    kind: str | None = None
-    priority: int = 0
-    requirements: tuple[str, ...] = ()
-    dependencies: tuple[str, ...] = ()
-    context: dict[str, Any] = field(default_factory=dict)
-    requested_agent: str | None = None
-    deadline: datetime | None = None
-    schema_version: int = 1
+class TaskCreated(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A new unit of work to schedule. Key: task_id."""
+
+    event_id: EventId
+    schema_version: Version = 1
+    occurred_at: OccurredAt
+    task_id: Annotated[str, Meta(min_length=1, max_length=200, description="Task id; the record key.")]
+    description: Annotated[
+        str,
+        Meta(
+            min_length=1, max_length=32000, description="Text that is embedded and compared with past tasks."
+        ),
+    ]
+    kind: (
+        Annotated[
+            str,
+            Meta(
+                max_length=200,
+                pattern=NOT_STAR,
+                description="Optional task family (used for per-kind statistics and the cold-start tier"
+                ' table). "*" is reserved: it names the tier table\'s default rows and the statistics of'
+                " all tasks, so it is refused as a kind.",
+            ),
+        ]
+        | None
+    ) = None
+    priority: Annotated[int, Meta(ge=0, le=100, description="Higher runs earlier.")] = 0
+    requirements: Annotated[tuple[Annotated[str, Meta(max_length=500)], ...], Meta(max_length=100)] = ()
+    dependencies: Annotated[
+        tuple[Id, ...], Meta(max_length=100, description="Task ids that must finish first.")
+    ] = ()
+    context: Annotated[dict[str, Any], Meta(description="Free-form context, stored as is.")] = {}
+    requested_agent: (
+        Annotated[str, Meta(max_length=200, description="Pin the agent; the model is still chosen.")] | None
+    ) = None
+    deadline: Time | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ExecutionResult:
-    event_id: str
-    occurred_at: datetime
-    task_id: str
-    agent: str
-    model: str
+class ExecutionResult(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The outcome of running a task with one (agent, model). Key: task_id."""
+
+    event_id: EventId
+    schema_version: Version = 1
+    occurred_at: OccurredAt
+    task_id: Id
+    agent: Id
+    model: Id
     success: bool
-    finished_at: datetime
-    duration_ms: float | None = None
-    cost_usd: float | None = None
-    error_message: str | None = None
-    schema_version: int = 1
+    duration_ms: Annotated[float, Meta(ge=0, le=1e12)] | None = None
+    cost_usd: Annotated[float, Meta(ge=0, le=1e9)] | None = None
+    error_message: Annotated[str, Meta(max_length=32000)] | None = None
+    finished_at: Time
 
 
-@dataclass(frozen=True, slots=True)
-class MessageIngested:
-    event_id: str
-    occurred_at: datetime
-    message_id: str
-    source: str
-    author: str
-    content: str
-    thread_id: str | None = None
-    task_id: str | None = None
-    schema_version: int = 1
+class MessageIngested(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A chat or knowledge message to embed and make searchable. Key: message_id."""
+
+    event_id: EventId
+    schema_version: Version = 1
+    occurred_at: OccurredAt
+    message_id: Id
+    source: Id
+    author: Name
+    content: Text
+    thread_id: Name | None = None
+    task_id: Name | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ArmAlternative:
+class ArmAlternative(Struct, frozen=True, forbid_unknown_fields=True):
+    """One (agent, model) the scheduler weighed for a task."""
+
     agent: str
     model: str
-    success_probability: float
-    confidence: float
-    predicted_duration_ms: float | None
-    expected_cost_usd: float | None
-    evidence: float
+    success_probability: Probability
+    confidence: Annotated[
+        float, Meta(ge=0, le=1, description="Grows with the evidence behind the estimate (0 = prior only).")
+    ]
+    predicted_duration_ms: NonNegative | None
+    expected_cost_usd: NonNegative | None
+    evidence: Annotated[
+        float, Meta(ge=0, description="Similarity-weighted count of past outcomes behind the estimate.")
+    ]
     meets_target: bool
-    score: float
+    score: Annotated[float, Meta(description="Ranking score used by the choice rule (higher is better).")]
 
 
-@dataclass(frozen=True, slots=True)
-class SimilarTask:
+class SimilarTask(Struct, frozen=True, forbid_unknown_fields=True):
     task_id: str
     similarity: float
 
 
-@dataclass(frozen=True, slots=True)
-class TaskSchedule:
-    event_id: str
-    occurred_at: datetime
+class TaskSchedule(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The recommended (agent, model) for one task. Key: task_id. Deduplicate by event_id (one per task and decision)."""
+
+    event_id: EventId
+    schema_version: Version = 1
+    occurred_at: OccurredAt
     schedule_id: str
-    task_id: str
-    kind: str | None
+    task_id: Id
+    kind: Name | None
     priority: int
-    deadline: datetime | None
+    deadline: Time | None
     agent: str
     model: str
-    success_probability: float
-    confidence: float
-    predicted_duration_ms: float | None
-    expected_cost_usd: float | None
-    success_target: float
-    cold_start: bool
-    exploration: bool
+    success_probability: Probability
+    confidence: Probability
+    predicted_duration_ms: NonNegative | None
+    expected_cost_usd: NonNegative | None
+    success_target: Probability
+    cold_start: Annotated[
+        bool, Meta(description="True when the static tier table decided (no outcome history yet).")
+    ]
+    exploration: Annotated[
+        bool, Meta(description="True when the choice was made to learn about a less-tried option.")
+    ]
     embedding_model: str
     alternatives: tuple[ArmAlternative, ...]
     similar_tasks: tuple[SimilarTask, ...]
-    source_event_id: str
-    schema_version: int = 1
+    source_event_id: Annotated[str, Meta(description="event_id of the task-created event this answers.")]
+    unsatisfiable_requirements: (
+        Annotated[
+            tuple[str, ...],
+            Meta(
+                min_length=1,
+                description="Optional: requirements of the task that no arm in the tier table declares"
+                " as a capability; agent and model are then the best arm ignoring them.",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
-@dataclass(frozen=True, slots=True)
-class SnapshotEntry:
-    rank: int
+class SnapshotEntry(Struct, frozen=True, forbid_unknown_fields=True):
+    """One pending task in ranked order."""
+
+    rank: Annotated[int, Meta(ge=1)]
     task_id: str
     score: float
     agent: str
@@ -105,67 +187,79 @@ class SnapshotEntry:
     success_probability: float
     predicted_duration_ms: float | None
     priority: int
-    deadline: datetime | None
+    deadline: Time | None
+    blocked_by: (
+        Annotated[
+            tuple[str, ...],
+            Meta(
+                min_length=1,
+                description="Optional: the dependencies this task still waits for; blocked tasks are listed"
+                " after every ready task, a dependency always before its dependents.",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
-@dataclass(frozen=True, slots=True)
-class ScheduleSnapshot:
-    event_id: str
-    occurred_at: datetime
-    pending_count: int
+class DependencyIssue(Struct, frozen=True, forbid_unknown_fields=True):
+    """A dependency cycle, or a dependency on a task id never seen."""
+
+    kind: Literal["cycle", "unknown_dependency"]
+    task_ids: Annotated[
+        tuple[str, ...],
+        Meta(min_length=1, description="cycle: its members; unknown_dependency: the dependent task."),
+    ]
+    missing: Annotated[
+        tuple[str, ...], Meta(description="unknown_dependency: the ids no task-created event has named.")
+    ]
+
+
+class ScheduleSnapshot(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The ranked order of pending tasks. Key: snapshot scope ('all')."""
+
+    event_id: EventId
+    schema_version: Version = 1
+    occurred_at: OccurredAt
+    pending_count: Count
     entries: tuple[SnapshotEntry, ...]
-    schema_version: int = 1
+    blocked_count: (
+        Annotated[
+            int,
+            Meta(
+                ge=0,
+                description="Optional (present when some pending task has dependencies): pending tasks"
+                " waiting for an unfinished or unknown dependency.",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    dependency_problems: (
+        Annotated[
+            tuple[DependencyIssue, ...],
+            Meta(
+                description="Optional: dependency cycles and dependencies on task ids never seen; the tasks"
+                " involved stay blocked."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
-# Optional fields are subclasses, not fields with defaults: the encoder writes every field of a
-# record, so a record without the information keeps exactly the shape consumers already read.
+class MessageDuplicate(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A message whose nearest neighbour is above the duplicate threshold. Key: message_id."""
 
-
-@dataclass(frozen=True, slots=True)
-class UnsatisfiableTaskSchedule(TaskSchedule):
-    """A schedule for a task whose requirements no arm declares: the chosen arm is the best one
-    ignoring them, and `unsatisfiable_requirements` names what nobody can provide."""
-
-    unsatisfiable_requirements: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class BlockedSnapshotEntry(SnapshotEntry):
-    """A pending task that waits for unfinished (or unknown) dependencies: listed after all ready work."""
-
-    blocked_by: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class DependencyIssue:
-    kind: str  # 'cycle' | 'unknown_dependency'
-    task_ids: tuple[str, ...]
-    missing: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class DependencySnapshot(ScheduleSnapshot):
-    """A snapshot of pending work with dependencies: how many wait and what cannot be resolved."""
-
-    blocked_count: int = 0
-    dependency_problems: tuple[DependencyIssue, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class MessageDuplicate:
-    event_id: str
-    occurred_at: datetime
+    event_id: EventId
+    schema_version: Version = 1
+    occurred_at: OccurredAt
     message_id: str
     duplicate_of: str
     similarity: float
     embedding_model: str
-    schema_version: int = 1
 
 
-@dataclass(frozen=True, slots=True)
-class AccuracyWindow:
-    window: str  # hour | day | week | all
-    outcomes: int
+class AccuracyWindow(Struct, frozen=True, forbid_unknown_fields=True):
+    window: WindowName
+    outcomes: Count
     success_rate: float | None
     mean_probability: float | None
     brier: float | None
@@ -175,28 +269,36 @@ class AccuracyWindow:
     cost_mae_usd: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class FailureExample:
+class FailureExample(Struct, frozen=True, forbid_unknown_fields=True):
     task_id: str
     description: str
     error_message: str
 
 
-@dataclass(frozen=True, slots=True)
-class FailurePattern:
-    size: int
-    failure_rate: float
+class FailurePattern(Struct, frozen=True, forbid_unknown_fields=True):
+    size: Count
+    failure_rate: Annotated[
+        float,
+        Meta(description="The main arm's (first of arms) failure rate on executions nearest this cluster."),
+    ]
     overall_failure_rate: float
     lift: float | None  # None when the arm never failed overall
-    p_value: float  # one-sided binomial test of the main arm's failures there against its overall rate
+    p_value: Annotated[
+        float,
+        Meta(
+            ge=0,
+            le=1,
+            description="One-sided binomial test of the main arm's failures in the cluster against its"
+            " overall failure rate.",
+        ),
+    ]
     arms: tuple[str, ...]  # "agent/model", most failures first; the figures are the first one's
     kinds: tuple[str, ...]
     examples: tuple[FailureExample, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class GapReport:
-    tasks: int
+class GapReport(Struct, frozen=True, forbid_unknown_fields=True):
+    tasks: Count
     kinds: tuple[str, ...]
     best_agent: str
     best_model: str
@@ -204,26 +306,51 @@ class GapReport:
     examples: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class ArmUsage:
+class ArmUsage(Struct, frozen=True, forbid_unknown_fields=True):
     agent: str
     model: str
     schedule_share: float
     outcome_share: float
     success_rate: float | None
     mean_cost_usd: float | None
-    pending: int
+    pending: Count
     throughput_per_hour: float
-    flags: tuple[str, ...]
+    flags: tuple[ArmFlag, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class InsightsSnapshot:
-    event_id: str
-    occurred_at: datetime
-    success_target: float
-    accuracy: tuple[AccuracyWindow, ...]
-    failure_patterns: tuple[FailurePattern, ...]
-    capability_gaps: tuple[GapReport, ...]
-    arms: tuple[ArmUsage, ...]
-    schema_version: int = 1
+class InsightsSnapshot(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What predictions and outcomes add up to: live accuracy, failure patterns, capability gaps and arm usage. One per TASKSAGE_INSIGHTS_INTERVAL_S. Key: 'all'."""
+
+    event_id: Annotated[str, Meta(min_length=1, max_length=200, description="Unique id of this event.")]
+    schema_version: Annotated[Literal[1], Meta(description="Contract version.")] = 1
+    occurred_at: Annotated[datetime, Meta(tz=True, description="When the snapshot was built (RFC 3339).")]
+    success_target: Annotated[float, Meta(ge=0, le=1, description="The target gaps are measured against.")]
+    accuracy: Annotated[
+        tuple[AccuracyWindow, ...],
+        Meta(
+            description="Outcomes scored against the prediction for their task, per window (sums of hour"
+            " buckets, by outcome time)."
+        ),
+    ]
+    failure_patterns: Annotated[
+        tuple[FailurePattern, ...],
+        Meta(description="Clusters of failed executions (task and error vectors), worst lift first."),
+    ]
+    capability_gaps: Annotated[
+        tuple[GapReport, ...],
+        Meta(description="Clusters of recent tasks where no arm's predicted success reaches the target."),
+    ]
+    arms: Annotated[tuple[ArmUsage, ...], Meta(description="Every configured or used (agent, model).")]
+
+
+# The published events by schema name: the generator writes one schema per entry, the codec
+# decodes and validates by it.
+EVENTS: dict[str, type[Struct]] = {
+    "task-created": TaskCreated,
+    "execution-result": ExecutionResult,
+    "message-ingested": MessageIngested,
+    "task-schedule": TaskSchedule,
+    "schedule-snapshot": ScheduleSnapshot,
+    "message-duplicate": MessageDuplicate,
+    "insights-snapshot": InsightsSnapshot,
+}

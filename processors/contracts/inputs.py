@@ -1,6 +1,7 @@
 """The input event types, listed once. The worker subscribes to, the CLI and client publish,
 the dead-letter tool re-validates and the benchmark generates exactly these streams: adding an
-event type is an entry here (plus its struct, schema, processor and topic setting)."""
+event type is its struct in events.py (with its `EVENTS` entry and generated schema), an entry
+here, a processor and a topic setting."""
 
 from __future__ import annotations
 
@@ -8,30 +9,37 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from processors.contracts.codec import decode_execution_result, decode_message_ingested, decode_task_created
-from processors.contracts.events import ExecutionResult, MessageIngested, TaskCreated
+from msgspec import Struct
+
+from processors.contracts.codec import DEFAULT_MAX_BYTES, decode
+from processors.contracts.events import EVENTS
 
 
 @dataclass(frozen=True, slots=True)
 class InputStream:
-    # The logical stream name: also its JSON Schema's name, its default topic and the suffix
-    # of its topic setting (TASKSAGE_TOPIC_<NAME>).
+    # The logical stream name: also its event's and JSON Schema's name, its default topic and
+    # the suffix of its topic setting (TASKSAGE_TOPIC_<NAME>).
     name: str
-    event_type: type[Any]
-    # Bytes -> the typed event, validated against the schema (raises InvalidEvent).
-    decode: Callable[[bytes, int], Any]
     # The event field that keys its Kafka records, so one task's events share a partition.
     key_field: str
+
+    @property
+    def event_type(self) -> type[Struct]:
+        return EVENTS[self.name]
 
     @property
     def topic_setting(self) -> str:
         return "topic_" + self.name.replace("-", "_")
 
+    def decode(self, payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+        """Bytes -> the typed event, validated against the schema (raises InvalidEvent)."""
+        return decode(self.name, payload, max_bytes)
+
 
 INPUT_STREAMS: tuple[InputStream, ...] = (
-    InputStream("task-created", TaskCreated, decode_task_created, "task_id"),
-    InputStream("execution-result", ExecutionResult, decode_execution_result, "task_id"),
-    InputStream("message-ingested", MessageIngested, decode_message_ingested, "message_id"),
+    InputStream("task-created", "task_id"),
+    InputStream("execution-result", "task_id"),
+    InputStream("message-ingested", "message_id"),
 )
 BY_NAME: dict[str, InputStream] = {s.name: s for s in INPUT_STREAMS}
 STREAM_NAMES: tuple[str, ...] = tuple(BY_NAME)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import fastjsonschema
+import msgspec
 import orjson
 
 from processors.contracts import TaskCreated
@@ -298,7 +299,7 @@ def outcome_cost(dataset: Dataset, outcome: Outcome) -> float | None:
 def without_kinds(dataset: Dataset) -> Dataset:
     """The dataset with `kind` dropped from every task and the tier table reduced to its '*' rows
     (completed as tier_rows does): what a replay sees when upstream labels nothing."""
-    tasks = tuple(replace(item, task=replace(item.task, kind=None)) for item in dataset.tasks)
+    tasks = tuple(replace(item, task=msgspec.structs.replace(item.task, kind=None)) for item in dataset.tasks)
     header = replace(
         dataset.header,
         name=f"{dataset.header.name} (kinds withheld)",

@@ -18,9 +18,11 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
+from processors.contracts.events import WindowName
+
 EPSILON = 1e-6
 BINS = 10
-WINDOWS: Mapping[str, timedelta | None] = {
+WINDOWS: Mapping[WindowName, timedelta | None] = {
     "hour": timedelta(hours=1),
     "day": timedelta(days=1),
     "week": timedelta(days=7),
@@ -197,7 +199,7 @@ def summarize(rows: Iterable[tuple[BucketKey, Sums]]) -> AccuracySummary:
     )
 
 
-def window_start(now: datetime, window: str) -> datetime | None:
+def window_start(now: datetime, window: WindowName) -> datetime | None:
     """The first hour bucket a window sums: the buckets that started within the window, so the
     'hour' window is the current hour's bucket and 'day' the last 24 of them (a window covers
     between its length less one hour and its length). None: all time."""
@@ -216,13 +218,13 @@ def in_window(key: BucketKey, start: datetime | None) -> bool:
 class Breakdown:
     """A window's summary overall, per arm and per kind."""
 
-    window: str
+    window: WindowName
     overall: AccuracySummary
     per_arm: Mapping[tuple[str, str], AccuracySummary]
     per_kind: Mapping[str, AccuracySummary]
 
 
-def breakdown(rows: Iterable[tuple[BucketKey, Sums]], now: datetime, window: str) -> Breakdown:
+def breakdown(rows: Iterable[tuple[BucketKey, Sums]], now: datetime, window: WindowName) -> Breakdown:
     start = window_start(now, window)
     chosen = [(k, s) for k, s in rows if in_window(k, start)]
     arms: dict[tuple[str, str], list[tuple[BucketKey, Sums]]] = {}

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from processors.contracts.events import ArmFlag
 from processors.scheduling.types import Arm
 
 
@@ -51,7 +52,7 @@ class ArmReport:
     mean_cost_usd: float | None
     pending: int
     throughput_per_hour: float
-    flags: tuple[str, ...]
+    flags: tuple[ArmFlag, ...]
 
 
 def arm_reports(activity: Sequence[ArmActivity], now: datetime, config: ArmUsageConfig) -> list[ArmReport]:
@@ -60,7 +61,7 @@ def arm_reports(activity: Sequence[ArmActivity], now: datetime, config: ArmUsage
     out = []
     for a in activity:
         throughput = a.recent_outcomes / config.throughput_window_hours
-        flags = []
+        flags: list[ArmFlag] = []
         stale = now - timedelta(days=config.unused_days)
         if a.configured and (a.last_scheduled_at is None or a.last_scheduled_at < stale):
             flags.append("unused")

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import numpy as np
+from msgspec import UNSET
 
 from processors.contracts import ArmAlternative, SimilarTask, TaskCreated, TaskSchedule
-from processors.contracts.events import UnsatisfiableTaskSchedule
 from processors.embedders.base import Vector
 from processors.records import output_event_id
 from processors.scheduling.types import Arm, ArmEstimate, Decision, NeighbourOutcome, ProfileAffinity
@@ -68,9 +68,8 @@ def build_schedule(
         similar.setdefault(n.task_id, round(n.similarity, 6))
     chosen = decision.chosen
     schedule_id = f"{task.task_id}:{task.event_id}"
-    extra = {"unsatisfiable_requirements": unsatisfiable} if unsatisfiable else {}
-    return (UnsatisfiableTaskSchedule if unsatisfiable else TaskSchedule)(
-        **extra,  # type: ignore[arg-type]
+    return TaskSchedule(
+        unsatisfiable_requirements=unsatisfiable or UNSET,
         event_id=output_event_id("schedule", schedule_id),
         occurred_at=datetime.now(UTC),
         schedule_id=schedule_id,

@@ -8,11 +8,10 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import orjson
+from msgspec import UNSET
 
 from processors.contracts import (
-    BlockedSnapshotEntry,
     DependencyIssue,
-    DependencySnapshot,
     ScheduleSnapshot,
     SnapshotEntry,
 )
@@ -73,7 +72,7 @@ class SnapshotBuilder:
             ranked = [(o.task, o.score, o.blocked_by) for o in order.tasks[: self.size]]
         entries = tuple(_entry(i + 1, t, score, blocked) for i, (t, score, blocked) in enumerate(ranked))
         digest = hashlib.sha256(
-            repr([(e.task_id, e.agent, e.model, getattr(e, "blocked_by", ())) for e in entries]).encode()
+            repr([(e.task_id, e.agent, e.model, e.blocked_by or ()) for e in entries]).encode()
             + str(len(scored)).encode()
         ).digest()
         if digest == self._last_digest:
@@ -86,7 +85,7 @@ class SnapshotBuilder:
                 pending_count=len(scored),
                 entries=entries,
             )
-        return DependencySnapshot(
+        return ScheduleSnapshot(
             event_id=f"snapshot:{digest.hex()[:32]}",
             occurred_at=now,
             pending_count=len(scored),
@@ -117,6 +116,4 @@ def _entry(rank: int, t: PendingTask, score: float, blocked_by: tuple[str, ...])
         t.priority,
         t.deadline,
     )
-    if blocked_by:
-        return BlockedSnapshotEntry(*values, blocked_by=blocked_by)
-    return SnapshotEntry(*values)
+    return SnapshotEntry(*values, blocked_by=blocked_by or UNSET)

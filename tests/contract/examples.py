@@ -17,17 +17,16 @@ from processors.contracts import (
     AccuracyWindow,
     ArmAlternative,
     ArmUsage,
-    BlockedSnapshotEntry,
     DependencyIssue,
-    DependencySnapshot,
     FailureExample,
     FailurePattern,
     GapReport,
     InsightsSnapshot,
     MessageDuplicate,
+    ScheduleSnapshot,
     SimilarTask,
     SnapshotEntry,
-    UnsatisfiableTaskSchedule,
+    TaskSchedule,
     encode,
 )
 from processors.contracts.codec import SCHEMA_NAMES
@@ -48,9 +47,9 @@ def canonical(payload: bytes) -> bytes:
     return orjson.dumps(orjson.loads(payload), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
 
 
-def task_schedule() -> UnsatisfiableTaskSchedule:
+def task_schedule() -> TaskSchedule:
     """Complete: shows the optional unsatisfiable_requirements, present only when no arm can do it."""
-    return UnsatisfiableTaskSchedule(
+    return TaskSchedule(
         event_id="schedule:T-1042:evt-7f3a",
         occurred_at=AT,
         schedule_id="T-1042:evt-7f3a",
@@ -79,18 +78,16 @@ def task_schedule() -> UnsatisfiableTaskSchedule:
     )
 
 
-def schedule_snapshot() -> DependencySnapshot:
+def schedule_snapshot() -> ScheduleSnapshot:
     """Complete: shows the optional dependency fields, present only when pending work has any."""
-    return DependencySnapshot(
+    return ScheduleSnapshot(
         event_id="snapshot:5d1c0b6e2f7a49c08e3b9a1f4c2d6e80",
         occurred_at=AT,
         pending_count=3,
         entries=(
             SnapshotEntry(1, "T-1042", 7.512, "coder", "small", 0.912345, 4150.5, 2, DEADLINE),
             SnapshotEntry(2, "T-1043", 4.25, "researcher", "large", 0.88, None, 0, None),
-            BlockedSnapshotEntry(
-                3, "T-1044", 9.1, "coder", "medium", 0.9, 9100.0, 5, None, ("T-1042", "T-0999")
-            ),
+            SnapshotEntry(3, "T-1044", 9.1, "coder", "medium", 0.9, 9100.0, 5, None, ("T-1042", "T-0999")),
         ),
         blocked_count=1,
         dependency_problems=(DependencyIssue("unknown_dependency", ("T-1044",), ("T-0999",)),),

@@ -4,16 +4,13 @@ exactly theirs, so any change in what producers send or consumers receive shows 
 
 from __future__ import annotations
 
-import dataclasses
-
+import msgspec
 import orjson
 import pytest
 
 from processors.contracts import encode
 from processors.contracts.codec import SCHEMA_NAMES, load_schema, validate_output
 from processors.contracts.events import (
-    BlockedSnapshotEntry,
-    DependencySnapshot,
     ExecutionResult,
     InsightsSnapshot,
     MessageDuplicate,
@@ -22,7 +19,6 @@ from processors.contracts.events import (
     SnapshotEntry,
     TaskCreated,
     TaskSchedule,
-    UnsatisfiableTaskSchedule,
 )
 from processors.contracts.inputs import DECODERS
 from tests.contract.examples import (
@@ -39,9 +35,8 @@ RECORD_TYPES = {
     "task-created": TaskCreated,
     "execution-result": ExecutionResult,
     "message-ingested": MessageIngested,
-    # The record types with every optional field: their goldens show the whole contract.
-    "task-schedule": UnsatisfiableTaskSchedule,
-    "schedule-snapshot": DependencySnapshot,
+    "task-schedule": TaskSchedule,
+    "schedule-snapshot": ScheduleSnapshot,
     "message-duplicate": MessageDuplicate,
     "insights-snapshot": InsightsSnapshot,
 }
@@ -65,13 +60,9 @@ def test_golden_event_is_valid_complete_and_canonical(name: str) -> None:
 def test_record_fields_match_the_schema(name: str) -> None:
     """The typed records and the schemas describe the same fields, required ones included."""
     schema = load_schema(name)
-    fields = {f.name: f for f in dataclasses.fields(RECORD_TYPES[name])}
+    fields = {f.encode_name: f for f in msgspec.structs.fields(RECORD_TYPES[name])}
     assert set(fields) == set(schema["properties"])
-    without_default = {
-        n
-        for n, f in fields.items()
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    }
+    without_default = {n for n, f in fields.items() if f.required}
     assert without_default <= set(schema["required"]), "a field the record requires is required by the schema"
 
 
@@ -116,25 +107,31 @@ def test_output_goldens_decode_to_the_records_they_came_from() -> None:
 
 def test_records_without_optional_information_keep_the_plain_shape() -> None:
     """A schedule every arm can serve and a snapshot without dependencies encode without the
-    optional fields, exactly as before they existed, and decode to the plain record types."""
+    optional fields, exactly as before they existed, and decode with them unset."""
     from processors.contracts.codec import decode_schedule_snapshot, decode_task_schedule
 
     full = OUTPUT_RECORDS["task-schedule"]()
-    plain = TaskSchedule(**{f.name: getattr(full, f.name) for f in dataclasses.fields(TaskSchedule)})
+    plain = msgspec.structs.replace(full, unsatisfiable_requirements=msgspec.UNSET)
     payload = encode(plain)
     validate_output("task-schedule", payload)
     assert "unsatisfiable_requirements" not in orjson.loads(payload)
-    assert type(decode_task_schedule(payload)) is TaskSchedule
+    assert decode_task_schedule(payload).unsatisfiable_requirements is msgspec.UNSET
 
     snapshot = OUTPUT_RECORDS["schedule-snapshot"]()
-    flat = ScheduleSnapshot(snapshot.event_id, snapshot.occurred_at, 2, snapshot.entries[:2])
+    flat = ScheduleSnapshot(
+        event_id=snapshot.event_id,
+        occurred_at=snapshot.occurred_at,
+        pending_count=2,
+        entries=snapshot.entries[:2],
+    )
     payload = encode(flat)
     validate_output("schedule-snapshot", payload)
     doc = orjson.loads(payload)
     assert set(doc) == {"event_id", "schema_version", "occurred_at", "pending_count", "entries"}
     assert all("blocked_by" not in e for e in doc["entries"])
     decoded = decode_schedule_snapshot(payload)
-    assert type(decoded) is ScheduleSnapshot
-    assert [type(e) for e in decoded.entries] == [SnapshotEntry, SnapshotEntry]
+    assert decoded.blocked_count is msgspec.UNSET
+    assert decoded.dependency_problems is msgspec.UNSET
+    assert [e.blocked_by for e in decoded.entries] == [msgspec.UNSET, msgspec.UNSET]
     full_snapshot = decode_schedule_snapshot(encode(snapshot))
-    assert isinstance(full_snapshot.entries[2], BlockedSnapshotEntry)
+    assert full_snapshot.entries[2].blocked_by == ("T-1042", "T-0999")

@@ -4,9 +4,9 @@ the batch would have read (processors/pipeline/tasks.py, prepare_ahead)."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 
 import orjson
+from msgspec.structs import replace
 
 from processors.contracts import TaskCreated
 from processors.pipeline.tasks import PlanAheadStats
