@@ -24,7 +24,15 @@ FEATURES = (1.0, 0.4, 0.3, 0.1, -0.8, 0.0, 0.0)
 
 def _result(n: int, success: bool) -> ExecutionResult:
     at = datetime(2026, 1, 1, tzinfo=UTC)
-    return ExecutionResult(f"r{n}", at, "T1", ARM.agent, ARM.model, success, at)
+    return ExecutionResult(
+        event_id=f"r{n}",
+        occurred_at=at,
+        task_id="T1",
+        agent=ARM.agent,
+        model=ARM.model,
+        success=success,
+        finished_at=at,
+    )
 
 
 class Rollback(Exception):

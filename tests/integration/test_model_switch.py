@@ -74,7 +74,11 @@ async def publish(settings: Settings, start: int, count: int) -> list[str]:
             for i in range(40):
                 await publisher.publish_task(
                     TaskCreated(
-                        f"te-{i}", T0, f"task-{i}", CORPUS.messages(1, seed=900 + i)[0].text, kind="ops"
+                        event_id=f"te-{i}",
+                        occurred_at=T0,
+                        task_id=f"task-{i}",
+                        description=CORPUS.messages(1, seed=900 + i)[0].text,
+                        kind="ops",
                     ),
                     wait=False,
                 )

@@ -54,7 +54,12 @@ async def publish(settings: Settings, count: int, seed: int) -> None:
         for i, m in enumerate(Corpus(seed=3).messages(count, seed=seed, prefix=f"s{seed}-")):
             await publisher.publish_message(
                 MessageIngested(
-                    f"e-{m.message_id}", T0 + timedelta(seconds=i), m.message_id, m.source, m.author, m.text
+                    event_id=f"e-{m.message_id}",
+                    occurred_at=T0 + timedelta(seconds=i),
+                    message_id=m.message_id,
+                    source=m.source,
+                    author=m.author,
+                    content=m.text,
                 ),
                 wait=False,
             )
