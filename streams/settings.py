@@ -31,6 +31,7 @@ class DecisionSettings(BaseSettings):
 
     # Scheduling and learning (defaults: processors/scheduling/types.py; README "How scheduling works").
     success_target: float = Field(_SCHEDULER.success_target, ge=0.0, le=1.0)
+    success_value_usd: float | None = Field(_SCHEDULER.success_value_usd, gt=0.0)
     neighbour_k: int = Field(_SCHEDULER.neighbour_k, ge=0)
     exploration_rate: float = Field(_SCHEDULER.exploration_rate, ge=0.0, le=1.0)
     learning_rate: float = 0.1
@@ -73,6 +74,7 @@ class DecisionSettings(BaseSettings):
     def scheduler_config(self) -> SchedulerConfig:
         return SchedulerConfig(
             success_target=self.success_target,
+            success_value_usd=self.success_value_usd,
             neighbour_k=self.neighbour_k,
             exploration_rate=self.exploration_rate,
             use_profiles=self.use_profiles,

@@ -1,9 +1,9 @@
 """What exploration cost a run, measured on the ground truth. Pure.
 
 Under bandit feedback a schedule that explores picks another arm than the greedy rule would
-(estimates.rank_key: the cheapest arm meeting the target, else the most likely). Every schedule
-carries every candidate's probability and cost, so the greedy pick of each exploring schedule is
-recomputed (routing.choose) and both picks are scored on the truth table: the extra spend and the
+(scheduling.rules: the cheapest arm meeting the target, else the most likely; or the highest
+expected value). Every schedule carries every candidate's probability and cost, so the greedy pick
+of each exploring schedule is recomputed (routing.choose_by_rule) and both picks are scored on the truth table: the extra spend and the
 successes gained or lost are what the run paid to learn.
 """
 
@@ -16,7 +16,9 @@ from processors.evaluation import routing as rt
 from processors.evaluation.offline import Prediction
 
 
-def exploration_cost(table: rt.TruthTable, preds: Sequence[Prediction], target: float) -> dict[str, Any]:
+def exploration_cost(
+    table: rt.TruthTable, preds: Sequence[Prediction], target: float, value: float | None = None
+) -> dict[str, Any]:
     """Count, extra cost and success difference of the exploring schedules against their greedy picks."""
     explored = extra_cost = extra_success = 0.0
     count = 0
@@ -24,7 +26,11 @@ def exploration_cost(table: rt.TruthTable, preds: Sequence[Prediction], target: 
         if not p.exploration or p.chosen not in table.arms:
             continue
         arms = sorted(p.probabilities)
-        greedy = arms[rt.choose([p.probabilities[a] for a in arms], [p.costs.get(a) for a in arms], target)]
+        greedy = arms[
+            rt.choose_by_rule(
+                [p.probabilities[a] for a in arms], [p.costs.get(a) for a in arms], target, value
+            )
+        ]
         if greedy not in table.arms:
             continue
         j, g = table.index(p.chosen), table.index(greedy)

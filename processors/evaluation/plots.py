@@ -86,8 +86,8 @@ def cost_success_plot(report: dict[str, Any], path: Path) -> bool:
         ax.plot(
             [p["total_cost_usd"] for p in ordered],
             [p["success_rate"] for p in ordered],
-            ".-" if name == "tasksage" else ".:",
-            label=f"{name} (success-target sweep)",
+            ".-" if name.startswith("tasksage") else ".:",
+            label=name,
             markersize=3,
             linewidth=1,
         )

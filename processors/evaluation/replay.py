@@ -150,6 +150,7 @@ def schedule_record(
     return {
         "run": run.label,
         "success_target": run.success_target,
+        "success_value_usd": run.success_value_usd,
         "task_id": task_id,
         "chosen": name(pred.chosen),
         "cold_start": pred.cold_start,

@@ -93,7 +93,9 @@ def build_report(
     if not runs:
         raise ValueError("at least one run is needed")
     main = runs[0]
-    main_config = dataclasses.replace(config, success_target=main.success_target)
+    main_config = dataclasses.replace(
+        config, success_target=main.success_target, success_value_usd=main.success_value_usd
+    )
     chosen_arms = [[p.chosen] for p in main.predictions]
     all_arms = [[o.arm for o in item.outcomes] for item in dataset.tasks]
     base_global = base_rate_predictions(dataset, main_config, main, per_kind=False)
@@ -116,6 +118,7 @@ def build_report(
             **(meta or {}),
             "feedback": main.feedback,
             "success_target": main.success_target,
+            "success_value_usd": main.success_value_usd,
             "tasks": len(main.predictions),
             "seconds": rounded(main.seconds, 1),
             "tasks_per_second": rounded(len(main.predictions) / main.seconds, 1) if main.seconds else None,
@@ -142,7 +145,9 @@ def build_report(
     table = rt.truth_table(dataset)
     if table is not None:
         report["routing"] = routing_section(dataset, table, main_config, runs)
-        report["exploration"] = exploration_cost(table, main.predictions, main.success_target)
+        report["exploration"] = exploration_cost(
+            table, main.predictions, main.success_target, main.success_value_usd
+        )
         if len(table.arms) == 2:
             report["two_arm"] = _two_arm_section(table, runs, base_global, base_kind)
     else:
@@ -163,8 +168,11 @@ def rule_agreement(run: RunRecord) -> float | None:
         if p.exploration or p.cold_start:
             continue
         arms = sorted(p.probabilities)
-        pick = rt.choose(
-            [p.probabilities[a] for a in arms], [p.costs.get(a) for a in arms], run.success_target
+        pick = rt.choose_by_rule(
+            [p.probabilities[a] for a in arms],
+            [p.costs.get(a) for a in arms],
+            run.success_target,
+            run.success_value_usd,
         )
         checked += 1
         agreed += arms[pick] == p.chosen

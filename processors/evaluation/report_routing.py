@@ -57,11 +57,18 @@ def _matrix(
     return probs, costs
 
 
-def sweep_of(table: rt.TruthTable, preds: Sequence[Prediction]) -> list[rt.SweepPoint]:
-    """The target sweep over a run's predictions; cold starts keep their tier-1 pick."""
+def sweep_of(table: rt.TruthTable, preds: Sequence[Prediction], rule: str = "target") -> list[rt.SweepPoint]:
+    """The sweep of one rule's knob over a run's predictions (the success target, or the success
+    value of the value rule); cold starts keep their tier-1 pick."""
     probs, costs = _matrix(table, preds)
     fixed = [table.index(p.chosen) if p.cold_start else None for p in preds]
-    return rt.target_sweep(table, probs, costs, fixed=fixed)
+    sweep = rt.value_sweep if rule == "value" else rt.target_sweep
+    return sweep(table, probs, costs, fixed=fixed)
+
+
+def knob(p: rt.SweepPoint) -> dict[str, float]:
+    """The setting behind a sweep point, named for its rule."""
+    return {"value_usd": p.target} if p.rule == "value" else {"target": p.target}
 
 
 def routing_section(
@@ -84,18 +91,14 @@ def routing_section(
                 rt.score_choices(
                     table,
                     choices_of(table, run.predictions),
-                    f"tasksage (target {run.success_target:g})",
+                    f"tasksage ({run.setting})",
                     "live run",
                 )
             )
         )
     for per_kind, name in ((False, "base rates (per agent/model)"), (True, "base rates per kind")):
         policy = base_rate_policy(dataset, config, main, per_kind=per_kind)
-        rows.append(
-            row(
-                rt.score_choices(table, choices_of(table, policy), f"{name} (target {main.success_target:g})")
-            )
-        )
+        rows.append(row(rt.score_choices(table, choices_of(table, policy), f"{name} ({main.setting})")))
     rows.append(
         row(
             rt.score_choices(
@@ -129,28 +132,19 @@ def routing_section(
         )
     )
 
-    sweep = sweep_of(table, main.predictions)
     base_kind = base_rate_predictions(dataset, config, main, per_kind=True)
-    kind_sweep = sweep_of(table, base_kind)
-    curves: dict[str, Any] = {
-        "tasksage": curve_points(sweep),
-        "base rates per kind": curve_points(kind_sweep),
-    }
-    truth = truth_sweep(dataset, table)
-    if truth is not None:
-        curves["true probabilities"] = curve_points(truth)
+    sweeps: dict[str, list[rt.SweepPoint] | None] = {}
+    for rule in ("target", "value"):
+        sweeps[f"tasksage ({rule} sweep)"] = sweep_of(table, main.predictions, rule)
+        sweeps[f"base rates per kind ({rule} sweep)"] = sweep_of(table, base_kind, rule)
+        sweeps[f"true probabilities ({rule} sweep)"] = truth_sweep(dataset, table, rule)
+    curves = {name: curve_points(points) for name, points in sweeps.items() if points is not None}
     at_level: dict[str, Any] = {}
-    for name, points in (
-        ("tasksage (sweep)", sweep),
-        ("base rates per kind (sweep)", kind_sweep),
-        ("true probabilities", truth),
-    ):
+    for name, points in sweeps.items():
         if points is None:
             continue
         p = rt.cheapest_point(points, level)
-        at_level[name] = (
-            None if p is None else {"target": p.target, **point_row(p, best_cost, oracle.total_cost)}
-        )
+        at_level[name] = None if p is None else {**knob(p), **point_row(p, best_cost, oracle.total_cost)}
     live = [
         r
         for r in runs
@@ -162,7 +156,11 @@ def routing_section(
         )
         res = rt.score_choices(table, choices_of(table, cheapest.predictions), "")
         at_level["tasksage (live runs)"] = {
-            "target": cheapest.success_target,
+            **(
+                {"value_usd": cheapest.success_value_usd}
+                if cheapest.success_value_usd is not None
+                else {"target": cheapest.success_target}
+            ),
             **point_row(
                 rt.SweepPoint(cheapest.success_target, res.success_rate, res.total_cost),
                 best_cost,
@@ -194,7 +192,7 @@ def routing_section(
 def curve_points(points: Sequence[rt.SweepPoint]) -> list[dict[str, float | None]]:
     return [
         {
-            "target": p.target,
+            **knob(p),
             "success_rate": rounded(p.success_rate),
             "total_cost_usd": rounded(p.total_cost, 6),
         }
@@ -213,11 +211,11 @@ def point_row(p: rt.SweepPoint, best_cost: float, oracle_cost: float) -> dict[st
     }
 
 
-def truth_sweep(dataset: Dataset, table: rt.TruthTable) -> list[rt.SweepPoint] | None:
-    """The greedy rule fed the synthetic ground truth (true probabilities, list costs): a ceiling."""
+def truth_sweep(dataset: Dataset, table: rt.TruthTable, rule: str = "target") -> list[rt.SweepPoint] | None:
+    """The rule fed the synthetic ground truth (true probabilities, list costs): a ceiling."""
     if not all(item.truth for item in dataset.tasks):
         return None
     probs = [[item.truth.get(a, 0.0) for a in table.arms] for item in dataset.tasks]
     mean_cost = [c / table.tasks for c in rt.arm_costs(table)]
     costs: list[list[float | None]] = [list(mean_cost) for _ in dataset.tasks]
-    return rt.target_sweep(table, probs, costs)
+    return (rt.value_sweep if rule == "value" else rt.target_sweep)(table, probs, costs)

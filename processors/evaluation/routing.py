@@ -10,6 +10,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from processors.evaluation.dataset import Dataset, outcome_cost, tier_rows
 from processors.scheduling.tiers import tiers_for_kind
 from processors.scheduling.types import Arm
@@ -192,11 +194,35 @@ def choose(probabilities: Sequence[float], costs: Sequence[float | None], target
     )
 
 
+def choose_by_value(probabilities: Sequence[float], costs: Sequence[float | None], value: float) -> int:
+    """The scheduler's value rule (processors.scheduling.rules.value_key): the highest
+    p * value - cost, an unknown cost counting as the whole value; ties: more likely, cheaper, first."""
+
+    def key(j: int) -> tuple[float, float, float, int]:
+        c = costs[j]
+        worth = probabilities[j] * value - (value if c is None else c)
+        return (-worth, -probabilities[j], math.inf if c is None else c, j)
+
+    return min(range(len(probabilities)), key=key)
+
+
+def choose_by_rule(
+    probabilities: Sequence[float], costs: Sequence[float | None], target: float, value: float | None
+) -> int:
+    """The pick of the rule a run was configured with: the value rule when `value` is set."""
+    return (
+        choose(probabilities, costs, target)
+        if value is None
+        else choose_by_value(probabilities, costs, value)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class SweepPoint:
-    target: float
+    target: float  # the rule's knob: a success target, or a success value in dollars
     success_rate: float
     total_cost: float
+    rule: str = "target"  # "target" | "value" (processors/scheduling/rules.py)
 
 
 def target_sweep(
@@ -219,6 +245,33 @@ def target_sweep(
         ]
         r = score_choices(table, picks, "sweep")
         points.append(SweepPoint(target, r.success_rate, r.total_cost))
+    return points
+
+
+# Success values for the value-rule sweep: 1e-5 to 1e5 dollars, 20 points a decade, wide enough
+# for per-call prices from fractions of a cent (RouteLLM) to dollars (agent runs).
+VALUE_GRID: tuple[float, ...] = tuple(10.0 ** (k / 20.0) for k in range(-100, 101))
+
+
+def value_sweep(
+    table: TruthTable,
+    probabilities: Sequence[Sequence[float]],
+    costs: Sequence[Sequence[float | None]],
+    values: Sequence[float] = VALUE_GRID,
+    fixed: Sequence[int | None] | None = None,
+) -> list[SweepPoint]:
+    """Success and cost of the value rule (processors.scheduling.rules) at each success value,
+    from the same predictions (`fixed` as in target_sweep): per task the highest
+    p * value - cost, an unknown cost counting as the whole value; ties go to the first arm."""
+    p = np.asarray(probabilities, dtype=float).reshape(len(probabilities), len(table.arms))
+    c = np.asarray([[np.nan if x is None else x for x in row] for row in costs], dtype=float).reshape(p.shape)
+    keep = np.asarray([-1 if f is None else f for f in (fixed or [None] * len(p))], dtype=int)
+    points = []
+    for value in values:
+        worth = p * value - np.where(np.isnan(c), value, c)
+        picks = np.where(keep >= 0, keep, np.argmax(worth, axis=1)) if len(p) else keep
+        r = score_choices(table, [int(j) for j in picks], "sweep")
+        points.append(SweepPoint(value, r.success_rate, r.total_cost, rule="value"))
     return points
 
 

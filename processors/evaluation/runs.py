@@ -25,6 +25,14 @@ class RunRecord:
     seconds: float | None = None
     use_profiles: bool = True
     learning_rate: float = 0.1
+    success_value_usd: float | None = None  # set: the run chose by the value rule
+
+    @property
+    def setting(self) -> str:
+        """The choice rule's setting, as the report names the run."""
+        if self.success_value_usd is not None:
+            return f"value ${self.success_value_usd:g}"
+        return f"target {self.success_target:g}"
 
     def __post_init__(self) -> None:
         n = len(self.predictions)

@@ -78,11 +78,12 @@ def level_table(report: dict[str, Any]) -> TextTable | None:
         if p is None:
             rows.append((name, "-", "not reached", "-", "-", "-"))
             continue
-        target = p.get("target")
+        target, value = p.get("target"), p.get("value_usd")
+        setting = f"${value:.3g} a success" if value is not None else "-" if target is None else f"{target:g}"
         rows.append(
             (
                 name,
-                "-" if target is None else f"{target:g}",
+                setting,
                 _f(p["success_rate"], ".3f"),
                 _money(p["total_cost_usd"]),
                 _f(p["best_single_cost_over_this"], ".2f") + "x",
@@ -91,7 +92,14 @@ def level_table(report: dict[str, Any]) -> TextTable | None:
         )
     return TextTable(
         f"Cheapest point reaching {routing['level_definition']}",
-        ("policy", "target", "success", "total cost", "cheaper than best single", "oracle saving recovered"),
+        (
+            "policy",
+            "target or value",
+            "success",
+            "total cost",
+            "cheaper than best single",
+            "oracle saving recovered",
+        ),
         tuple(rows),
     )
 

@@ -3,19 +3,17 @@
 from processors.scheduling.choice import decide
 from processors.scheduling.estimates import (
     Candidates,
-    arm_score,
     candidate_arms,
-    cost_key,
     estimate_arms,
     has_evidence,
     neighbour_evidence,
     neighbour_weight,
     posterior_sd,
-    rank_key,
     upper_bound,
 )
 from processors.scheduling.exploration import explore, unit_hash
 from processors.scheduling.ranking import deadline_urgency, rank_pending, task_score
+from processors.scheduling.rules import arm_score, cost_key, expected_value, rank_key
 from processors.scheduling.tiers import ANY_KIND, load_tiers, parse_tiers, tiers_for_kind
 from processors.scheduling.types import (
     Arm,
@@ -51,6 +49,7 @@ __all__ = [
     "deadline_urgency",
     "decide",
     "estimate_arms",
+    "expected_value",
     "explore",
     "has_evidence",
     "load_tiers",

@@ -4,9 +4,10 @@ Rule
 ----
 1. Cold start (no outcome for any candidate arm in global, kind or neighbour evidence): the lowest
    tier row of the task's kind (else '*'); without any tier row, the arm with the best prior.
-2. Otherwise greedy: the cheapest arm whose success probability meets success_target; if none
-   does, the most likely to succeed (tie: cheaper). `alternatives` is every candidate in that
-   order (estimates.rank_key / arm_score): target-meeting arms by cost, then the rest by probability.
+2. Otherwise greedy by the configured rule (rules.py): the cheapest arm whose success probability
+   meets success_target, else the most likely (the target rule, default); or the highest expected
+   value p * success_value_usd - cost (the value rule). `alternatives` is every candidate in that
+   order.
 3. Exploration for bandit feedback (only the chosen arm's outcome is seen); exploration_rate <= 0
    turns all of it off, which is right under full feedback. See exploration.py for the rules:
    optimism (default) or Thompson sampling, then a hashed epsilon draw toward cheaper arms.
@@ -33,9 +34,7 @@ stays small, as a guard for statistics that went stale.
 from __future__ import annotations
 
 from processors.scheduling.estimates import (
-    arm_score,
     candidate_arms,
-    cost_key,
     estimate_arms,
     has_evidence,
     neighbour_evidence,
@@ -43,6 +42,7 @@ from processors.scheduling.estimates import (
     weighed_neighbours,
 )
 from processors.scheduling.exploration import explore
+from processors.scheduling.rules import arm_score, cost_key
 from processors.scheduling.types import Arm, ArmEstimate, Decision, SchedulerConfig, SchedulingInput
 
 
@@ -88,7 +88,7 @@ def _default_decision(inp: SchedulingInput, config: SchedulerConfig, notes: list
         expected_cost_usd=None,
         evidence=0.0,
         meets_target=p >= config.success_target,
-        score=arm_score(p, None, config.success_target),
+        score=arm_score(p, None, config),
     )
     notes.append("no known arms and no tier rows: configured default arm")
     return Decision(est, (est,), cold_start=True, exploration=False, notes=tuple(notes))

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 # names here would be circular when statistics is imported first.
 from processors import statistics as st
 from processors.scheduling import learned
+from processors.scheduling.rules import arm_score, rank_key
 from processors.scheduling.tiers import tiers_for_kind
 from processors.scheduling.types import (
     Arm,
@@ -193,27 +194,6 @@ def _chain(values: list[tuple[float, float]], base: float | None, m: float) -> f
     return current
 
 
-def arm_score(success_probability: float, cost_usd: float | None, target: float) -> float:
-    """Higher is better. Arms meeting the target score in (1, 2], cheaper higher (unknown cost: 1);
-    the others score their success probability (< target <= 1), so any target-meeting arm ranks first.
-    """
-    if success_probability >= target:
-        return 1.0 + 1.0 / (1.0 + max(cost_usd, 0.0)) if cost_usd is not None else 1.0
-    return success_probability
-
-
-def cost_key(est: ArmEstimate) -> float:
-    """Expected cost for ordering; unknown cost ranks as the most expensive."""
-    return est.expected_cost_usd if est.expected_cost_usd is not None else math.inf
-
-
-def rank_key(est: ArmEstimate) -> tuple[float, float, float, Arm]:
-    """Best first: target-meeting arms by cost, then the rest by success probability, then cost, then name."""
-    if est.meets_target:
-        return (0.0, cost_key(est), -est.success_probability, est.arm)
-    return (1.0, -est.success_probability, cost_key(est), est.arm)
-
-
 def posterior_sd(est: ArmEstimate, config: SchedulerConfig) -> float:
     p = est.success_probability
     return math.sqrt(p * (1.0 - p) / (est.evidence + max(config.prior_strength, 0.0) + 1.0))
@@ -298,7 +278,8 @@ def estimate_arms(
     weighed: Weighed | None = None,
     local: dict[Arm, ArmTotals] | None = None,
 ) -> list[ArmEstimate]:
-    """Estimates for the given arms (default: the candidate arms), best first by rank_key.
+    """Estimates for the given arms (default: the candidate arms), best first by the configured rule
+    (rules.rank_key).
     `weighed` and `local`: weighed_neighbours and neighbour_evidence, if already computed."""
     chosen_arms = candidate_arms(inp, config).arms if arms is None else arms
     weighed = weighed_neighbours(inp, config) if weighed is None else weighed
@@ -351,8 +332,8 @@ def estimate_arms(
                 expected_cost_usd=cost,
                 evidence=evidence,
                 meets_target=p >= config.success_target,
-                score=arm_score(p, cost, config.success_target),
+                score=arm_score(p, cost, config),
                 features=feats,
             )
         )
-    return sorted(out, key=rank_key)
+    return sorted(out, key=rank_key(config))

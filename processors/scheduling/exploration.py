@@ -1,13 +1,15 @@
 """Exploration under bandit feedback, deterministic per task: every random draw is a hash of the
 task id, so replays and evaluations reproduce every decision (no global RNG).
 
-Rules (see choice.py for why optimism is the default):
+Rules (see choice.py for why optimism is the default), for the target rule:
 - optimism: the cheapest arm whose upper bound p + z*sd meets the target, if it is cheaper than the
   greedy arm or the greedy arm misses the target; when no arm's bound meets the target, UCB1 on
   success (z grows with log of the total evidence, so an unlucky start cannot lock an arm out);
 - thompson: draw a success probability per arm from its posterior, N(p, sd) with sd =
   estimates.posterior_sd and the normal quantile of a per-(task, arm) hash, then apply the greedy
   rule to the draws (cheapest draw >= target, else the highest draw);
+- under the value rule (rules.py) both score an arm's expected value at an optimistic or drawn
+  probability instead: the arm with the highest (p + z*sd) * value - cost, or draw * value - cost;
 - epsilon, after either: with probability exploration_rate, the least-evidenced arm cheaper than
   the greedy one, even if it looks hopeless (a guard against statistics that went stale).
 """
@@ -18,7 +20,8 @@ import hashlib
 import math
 from statistics import NormalDist
 
-from processors.scheduling.estimates import cost_key, posterior_sd, upper_bound
+from processors.scheduling.estimates import posterior_sd, upper_bound
+from processors.scheduling.rules import cost_key, expected_value
 from processors.scheduling.types import Arm, ArmEstimate, SchedulerConfig
 
 _KEY = b"tasksage/explore/v1"
@@ -54,8 +57,11 @@ def _thompson(
     for e in ordered:
         u = min(max(unit_hash(task_id, "thompson", e.arm.agent, e.arm.model), 1e-12), 1.0 - 1e-12)
         draw[e.arm] = min(1.0, max(0.0, e.success_probability + posterior_sd(e, config) * _NORMAL.inv_cdf(u)))
+    value = config.success_value_usd
     meeting = [e for e in ordered if draw[e.arm] >= config.success_target]
-    if meeting:
+    if value is not None:
+        pick = max(ordered, key=lambda e: (expected_value(draw[e.arm], e.expected_cost_usd, value), e.arm))
+    elif meeting:
         pick = min(meeting, key=lambda e: (cost_key(e), e.arm))
     else:
         pick = min(ordered, key=lambda e: (-draw[e.arm], cost_key(e), e.arm))
@@ -68,6 +74,16 @@ def _optimism(
     if config.optimism_z <= 0:
         return None
     bound = {e.arm: upper_bound(e, config) for e in ordered}
+    value = config.success_value_usd
+    if value is not None:
+        worth = {e.arm: expected_value(bound[e.arm], e.expected_cost_usd, value) for e in ordered}
+        pick = max(ordered, key=lambda e: (worth[e.arm], e.arm))
+        if worth[pick.arm] > greedy.score:
+            return (
+                pick,
+                f"exploration: optimistic value ${worth[pick.arm]:.4f} beats the greedy arm's (optimism)",
+            )
+        return None
     plausible = [e for e in ordered if bound[e.arm] >= config.success_target]
     if plausible:
         # The cheapest arm that may still meet the target; a dearer one is worth trying only

@@ -64,6 +64,9 @@ class ProfileAffinity(msgspec.Struct, frozen=True, gc=False):
 @dataclass(frozen=True, slots=True)
 class SchedulerConfig:
     success_target: float = 0.8
+    # What one success is worth in dollars; set, it switches the choice to the value rule
+    # (rules.py: the highest p * value - cost) instead of the cheapest arm meeting the target.
+    success_value_usd: float | None = None
     prior_strength: float = 2.0  # pseudo-observations behind the per-arm prior
     neighbour_k: int = 20
     similarity_floor: float = 0.0  # neighbours below this similarity carry no weight

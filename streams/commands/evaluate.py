@@ -51,6 +51,18 @@ def write_report(
 # --- command line ---------------------------------------------------------------------------
 
 
+def _values(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected dollar amounts separated by commas, got {text!r}") from None
+    if not values or any(not v > 0.0 for v in values):
+        raise click.BadParameter("success values must be positive dollar amounts")
+    return values
+
+
 def _targets(text: str) -> list[float]:
     try:
         values = [float(part) for part in text.split(",") if part.strip()]
@@ -92,6 +104,14 @@ def _targets(text: str) -> list[float]:
     show_default=True,
     help="Success target; several (comma-separated) run one live replay each.",
 )
+@click.option(
+    "--success-value",
+    "values_text",
+    default=None,
+    help="Choose by the value rule instead (TASKSAGE_SUCCESS_VALUE_USD): what one success is worth "
+    "in dollars; several (comma-separated) run one replay each, and the success target is then only "
+    "reported against.",
+)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Replay only the first N tasks.")
 @click.option(
     "--report",
@@ -129,6 +149,7 @@ def evaluate_command(
     embedder: str | None,
     reveal_delay: int,
     targets_text: str,
+    values_text: str | None,
     limit: int | None,
     report_dir: Path,
     ablate_profiles: bool,
@@ -149,6 +170,7 @@ def evaluate_command(
     from streams.commands.session import console, out, run_async, settings_from, until_stopped
 
     targets = _targets(targets_text)
+    values = _values(values_text)
     settings = settings_from(ctx, embedder=embedder)
     try:
         dataset = load_dataset(dataset_path).head(limit)
@@ -160,12 +182,19 @@ def evaluate_command(
     options = ReplayOptions(feedback=feedback, reveal_delay=reveal_delay, exploration_rate=exploration_rate)
     console.print(
         f"evaluating {dataset.header.name}: {len(dataset.tasks)} tasks, {len(dataset.arms)} arms, {feedback} feedback, "
-        f"embedder {settings.embedder}, reveal delay {reveal_delay}, targets {', '.join(f'{t:g}' for t in targets)}"
+        f"embedder {settings.embedder}, reveal delay {reveal_delay}, "
+        + (
+            f"success values {', '.join(f'${v:g}' for v in values)}"
+            if values
+            else f"targets {', '.join(f'{t:g}' for t in targets)}"
+        )
     )
 
     runs: list[RunRecord] = []
     if offline:
-        report = _offline(settings, dataset, targets, feedback, reveal_delay, exploration_rate, runs)
+        report = _offline(
+            settings, dataset, (targets, values), feedback, reveal_delay, exploration_rate, runs
+        )
         written = write_report(report, report_dir, runs, dataset)
         print_report(report, out)
         console.print("wrote " + ", ".join(str(p) for p in written))
@@ -190,6 +219,7 @@ def evaluate_command(
                     dataset,
                     targets,
                     options,
+                    values=values,
                     ablate_profiles=ablate_profiles,
                     progress=progress,
                     keep_runs=runs,
@@ -206,7 +236,7 @@ def evaluate_command(
 def _offline(
     settings: Any,
     dataset: Dataset,
-    targets: list[float],
+    settings_to_run: tuple[list[float], list[float] | None],
     feedback: Feedback,
     reveal_delay: int,
     exploration_rate: float | None,
@@ -214,8 +244,11 @@ def _offline(
 ) -> dict[str, Any]:
     from streams.commands.evaluate_offline import embed_dataset, offline_report
 
+    targets, values = settings_to_run
     vectors = asyncio.run(embed_dataset(settings, dataset))
-    return offline_report(settings, dataset, vectors, targets, feedback, reveal_delay, exploration_rate, runs)
+    return offline_report(
+        settings, dataset, vectors, targets, feedback, reveal_delay, exploration_rate, runs, values=values
+    )
 
 
 def print_report(report: dict[str, Any], console: Any) -> None:

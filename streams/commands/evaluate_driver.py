@@ -54,11 +54,24 @@ class ReplayOptions:
     feedback: Feedback = "full"
     reveal_delay: int = 0
     success_target: float = 0.8
+    success_value_usd: float | None = None  # set: the value rule (TASKSAGE_SUCCESS_VALUE_USD)
     exploration_rate: float | None = None  # None: 0 with full feedback, the settings' value with bandit
     use_profiles: bool = True
     learning_rate: float | None = None  # None: the settings' value
     stall_timeout_s: float = 180.0
     label: str = "tasksage"
+
+
+def run_options(
+    options: ReplayOptions, targets: list[float], values: list[float] | None
+) -> list[ReplayOptions]:
+    """One replay per success target, or per success value (the value rule) when values are given."""
+    if values:
+        return [
+            replace(options, success_target=targets[0], success_value_usd=v, label=f"value ${v:g}")
+            for v in values
+        ]
+    return [replace(options, success_target=t, label=f"target {t:g}") for t in targets]
 
 
 def run_settings(base: Settings, options: ReplayOptions, run_id: str, dsn: str, tiers_file: Path) -> Settings:
@@ -70,6 +83,7 @@ def run_settings(base: Settings, options: ReplayOptions, run_id: str, dsn: str, 
         "database_url": dsn,
         "tiers_file": tiers_file,
         "success_target": options.success_target,
+        "success_value_usd": options.success_value_usd,
         "exploration_rate": exploration,
         "use_profiles": options.use_profiles,
         "metrics_port": 0,
@@ -172,6 +186,7 @@ async def _replay(
         return RunRecord(
             label=options.label,
             success_target=options.success_target,
+            success_value_usd=options.success_value_usd,
             feedback=options.feedback,
             predictions=record[0],
             visible=record[1],
@@ -319,13 +334,15 @@ async def evaluate(
     targets: list[float],
     options: ReplayOptions,
     *,
+    values: list[float] | None = None,
     ablate_profiles: bool = False,
     endpoints: Endpoints | None = None,
     progress: Progress | None = None,
     keep_runs: list[RunRecord] | None = None,
 ) -> dict[str, Any]:
-    """Live runs (one per target, plus the ablation) and the report built from them; the run
-    records are appended to `keep_runs` when given."""
+    """Live runs (one per target, or per success value when `values` are given: the value rule,
+    plus the ablation) and the report built from them; the run records are appended to
+    `keep_runs` when given."""
     from processors.evaluation.report import build_report
 
     runs: list[RunRecord] = []
@@ -333,17 +350,8 @@ async def evaluate(
     work_dir = base.data_dir / "evaluate-runs"
 
     async def all_runs(found: Endpoints) -> None:
-        for target in targets:
-            runs.append(
-                await live_replay(
-                    base,
-                    found,
-                    dataset,
-                    replace(options, success_target=target, label=f"target {target:g}"),
-                    work_dir,
-                    progress,
-                )
-            )
+        for setting in run_options(options, targets, values):
+            runs.append(await live_replay(base, found, dataset, setting, work_dir, progress))
         if ablate_profiles:
             off = replace(
                 options,
@@ -364,6 +372,7 @@ async def evaluate(
         "embedder": base.embedder,
         "reveal_delay": options.reveal_delay,
         "targets": targets,
+        "values_usd": values or [],
         "pipeline": "live: worker in this process, Kafka-protocol broker and PostgreSQL + pgvector",
         "visibility": (
             f"task i was published only after the outcomes of tasks < i - {options.reveal_delay} were "

@@ -22,6 +22,7 @@ from processors.evaluation.dataset import Dataset
 from processors.evaluation.offline import Feedback, OfflineOptions, replay_offline, visible_prefix
 from processors.evaluation.report import build_report
 from processors.evaluation.runs import RunRecord, revealed_for
+from streams.commands.evaluate_driver import ReplayOptions, run_options
 from streams.settings import Settings
 
 _BATCH = 256
@@ -55,6 +56,7 @@ def offline_report(
     reveal_delay: int,
     exploration_rate: float | None,
     keep_runs: list[RunRecord] | None = None,
+    values: list[float] | None = None,
 ) -> dict[str, Any]:
     """One in-memory replay per target and the report built from them (as `evaluate` builds it)."""
     explore = (
@@ -66,8 +68,11 @@ def offline_report(
     learned = settings.learned_config()
     visible = visible_prefix(len(dataset.tasks), reveal_delay)
     runs = []
-    for target in targets:
-        config = base.model_copy(update={"success_target": target}).scheduler_config()
+    for setting in run_options(ReplayOptions(feedback=feedback), targets, values):
+        target, value = setting.success_target, setting.success_value_usd
+        config = base.model_copy(
+            update={"success_target": target, "success_value_usd": value}
+        ).scheduler_config()
         options = OfflineOptions(
             learning_rate=settings.learning_rate,
             feedback=feedback,
@@ -77,7 +82,7 @@ def offline_report(
         preds = replay_offline(dataset, config, options, visible, vectors)
         runs.append(
             RunRecord(
-                f"target {target:g}",
+                setting.label,
                 target,
                 feedback,
                 tuple(preds),
@@ -86,12 +91,14 @@ def offline_report(
                 seconds=time.perf_counter() - started,
                 use_profiles=config.use_profiles,
                 learning_rate=settings.learning_rate,
+                success_value_usd=value,
             )
         )
     meta = {
         "embedder": settings.embedder,
         "reveal_delay": reveal_delay,
         "targets": targets,
+        "values_usd": values or [],
         "pipeline": "offline: the decision code in memory, exact neighbour search (tasksage evaluate --offline)",
         "learned_layer": learned.enabled,
         "visibility": f"task i saw the outcomes of tasks < i - {reveal_delay}, never its own",

@@ -60,7 +60,7 @@ async def test_full_feedback_replay_is_prequential_and_reports_every_section(
         "oracle",
     ):
         assert expected in names
-    assert report["routing"]["curves"]["tasksage"]
+    assert report["routing"]["curves"]["tasksage (target sweep)"]
     written = write_report(report, tmp_path / "report")
     assert {p.name for p in written} == {"report.json", "calibration.png", "cost_success.png"}
     assert all(p.stat().st_size > 1000 for p in written)
@@ -102,7 +102,7 @@ async def test_evaluate_runs_each_target_and_the_profile_ablation(settings, endp
     assert [r["policy"] for r in live_rows] == ["tasksage (target 0.7)", "tasksage (target 0.9)"]
     # Full feedback: the second live run at 0.9 made exactly the choices the sweep recomputed at 0.9
     # from the first run's predictions, which is what the report claims about its sweep.
-    swept = next(p for p in report["routing"]["curves"]["tasksage"] if p["target"] == 0.9)
+    swept = next(p for p in report["routing"]["curves"]["tasksage (target sweep)"] if p["target"] == 0.9)
     assert (swept["success_rate"], swept["total_cost_usd"]) == (
         live_rows[1]["success_rate"],
         live_rows[1]["total_cost_usd"],

@@ -141,7 +141,7 @@ def test_alternatives_are_every_arm_best_first_chosen_included() -> None:
     d = decide(task(kind_stats={CHEAP: outcomes(100, 70), STRONG: outcomes(100, 90)}), SchedulerConfig())
     assert {e.arm for e in d.alternatives} == {CHEAP, STRONG}
     assert d.chosen in d.alternatives
-    assert list(d.alternatives) == sorted(d.alternatives, key=rank_key)
+    assert list(d.alternatives) == sorted(d.alternatives, key=rank_key(SchedulerConfig()))
     scores = [e.score for e in d.alternatives]
     assert scores == sorted(scores, reverse=True)
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from processors.evaluation import routing as rt
-from processors.scheduling.estimates import rank_key
+from processors.scheduling.rules import target_key
 from processors.scheduling.types import Arm, ArmEstimate
 
 WEAK, STRONG = Arm("a", "weak"), Arm("a", "strong")
@@ -99,7 +99,7 @@ def test_offline_rule_matches_the_schedulers_rank_key(
         ArmEstimate(Arm("a", f"m{j}"), p, 0.0, None, c, 0.0, p >= target, 0.0)
         for j, (p, c) in enumerate(arms)
     ]
-    expected = min(estimates, key=rank_key).arm
+    expected = min(estimates, key=target_key).arm
     picked = rt.choose([p for p, _ in arms], [c for _, c in arms], target)
     assert estimates[picked].arm == expected
 
