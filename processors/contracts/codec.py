@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import fastjsonschema
 import msgspec
@@ -25,6 +25,7 @@ import orjson
 from processors.contracts import limits
 from processors.contracts.events import (
     EVENTS,
+    Event,
     ExecutionResult,
     InsightsSnapshot,
     MessageDuplicate,
@@ -134,40 +135,43 @@ def decode(name: str, payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Any
         raise InvalidEvent(f"{name} passed its schema but cannot be read: {exc}") from None
 
 
-def decode_task_created(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> TaskCreated:
-    event: TaskCreated = decode("task-created", payload, max_bytes)
+E = TypeVar("E", bound=Event)
+_NAMES: dict[type[Event], str] = {event_type: name for name, event_type in EVENTS.items()}
+
+
+def decode_as(event_type: type[E], payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> E:
+    """`decode`, typed: the event of that struct type from its bytes."""
+    event: E = decode(_NAMES[event_type], payload, max_bytes)
     return event
+
+
+def decode_task_created(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> TaskCreated:
+    return decode_as(TaskCreated, payload, max_bytes)
 
 
 def decode_execution_result(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> ExecutionResult:
-    event: ExecutionResult = decode("execution-result", payload, max_bytes)
-    return event
+    return decode_as(ExecutionResult, payload, max_bytes)
 
 
 def decode_message_ingested(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> MessageIngested:
-    event: MessageIngested = decode("message-ingested", payload, max_bytes)
-    return event
+    return decode_as(MessageIngested, payload, max_bytes)
 
 
 def decode_task_schedule(payload: bytes) -> TaskSchedule:
     """Typed schedule record for downstream consumers (validated like an input)."""
-    event: TaskSchedule = decode("task-schedule", payload)
-    return event
+    return decode_as(TaskSchedule, payload)
 
 
 def decode_schedule_snapshot(payload: bytes) -> ScheduleSnapshot:
-    event: ScheduleSnapshot = decode("schedule-snapshot", payload)
-    return event
+    return decode_as(ScheduleSnapshot, payload)
 
 
 def decode_message_duplicate(payload: bytes) -> MessageDuplicate:
-    event: MessageDuplicate = decode("message-duplicate", payload)
-    return event
+    return decode_as(MessageDuplicate, payload)
 
 
 def decode_insights_snapshot(payload: bytes) -> InsightsSnapshot:
-    event: InsightsSnapshot = decode("insights-snapshot", payload)
-    return event
+    return decode_as(InsightsSnapshot, payload)
 
 
 def _default(value: Any) -> Any:

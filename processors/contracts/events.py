@@ -44,12 +44,17 @@ WindowName = Literal["hour", "day", "week", "all"]
 ArmFlag = Literal["unused", "dominated", "overloaded"]
 
 
-class TaskCreated(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """A new unit of work to schedule. Key: task_id."""
+class Event(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The envelope every event starts with (a base, not an event: it has no schema of its own)."""
 
     event_id: EventId
     schema_version: Version = 1
     occurred_at: OccurredAt
+
+
+class TaskCreated(Event, frozen=True, kw_only=True):
+    """A new unit of work to schedule. Key: task_id."""
+
     task_id: Annotated[str, Meta(min_length=1, max_length=200, description="Task id; the record key.")]
     description: Annotated[
         str,
@@ -82,12 +87,9 @@ class TaskCreated(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True)
     deadline: Time | None = None
 
 
-class ExecutionResult(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class ExecutionResult(Event, frozen=True, kw_only=True):
     """The outcome of running a task with one (agent, model). Key: task_id."""
 
-    event_id: EventId
-    schema_version: Version = 1
-    occurred_at: OccurredAt
     task_id: Id
     agent: Id
     model: Id
@@ -98,12 +100,9 @@ class ExecutionResult(Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     finished_at: Time
 
 
-class MessageIngested(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class MessageIngested(Event, frozen=True, kw_only=True):
     """A chat or knowledge message to embed and make searchable. Key: message_id."""
 
-    event_id: EventId
-    schema_version: Version = 1
-    occurred_at: OccurredAt
     message_id: Id
     source: Id
     author: Name
@@ -135,12 +134,9 @@ class SimilarTask(Struct, frozen=True, forbid_unknown_fields=True):
     similarity: float
 
 
-class TaskSchedule(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class TaskSchedule(Event, frozen=True, kw_only=True):
     """The recommended (agent, model) for one task. Key: task_id. Deduplicate by event_id (one per task and decision)."""
 
-    event_id: EventId
-    schema_version: Version = 1
-    occurred_at: OccurredAt
     schedule_id: str
     task_id: Id
     kind: Name | None
@@ -214,12 +210,9 @@ class DependencyIssue(Struct, frozen=True, forbid_unknown_fields=True):
     ]
 
 
-class ScheduleSnapshot(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class ScheduleSnapshot(Event, frozen=True, kw_only=True):
     """The ranked order of pending tasks. Key: snapshot scope ('all')."""
 
-    event_id: EventId
-    schema_version: Version = 1
-    occurred_at: OccurredAt
     pending_count: Count
     entries: tuple[SnapshotEntry, ...]
     blocked_count: (
@@ -245,12 +238,9 @@ class ScheduleSnapshot(Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     ) = UNSET
 
 
-class MessageDuplicate(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class MessageDuplicate(Event, frozen=True, kw_only=True):
     """A message whose nearest neighbour is above the duplicate threshold. Key: message_id."""
 
-    event_id: EventId
-    schema_version: Version = 1
-    occurred_at: OccurredAt
     message_id: str
     duplicate_of: str
     similarity: float
@@ -318,9 +308,10 @@ class ArmUsage(Struct, frozen=True, forbid_unknown_fields=True):
     flags: tuple[ArmFlag, ...]
 
 
-class InsightsSnapshot(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class InsightsSnapshot(Event, frozen=True, kw_only=True):
     """What predictions and outcomes add up to: live accuracy, failure patterns, capability gaps and arm usage. One per TASKSAGE_INSIGHTS_INTERVAL_S. Key: 'all'."""
 
+    # The envelope's fields, described for a snapshot rather than for an upstream event.
     event_id: Annotated[str, Meta(min_length=1, max_length=200, description="Unique id of this event.")]
     schema_version: Annotated[Literal[1], Meta(description="Contract version.")] = 1
     occurred_at: Annotated[datetime, Meta(tz=True, description="When the snapshot was built (RFC 3339).")]
@@ -345,7 +336,7 @@ class InsightsSnapshot(Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 # The published events by schema name: the generator writes one schema per entry, the codec
 # decodes and validates by it.
-EVENTS: dict[str, type[Struct]] = {
+EVENTS: dict[str, type[Event]] = {
     "task-created": TaskCreated,
     "execution-result": ExecutionResult,
     "message-ingested": MessageIngested,

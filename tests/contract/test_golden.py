@@ -11,14 +11,9 @@ import pytest
 from processors.contracts import encode
 from processors.contracts.codec import SCHEMA_NAMES, load_schema, validate_output
 from processors.contracts.events import (
-    ExecutionResult,
-    InsightsSnapshot,
-    MessageDuplicate,
-    MessageIngested,
+    EVENTS,
     ScheduleSnapshot,
     SnapshotEntry,
-    TaskCreated,
-    TaskSchedule,
 )
 from processors.contracts.inputs import DECODERS
 from tests.contract.examples import (
@@ -31,15 +26,7 @@ from tests.contract.examples import (
     golden_path,
 )
 
-RECORD_TYPES = {
-    "task-created": TaskCreated,
-    "execution-result": ExecutionResult,
-    "message-ingested": MessageIngested,
-    "task-schedule": TaskSchedule,
-    "schedule-snapshot": ScheduleSnapshot,
-    "message-duplicate": MessageDuplicate,
-    "insights-snapshot": InsightsSnapshot,
-}
+RECORD_TYPES = EVENTS
 
 
 def test_there_is_one_golden_file_per_schema() -> None:
