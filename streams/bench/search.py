@@ -138,10 +138,7 @@ async def run_benchmark(dsn: str, options: BenchOptions, progress: Any = None) -
             caps = VectorCapabilities(await embedding_models.pgvector_version(conn))
             rows = await bench_store.message_vectors(conn, model.name)
             index = [i for i in await vector_indexes(conn) if i.table == "message_embeddings"]
-            server = {
-                "postgres": await conn.fetchval("SHOW server_version"),
-                "shared_buffers": await conn.fetchval("SHOW shared_buffers"),
-            }
+            server = await bench_store.server_settings(conn)
         ids = [r["message_id"] for r in rows]
         matrix = np.stack([as_array(r["embedding"]) for r in rows])
         position = {m: i for i, m in enumerate(ids)}
