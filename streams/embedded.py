@@ -132,6 +132,8 @@ class EmbeddedPostgres:
         cache; 1 GiB holds it (measured effect in README "What makes it fast").
         Returns whether a restart is needed for the setting to take effect."""
         wanted = self.shared_buffers
+        # Configuration of the server this module starts, through its own psql before any pool
+        # exists, not a statement on a table: it stays with the service, not in processors/postgres.
         try:
             answer = self._psql(
                 f"ALTER SYSTEM SET shared_buffers = '{wanted}'; "

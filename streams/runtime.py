@@ -17,7 +17,7 @@ from processors.pipeline.config import PipelineConfig
 from processors.postgres import knowledge
 from processors.postgres.embedding_models import ensure_indexes, register_model
 from processors.postgres.errors import InsufficientPrivilege
-from processors.postgres.migrations import migrate_database
+from processors.postgres.migrations import migrate_database, startup_lock
 from processors.postgres.pool import Conn, Pool, create_pool
 from processors.scheduling.tiers import load_tiers
 from streams.embedded import (
@@ -32,7 +32,6 @@ from streams.search_runtime import metered
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
-_STARTUP_LOCK = 0x7A5C57A7  # any constant; the same in every tasksage process
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,15 +199,11 @@ async def open_runtime(
     # Metered: every call is counted in embedding_usage and capped by the daily budget.
     embedder = metered(settings, pool, create_embedder(settings.embedder_config()), settings.embedder)
     tiers = load_tiers(settings.tiers_file)
-    async with pool.acquire() as conn:
-        # Workers starting together take turns: creating indexes and replacing the tier table
-        # concurrently collide on unique keys (and the loser would crash at start).
-        await conn.execute("SELECT pg_advisory_lock($1)", _STARTUP_LOCK)
-        try:
-            await prepare_model(settings, pool, embedder)
-            await knowledge.replace_tiers(conn, tiers)
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", _STARTUP_LOCK)
+    # Workers starting together take turns: creating indexes and replacing the tier table
+    # concurrently collide on unique keys (and the loser would crash at start).
+    async with pool.acquire() as conn, startup_lock(conn):
+        await prepare_model(settings, pool, embedder)
+        await knowledge.replace_tiers(conn, tiers)
     pipeline = build_pipeline(
         pool,
         embedder,

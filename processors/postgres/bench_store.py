@@ -1,6 +1,6 @@
 """What the benchmarks (streams/bench/) read and write directly: the consumed total, the arm
-statistics rebuilt after a bulk preload, and the search benchmark's corpus and exact scans. Not
-on any product path."""
+statistics rebuilt after a bulk preload, the search benchmark's corpus and exact scans, and what
+the reports say about the server. Not on any product path (the bulk loads: bulk_load.py)."""
 
 from __future__ import annotations
 
@@ -76,3 +76,16 @@ async def exact_top10(conn: Conn, model: str, dimension: int, vector: Vector) ->
             vector,
         )
     )
+
+
+async def server_settings(conn: Conn) -> dict[str, str]:
+    """The server's version and shared buffers, as the search benchmark's report names them."""
+    return {
+        "postgres": await conn.fetchval("SHOW server_version"),
+        "shared_buffers": await conn.fetchval("SHOW shared_buffers"),
+    }
+
+
+async def backend_pid(conn: Conn) -> int:
+    """The server process serving this connection (its parent is the postmaster)."""
+    return int(await conn.fetchval("SELECT pg_backend_pid()"))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,8 @@ log = logging.getLogger(__name__)
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # Any constant works; it only has to be the same for every tasksage process.
 _LOCK_KEY = 0x7A5C5A6E
+# The start-up that follows the migrations (model indexes, the tier table) has a key of its own.
+_STARTUP_LOCK_KEY = 0x7A5C57A7
 
 DEFAULT_SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
@@ -126,3 +130,15 @@ async def migrate_database(dsn: str, sql_dir: Path = DEFAULT_SQL_DIR) -> list[Mi
         return await migrate(conn, sql_dir)
     finally:
         await conn.close()
+
+
+@asynccontextmanager
+async def startup_lock(conn: Conn) -> AsyncIterator[None]:
+    """Held while a process prepares the database after migrating: processes starting together
+    take turns, since creating indexes and replacing the tier table concurrently collide on
+    unique keys. A session lock, released on exit (or with the connection)."""
+    await conn.execute("SELECT pg_advisory_lock($1)", _STARTUP_LOCK_KEY)
+    try:
+        yield
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _STARTUP_LOCK_KEY)

@@ -48,6 +48,11 @@ async def create_pool(
     return pool
 
 
+async def ping(conn: Conn) -> None:
+    """One round trip: raises when the server does not answer (the health probe)."""
+    await conn.fetchval("SELECT 1")
+
+
 Connection = asyncpg.Connection
 
 

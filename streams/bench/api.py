@@ -21,7 +21,7 @@ import httpx
 import orjson
 
 from processors.embedders import create_embedder
-from processors.postgres import knowledge
+from processors.postgres import bulk_load, knowledge
 from processors.postgres.databases import create_database
 from processors.postgres.embedding_models import ensure_indexes, register_model
 from processors.scheduling.tiers import load_tiers
@@ -60,7 +60,7 @@ async def _preload(settings: Settings, dsn: str, history: int, messages: int, la
                 occurred_at=corpus[0].occurred_at,
             )
             await ensure_indexes(conn, embedder.model_name, embedder.dimension)
-            await conn.execute("ANALYZE")
+            await bulk_load.analyze(conn)
     finally:
         await embedder.aclose()
         await pool.close()

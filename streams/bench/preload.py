@@ -1,7 +1,7 @@
 """Bulk preload of a task history straight into PostgreSQL, the fast way.
 
-Rows go in with binary COPY (asyncpg `copy_records_to_table`, vectors through the pgvector
-binary codec), and the model's HNSW index is built once after the load: a bulk build over
+Rows go in with binary COPY in chunks (processors/postgres/bulk_load.py), embedded here chunk by
+chunk, and the model's HNSW index is built once after the load: a bulk build over
 100k rows takes a fraction of the time that 100k one-row index inserts would.
 Aggregates (`arm_stats`) are computed in SQL from the loaded outcomes.
 """
@@ -15,10 +15,9 @@ from datetime import datetime
 
 from processors.embedders.base import Embedder, Vector
 from processors.pipeline.embedding import content_hash
-from processors.postgres import bench_store
-from processors.postgres.embedding_models import ensure_indexes
+from processors.postgres import bench_store, bulk_load
+from processors.postgres.bulk_load import HistoryTask
 from processors.postgres.pool import Conn
-from streams.bench.workload import HistoryTask
 
 CHUNK = 5000
 
@@ -54,75 +53,10 @@ async def load_history(
         embed_s += time.perf_counter() - started
         started = time.perf_counter()
         hashes = [content_hash(t.description) for t in chunk]
-        await conn.copy_records_to_table(
-            "tasks",
-            columns=[
-                "task_id", "description", "kind", "priority", "occurred_at", "content_hash", "status",
-                "attempts", "successes", "last_outcome_at", "created_event_id",
-            ],
-            records=[
-                (
-                    t.task_id, t.description, t.kind, t.priority, t.occurred_at, h,
-                    "succeeded" if any(o.success for o in t.outcomes) else "failed",
-                    len(t.outcomes), sum(o.success for o in t.outcomes),
-                    max(o.finished_at for o in t.outcomes), f"{t.task_id}-created",
-                )
-                for t, h in zip(chunk, hashes, strict=True)
-            ],
-        )  # fmt: skip
-        await conn.copy_records_to_table(
-            "task_embeddings",
-            columns=["task_id", "model", "content_hash", "embedding", "has_outcome"],
-            records=[
-                (t.task_id, embedder.model_name, h, v, True)
-                for t, h, v in zip(chunk, hashes, vectors, strict=True)
-            ],
-        )
-        results = [o for t in chunk for o in t.outcomes]
-        kinds = {t.task_id: t.kind for t in chunk}
-        await conn.copy_records_to_table(
-            "task_arm_outcomes",
-            columns=[
-                "task_id", "agent", "model", "attempts", "successes", "duration_sum_ms", "duration_n",
-                "cost_sum_usd", "cost_n", "last_finished_at",
-            ],
-            records=[
-                (o.task_id, o.agent, o.model, 1, int(o.success), o.duration_ms or 0.0,
-                 int(o.duration_ms is not None), o.cost_usd or 0.0, int(o.cost_usd is not None), o.finished_at)
-                for o in results
-            ],
-        )  # fmt: skip
-        await conn.copy_records_to_table(
-            "executions",
-            columns=[
-                "event_id", "task_id", "kind", "agent", "model", "success", "duration_ms", "cost_usd",
-                "error_message", "finished_at", "occurred_at",
-            ],
-            records=[
-                (o.event_id, o.task_id, kinds[o.task_id], o.agent, o.model, o.success, o.duration_ms,
-                 o.cost_usd, o.error_message, o.finished_at, o.occurred_at)
-                for o in results
-            ],
-        )  # fmt: skip
-        # Every history task was scheduled once: outcomes of the measured phases are scored
-        # against these (live accuracy), as in production, instead of finding no prediction.
-        await conn.copy_records_to_table(
-            "predictions",
-            columns=[
-                "schedule_id", "task_id", "agent", "model", "success_probability", "confidence",
-                "predicted_duration_ms", "expected_cost_usd", "success_target", "cold_start", "exploration",
-                "embedding_model", "alternatives", "source_event_id",
-            ],
-            records=[
-                (f"{t.task_id}:preload", t.task_id, t.outcomes[0].agent, t.outcomes[0].model, 0.8, 0.5,
-                 t.outcomes[0].duration_ms, t.outcomes[0].cost_usd, 0.8, False, False, embedder.model_name,
-                 "[]", f"{t.task_id}-created")
-                for t in chunk
-            ],
-        )  # fmt: skip
+        written = await bulk_load.copy_history(conn, embedder.model_name, chunk, hashes, vectors)
         load_s += time.perf_counter() - started
         loaded += len(chunk)
-        outcomes += len(results)
+        outcomes += written
         chunk.clear()
         if on_progress is not None:
             on_progress(loaded)
@@ -137,16 +71,17 @@ async def load_history(
     await bench_store.rebuild_arm_stats(conn)
     load_s += time.perf_counter() - started
     started = time.perf_counter()
-    # The bulk build wants the whole graph in memory; parallel workers use the second core.
-    await conn.execute("SET maintenance_work_mem = '1GB'")
-    await conn.execute("SET max_parallel_maintenance_workers = 2")
-    await ensure_indexes(
-        conn, embedder.model_name, embedder.dimension, m=hnsw_m, ef_construction=hnsw_ef_construction
+    # Parallel workers use the second core of the build.
+    await bulk_load.build_index_in_bulk(
+        conn,
+        embedder.model_name,
+        embedder.dimension,
+        parallel_workers=2,
+        m=hnsw_m,
+        ef_construction=hnsw_ef_construction,
     )
-    await conn.execute("RESET maintenance_work_mem")
-    await conn.execute("RESET max_parallel_maintenance_workers")
     # Vacuumed now, or autovacuum visits 100k fresh rows in the middle of the measured phases.
-    await conn.execute("VACUUM ANALYZE")
+    await bulk_load.vacuum_analyze(conn)
     index_s = time.perf_counter() - started
     return PreloadReport(
         tasks=loaded,
@@ -170,27 +105,6 @@ async def load_messages(
     """COPY (message_id, source, author, content) rows and their vectors of `model`, content
     hashes computed as the pipeline does (the search benchmark's corpus, search tests)."""
     hashes = [content_hash(text) for _, _, _, text in messages]
-    await conn.copy_records_to_table(
-        "messages",
-        records=[
-            (message_id, source, author, text, occurred_at, h, event_id_prefix + message_id)
-            for (message_id, source, author, text), h in zip(messages, hashes, strict=True)
-        ],
-        columns=[
-            "message_id",
-            "source",
-            "author",
-            "content",
-            "occurred_at",
-            "content_hash",
-            "created_event_id",
-        ],
-    )
-    await conn.copy_records_to_table(
-        "message_embeddings",
-        records=[
-            (message_id, model, h, v)
-            for (message_id, *_), h, v in zip(messages, hashes, vectors, strict=True)
-        ],
-        columns=["message_id", "model", "content_hash", "embedding"],
+    await bulk_load.copy_messages(
+        conn, messages, model, hashes, vectors, occurred_at=occurred_at, event_id_prefix=event_id_prefix
     )

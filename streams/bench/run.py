@@ -21,7 +21,7 @@ from typing import Any
 from processors.contracts import encode
 from processors.contracts.inputs import BY_NAME
 from processors.embedders.base import Embedder
-from processors.postgres import index_queue
+from processors.postgres import bench_store, index_queue
 from processors.postgres.pool import Pool
 from streams.bench.probes import (
     OutputCollector,
@@ -340,8 +340,8 @@ async def schedule_collector(settings: Settings, bootstrap: str) -> OutputCollec
 async def postmaster_of(pool: Pool) -> int | None:
     """The server process of our database (its children are the backends and helpers)."""
     async with pool.acquire() as conn:
-        backend = await conn.fetchval("SELECT pg_backend_pid()")
-    return parent_pid(int(backend))
+        backend = await bench_store.backend_pid(conn)
+    return parent_pid(backend)
 
 
 def worker_peak_rss_mb(worker: WorkerProcess) -> float | None:

@@ -29,7 +29,7 @@ import numpy as np
 import orjson
 
 from processors.embedders.hashing import HashingEmbedder
-from processors.postgres import bench_store, embedding_models
+from processors.postgres import bench_store, bulk_load, embedding_models
 from processors.postgres.databases import create_database, drop_database
 from processors.postgres.migrations import migrate_database
 from processors.postgres.model_admin import vector_indexes
@@ -101,14 +101,11 @@ async def _load(pool: Pool, options: BenchOptions, embedder: HashingEmbedder) ->
                 event_id_prefix="bench-",
             )
         load_s = time.perf_counter() - started
-        await conn.execute("ANALYZE messages")
+        await bulk_load.analyze(conn, "messages")
         started = time.perf_counter()
-        # The bulk build wants the whole graph in memory; a parallel worker uses the second core.
-        await conn.execute("SET maintenance_work_mem = '1GB'")
-        await conn.execute("SET max_parallel_maintenance_workers = 1")
-        await embedding_models.ensure_indexes(conn, embedder.model_name, embedder.dimension)
-        await conn.execute("RESET maintenance_work_mem")
-        await conn.execute("ANALYZE")
+        # A parallel worker uses the second core of the build.
+        await bulk_load.build_index_in_bulk(conn, embedder.model_name, embedder.dimension, parallel_workers=1)
+        await bulk_load.analyze(conn)
         index_s = time.perf_counter() - started
         params = build_params(options.messages)
         report = {
@@ -141,10 +138,7 @@ async def run_benchmark(dsn: str, options: BenchOptions, progress: Any = None) -
             caps = VectorCapabilities(await embedding_models.pgvector_version(conn))
             rows = await bench_store.message_vectors(conn, model.name)
             index = [i for i in await vector_indexes(conn) if i.table == "message_embeddings"]
-            server = {
-                "postgres": await conn.fetchval("SHOW server_version"),
-                "shared_buffers": await conn.fetchval("SHOW shared_buffers"),
-            }
+            server = await bench_store.server_settings(conn)
         ids = [r["message_id"] for r in rows]
         matrix = np.stack([as_array(r["embedding"]) for r in rows])
         position = {m: i for i, m in enumerate(ids)}

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from processors.contracts import ExecutionResult, MessageIngested, TaskCreated
 from processors.demo_workload import _WORDS, FAMILIES, MODEL_COST_USD, MODEL_SPEED, Family
+from processors.postgres.bulk_load import HistoryTask
 from processors.scheduling.types import Arm
 
 _ONSETS = ("b", "c", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "st", "tr", "pl")
@@ -33,16 +33,6 @@ def vocabulary(size: int = 3000, seed: int = 11) -> tuple[str, ...]:
             "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS) for _ in range(syllables))
         )
     return tuple(sorted(words))
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryTask:
-    task_id: str
-    description: str
-    kind: str
-    priority: int
-    occurred_at: datetime
-    outcomes: tuple[ExecutionResult, ...]
 
 
 class BenchWorkload:

@@ -19,7 +19,7 @@ from processors.contracts import encode
 from processors.pipeline.results import ExecutionResultProcessor
 from processors.pipeline.snapshots import SnapshotBuilder
 from processors.postgres import index_queue, ledger, overview
-from processors.postgres.pool import Pool
+from processors.postgres.pool import Pool, ping
 from streams import metrics
 from streams.runtime import Runtime
 from streams.search_runtime import coverage_loop
@@ -114,7 +114,7 @@ async def probe_loop(
 
     async def ping_database() -> None:
         async with pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
+            await ping(conn)
 
     async def ping_broker() -> None:
         await consumer.topics()

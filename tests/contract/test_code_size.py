@@ -94,3 +94,36 @@ def test_sql_lives_in_processors_postgres_only() -> None:
         if not relative(p).startswith("processors/postgres/") and (lines := sql_literals(p))
     }
     assert found == {}, f"SQL outside processors/postgres: {found}"
+
+
+# asyncpg's table methods: a bulk write or read of a table, whatever the string says.
+TABLE_METHODS = frozenset({"copy_records_to_table", "copy_to_table", "copy_from_table", "copy_from_query"})
+# Methods whose first argument is a statement: given a literal, the statement is written right here.
+STATEMENT_METHODS = frozenset(
+    {"execute", "executemany", "fetch", "fetchval", "fetchrow", "prepare", "cursor"}
+)
+
+
+def database_calls(path: Path) -> list[int]:
+    """Lines of calls that talk to the database in SQL of their own: asyncpg's table methods, and
+    statement methods given a string (or f-string) literal. Catches the session commands (SET,
+    VACUUM, SHOW) and COPY calls that the pattern over literals above lets through."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        method = node.func.attr
+        first = node.args[0] if node.args else None
+        literal = isinstance(first, ast.JoinedStr) or (
+            isinstance(first, ast.Constant) and isinstance(first.value, str)
+        )
+        if method in TABLE_METHODS or (method in STATEMENT_METHODS and literal):
+            found.append(node.lineno)
+    return found
+
+
+def test_streams_call_no_statement_of_their_own() -> None:
+    found = {
+        relative(p): lines for p in sorted((ROOT / "streams").rglob("*.py")) if (lines := database_calls(p))
+    }
+    assert found == {}, f"SQL written or tables copied in streams/ (belongs in processors/postgres): {found}"
