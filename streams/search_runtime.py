@@ -42,9 +42,16 @@ def _count_refusal(provider: str, model: str, spent: float, budget: float) -> No
 
 
 def metered(
-    settings: Settings, pool: Pool, embedder: Embedder, provider: str, *, enforce_budget: bool = True
+    settings: Settings,
+    pool: Pool,
+    embedder: Embedder,
+    provider: str,
+    *,
+    enforce_budget: bool = True,
+    record_interval_s: float = 0.0,
 ) -> MeteredEmbedder:
-    """Wrap an embedder so its calls are counted and, if a daily budget is set, capped."""
+    """Wrap an embedder so its calls are counted and, if a daily budget is set, capped;
+    `record_interval_s` > 0 writes the counts at most that often (MeteredEmbedder)."""
     price = price_per_million(provider, embedder.model_name, settings.embedding_prices_usd_per_million)
     if price is None and settings.embedding_daily_budget_usd is not None:
         raise ConfigurationError(
@@ -62,6 +69,7 @@ def metered(
         enforce_budget=enforce_budget,
         on_usage=_count_usage,
         on_refused=_count_refusal,
+        record_interval_s=record_interval_s,
     )
 
 
@@ -113,7 +121,9 @@ class SearchSession:
         await self.embedder.aclose()
 
 
-async def open_search(settings: Settings, pool: Pool) -> SearchSession:
+async def open_search(settings: Settings, pool: Pool, *, usage_interval_s: float = 0.0) -> SearchSession:
+    """`usage_interval_s` > 0: the query embeddings' counts are written at most that often,
+    merged (the API: one upsert of the day's usage row per interval, not one per request)."""
     async with pool.acquire() as conn:
         model = await embedding_models.active_model(conn)
     if model is None:
@@ -122,7 +132,12 @@ async def open_search(settings: Settings, pool: Pool) -> SearchSession:
             hint="start the worker (it registers its model) or run `tasksage backfill`",
         )
     embedder = metered(
-        settings, pool, embedder_for_model(settings, model), model.provider, enforce_budget=False
+        settings,
+        pool,
+        embedder_for_model(settings, model),
+        model.provider,
+        enforce_budget=False,
+        record_interval_s=usage_interval_s,
     )
     repository = SearchRepository(pool, model, await capabilities(pool), search_tuning(settings))
     return SearchSession(repository, embedder)

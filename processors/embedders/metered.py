@@ -11,6 +11,7 @@ turns or the budget is raised, and a backfill stops and can be rerun later.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -84,6 +85,7 @@ class MeteredEmbedder:
         on_usage: Callable[[Usage], None] | None = None,
         on_refused: Callable[[str, str, float, float], None] | None = None,
         today: Callable[[], date] = utc_today,
+        record_interval_s: float = 0.0,
     ) -> None:
         self.inner = inner
         self.ledger = ledger
@@ -96,6 +98,9 @@ class MeteredEmbedder:
         self.today = today
         self._unrecorded: list[Usage] = []  # the database was down when these calls were made
         self._recording = asyncio.Lock()
+        # > 0: counts are written at most this often, merged, by a task of their own (see _record).
+        self.record_interval_s = record_interval_s
+        self._later: asyncio.Task[None] | None = None
         self._seen = {name: _int_attr(inner, name) for name in ("tokens_used", "requests_sent")}
 
     # -- the Embedder interface -----------------------------------------------------------
@@ -112,6 +117,11 @@ class MeteredEmbedder:
         return self.inner.count_tokens(text)
 
     async def aclose(self) -> None:
+        if self._later is not None:
+            self._later.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._later
+            self._later = None
         await self.flush()
         await self.inner.aclose()
 
@@ -163,10 +173,21 @@ class MeteredEmbedder:
     async def _record(self, usage: Usage) -> None:
         """Count a call. Calls made while another call's counts are being written do not wait:
         that writer's loop takes theirs too, merged into one row per (day, provider, model), so
-        concurrent callers (the API's requests) cost one statement between them, not one each."""
+        concurrent callers cost one statement between them, not one each. With a record interval
+        (the API, where every request embeds one query) no caller waits for the write: a task
+        writes what came in during the interval, one upsert of the day's row per interval instead
+        of one per request. The budget check counts what is not written yet in either case."""
         self._unrecorded.append(usage)
+        if self.record_interval_s > 0:
+            if self._later is None or self._later.done():
+                self._later = asyncio.get_running_loop().create_task(self._flush_later())
+            return
         if self._recording.locked():
             return
+        await self.flush()
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self.record_interval_s)
         await self.flush()
 
     async def flush(self) -> None:

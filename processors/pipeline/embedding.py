@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from processors.embedders.base import Embedder, Vector
 from processors.errors import WrongDimension
 from processors.postgres import stored_vectors
-from processors.postgres.pool import Pool
+from processors.postgres.pool import Conn, Pool
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,25 @@ async def embed_texts(
     hashes = {row_id: content_hash(text) for row_id, text in texts.items()}
     async with pool.acquire() as conn:
         known = await stored_vectors.vectors_by_hash(conn, kind, embedder.model_name, list(hashes.values()))
+    return await _embed_missing(embedder, texts, hashes, known, stats)
+
+
+async def embed_texts_on(
+    conn: Conn, embedder: Embedder, kind: str, texts: Mapping[str, str], stats: EmbeddingStats | None = None
+) -> dict[str, Embedded]:
+    """embed_texts on a connection the caller holds (and keeps during the provider's call)."""
+    hashes = {row_id: content_hash(text) for row_id, text in texts.items()}
+    known = await stored_vectors.vectors_by_hash(conn, kind, embedder.model_name, list(hashes.values()))
+    return await _embed_missing(embedder, texts, hashes, known, stats)
+
+
+async def _embed_missing(
+    embedder: Embedder,
+    texts: Mapping[str, str],
+    hashes: dict[str, bytes],
+    known: dict[bytes, Vector],
+    stats: EmbeddingStats | None,
+) -> dict[str, Embedded]:
     missing: dict[bytes, str] = {}
     for row_id, h in hashes.items():
         if h not in known:

@@ -86,7 +86,15 @@ class LearnedLayer:
         if not self.enabled:
             return [None] * len(vectors)
         async with pool.acquire() as conn:
-            state = await self._refresh(conn, await repo.version(conn, self.embedding_model))
+            return await self.inputs_on(conn, vectors, arms)
+
+    async def inputs_on(
+        self, conn: Conn, vectors: Sequence[Vector], arms: Iterable[Arm]
+    ) -> list[LearnedInput | None]:
+        """inputs, on a connection the caller holds."""
+        if not self.enabled:
+            return [None] * len(vectors)
+        state = await self._refresh(conn, await repo.version(conn, self.embedding_model))
         names = list(arms)
         return [learned_input(state, project(v, self.config), names) for v in vectors]
 

@@ -11,9 +11,15 @@ import orjson
 
 from processors.contracts import TaskCreated, TaskSchedule, encode
 from processors.embedders.base import Embedder, Vector
-from processors.pipeline.batch_steps import finish_batch, first_of_each_event, search_in_chunks, unseen_events
+from processors.pipeline.batch_steps import (
+    MIN_SEARCH_CHUNK,
+    finish_batch,
+    first_of_each_event,
+    search_in_chunks,
+    unseen_events,
+)
 from processors.pipeline.config import PipelineConfig
-from processors.pipeline.embedding import Embedded, EmbeddingStats, embed_texts
+from processors.pipeline.embedding import Embedded, EmbeddingStats, embed_texts_on
 from processors.pipeline.results import ResultApplier
 from processors.pipeline.schedule_records import build_schedule, profile_affinities
 from processors.postgres import knowledge, ledger, stored_vectors, task_store
@@ -103,49 +109,46 @@ class TaskCreatedProcessor:
         async with self.search_slots, self.pool.acquire() as conn:
             return await self.neighbours.fetch_many(conn, vectors, task_ids, queued)
 
-    async def _history(
-        self, scopes: Sequence[str]
-    ) -> tuple[dict[str, dict[Arm, ArmTotals]], dict[tuple[Arm, str], tuple[Vector, float]], QueuedVectors]:
-        """What every task of a batch is decided against: arm statistics, adapted profiles and the
-        vectors queued for the neighbour index (read once per batch, not once per chunk)."""
-        async with self.pool.acquire() as conn:
-            stats = await knowledge.arm_stats(conn, scopes)
-            profiles = (
-                await knowledge.profiles(conn, self.embedder.model_name)
-                if self.config.scheduler.use_profiles
-                else {}
-            )
-            queued = await queued_vectors(conn, self.embedder.model_name, self.embedder.dimension)
-        return stats, profiles, queued
-
     async def plan(
         self, tasks: Sequence[TaskCreated], known: Mapping[str, Embedded] | None = None
     ) -> tuple[dict[str, Embedded], list[TaskSchedule]]:
         """Embed and decide, reading only committed history (no locks held). `known`: vectors
-        already computed for some of these tasks (by a plan made ahead and then dropped)."""
+        already computed for some of these tasks (by a plan made ahead and then dropped).
+        One connection for the whole plan (the API's single task: one pool checkout a request);
+        a batch bigger than one search chunk searches its chunks on parallel connections."""
         known = known or {}
         embedded = dict(known)
-        embedded.update(
-            await embed_texts(
-                self.pool,
-                self.embedder,
-                "task",
-                {t.task_id: t.description for t in tasks if t.task_id not in known},
-                self.embedding_stats,
+        async with self.pool.acquire() as conn:
+            embedded.update(
+                await embed_texts_on(
+                    conn,
+                    self.embedder,
+                    "task",
+                    {t.task_id: t.description for t in tasks if t.task_id not in known},
+                    self.embedding_stats,
+                )
             )
-        )
-        scopes = {s for t in tasks if (s := knowledge.kind_scope(t.kind)) is not None}
-        stats, profiles, queued = await self._history([knowledge.GLOBAL_SCOPE, *sorted(scopes)])
-        found = await search_in_chunks(
-            tasks,
-            self.search_concurrency,
-            lambda c: self._neighbours(
-                [embedded[t.task_id].vector for t in c], [t.task_id for t in c], queued
-            ),
-        )
-        affinities = profile_affinities([embedded[t.task_id].vector for t in tasks], profiles)
-        arms = {t.arm for t in self.tiers} | set(stats[knowledge.GLOBAL_SCOPE])
-        learned = await self.learned.inputs(self.pool, [embedded[t.task_id].vector for t in tasks], arms)
+            scopes = {s for t in tasks if (s := knowledge.kind_scope(t.kind)) is not None}
+            stats, profiles, queued = await _history(
+                conn, self.embedder, self.config, [knowledge.GLOBAL_SCOPE, *sorted(scopes)]
+            )
+            vectors = [embedded[t.task_id].vector for t in tasks]
+            if len(tasks) <= MIN_SEARCH_CHUNK:
+                async with self.search_slots:
+                    found = await self.neighbours.fetch_many(
+                        conn, vectors, [t.task_id for t in tasks], queued
+                    )
+            else:
+                found = await search_in_chunks(
+                    tasks,
+                    self.search_concurrency,
+                    lambda c: self._neighbours(
+                        [embedded[t.task_id].vector for t in c], [t.task_id for t in c], queued
+                    ),
+                )
+            arms = {t.arm for t in self.tiers} | set(stats[knowledge.GLOBAL_SCOPE])
+            learned = await self.learned.inputs_on(conn, vectors, arms)
+        affinities = profile_affinities(vectors, profiles)
         schedules = [
             self._schedule(task, neighbours, affinity, stats, lin)
             for task, neighbours, affinity, lin in zip(tasks, found, affinities, learned, strict=True)
@@ -307,6 +310,17 @@ class TaskCreatedProcessor:
             conn, [_prediction_row(schedules[i.event.task_id]) for i in winners]
         )
         await self.learned.store_features(conn, [schedules[i.event.task_id].schedule_id for i in winners])
+
+
+async def _history(
+    conn: Conn, embedder: Embedder, config: PipelineConfig, scopes: Sequence[str]
+) -> tuple[dict[str, dict[Arm, ArmTotals]], dict[tuple[Arm, str], tuple[Vector, float]], QueuedVectors]:
+    """What every task of a batch is decided against: arm statistics, adapted profiles and the
+    vectors queued for the neighbour index (read once per batch, not once per chunk)."""
+    stats = await knowledge.arm_stats(conn, scopes)
+    profiles = await knowledge.profiles(conn, embedder.model_name) if config.scheduler.use_profiles else {}
+    queued = await queued_vectors(conn, embedder.model_name, embedder.dimension)
+    return stats, profiles, queued
 
 
 def _task_row(t: TaskCreated, embedded: dict[str, Embedded]) -> task_store.TaskRow:

@@ -11,7 +11,7 @@ from pgvector import Vector as PgVector
 from processors.embedders.base import Vector
 from processors.postgres.embedding_models import model_literal
 from processors.postgres.index_queue import QueuedVectors
-from processors.postgres.pool import Conn
+from processors.postgres.pool import Conn, tuned_transaction
 from processors.postgres.stored_vectors import as_array
 from processors.scheduling.types import Arm, NeighbourOutcome, TierOption
 from processors.search.nearest import merge_exact
@@ -103,13 +103,11 @@ class NeighbourQuery:
             return []
         approximate: list[list[tuple[str, float]]] = [[] for _ in vectors]
         by_task: dict[str, list[asyncpg.Record]] = {}
-        async with conn.transaction():
-            # random_page_cost: with the default 4 the planner reads the outcomes of a chunk's
-            # ~2,600 neighbours with a sequential scan of the whole outcome table (14 ms at 100k
-            # tasks, growing with the history) instead of the primary key (8.7 ms, flat).
-            await conn.execute(
-                f"SET LOCAL hnsw.ef_search = {int(self.ef_search)}; SET LOCAL random_page_cost = 1.1"
-            )
+        # random_page_cost: with the default 4 the planner reads the outcomes of a chunk's
+        # ~2,600 neighbours with a sequential scan of the whole outcome table (14 ms at 100k
+        # tasks, growing with the history) instead of the primary key (8.7 ms, flat).
+        tuning = f"SET LOCAL hnsw.ef_search = {int(self.ef_search)}; SET LOCAL random_page_cost = 1.1"
+        async with tuned_transaction(conn, tuning):
             # Wrapped: asyncpg would read a list of arrays as one two-dimensional array.
             rows = await conn.fetch(self.many_sql, [PgVector(v) for v in vectors])
             for r in rows:

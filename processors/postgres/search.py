@@ -18,7 +18,7 @@ import orjson
 from processors.embedders.base import Vector
 from processors.errors import TasksageError
 from processors.postgres.embedding_models import INDEX_PREDICATES, EmbeddingModel, model_literal
-from processors.postgres.pool import Conn, Pool
+from processors.postgres.pool import Conn, Pool, tuned_transaction
 from processors.postgres.search_queries import (
     KINDS,
     KindSpec,
@@ -106,7 +106,7 @@ class SearchRepository:
             if threshold is not None:
                 pairs = [(i, s) for i, s in pairs if s >= threshold]
             pairs = pairs[:limit]
-            details = await self._details(conn, spec, [i for i, _ in pairs])
+            details = await _details(conn, spec, [i for i, _ in pairs])
         hits = tuple(
             replace(details[i], score=s, similarity=s, vector_rank=rank)
             for rank, (i, s) in enumerate(pairs, start=1)
@@ -153,7 +153,7 @@ class SearchRepository:
                 for f in fused
                 if threshold is None or f.id in keyword_set or similarity.get(f.id, -1.0) >= threshold
             ][:limit]
-            details = await self._details(conn, spec, [f.id for f in chosen])
+            details = await _details(conn, spec, [f.id for f in chosen])
         hits = tuple(
             replace(
                 details[f.id],
@@ -201,8 +201,7 @@ class SearchRepository:
                 strategy,
                 self._predicate(spec),
             )
-            async with conn.transaction():
-                await self._tune(conn, spec, rows, strategy, oversampled=bool(plan))
+            async with tuned_transaction(conn, await self._tuning(conn, spec, rows, strategy, bool(plan))):
                 return [r[0] for r in await conn.fetch("EXPLAIN " + query.sql, *query.args)]
 
     # -- internals ------------------------------------------------------------------------
@@ -223,36 +222,40 @@ class SearchRepository:
         self._row_estimates[table] = (now, rows)
         return rows
 
-    async def _tune(
+    async def _tuning(
         self, conn: Conn, spec: KindSpec, wanted: int, strategy: Strategy, oversampled: bool = False
-    ) -> None:
+    ) -> str:
+        """The SET LOCAL statements of one search's transaction."""
         rows = await self._rows(conn, spec.vectors)
-        ef = ef_search_for(rows, wanted, self.tuning.ef_search)
-        if oversampled:
-            ef = oversampled_ef_search(wanted, ef)
-        await conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
-        if strategy == "iterative":
-            await conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+        return _settings(ef_search_for(rows, wanted, self.tuning.ef_search), wanted, strategy, oversampled)
 
     async def _run(
-        self, conn: Conn, spec: KindSpec, query: Query, wanted: int, strategy: Strategy
-    ) -> list[tuple[str, float]]:
-        async with conn.transaction():
-            await self._tune(conn, spec, wanted, strategy)
-            rows = await conn.fetch(query.sql, *query.args)
-        return [(r["id"], float(r["distance"])) for r in rows]
+        self, conn: Conn, spec: KindSpec, queries: Sequence[Query], wanted: int, strategy: Strategy
+    ) -> list[list[tuple[str, float]]]:
+        """Each query's (id, distance) rows, all in one transaction tuned for the first."""
+        async with tuned_transaction(conn, await self._tuning(conn, spec, wanted, strategy)):
+            found = [await conn.fetch(query.sql, *query.args) for query in queries]
+        return [[(r["id"], float(r["distance"])) for r in rows] for rows in found]
 
     async def _nearest(
         self, conn: Conn, spec: KindSpec, vector: Vector, wanted: int, filters: Filters
     ) -> _Ranked:
-        ranked = await self._nearest_indexed(conn, spec, vector, wanted, filters)
+        """The index's nearest rows, merged with an exact ranking of the rows not indexed yet
+        (the queue, sql/0006 and sql/0008). That exact ranking cannot use the partial index, so
+        it shares the index search's transaction when that search is a single statement."""
         predicate = self._predicate(spec)
-        if not predicate:
-            return ranked
-        query = unindexed_rest_query(
-            spec, self._literal, self.model.dimension, vector, filters, wanted, predicate
+        rest_query = (
+            unindexed_rest_query(
+                spec, self._literal, self.model.dimension, vector, filters, wanted, predicate
+            )
+            if predicate
+            else None
         )
-        rest = await self._run(conn, spec, query, wanted, "exact")
+        ranked, rest = await self._nearest_indexed(conn, spec, vector, wanted, filters, rest_query)
+        if rest_query is None:
+            return ranked
+        if rest is None:
+            rest = (await self._run(conn, spec, [rest_query], wanted, "exact"))[0]
         merged = sorted(ranked.ids + rest, key=lambda pair: (pair[1], pair[0]))[:wanted]
         return _Ranked(merged, ranked.scanned + len(rest), ranked.exact)
 
@@ -273,29 +276,38 @@ class SearchRepository:
         return ("index", plan) if plan else ("exact", [])
 
     async def _nearest_indexed(
-        self, conn: Conn, spec: KindSpec, vector: Vector, wanted: int, filters: Filters
-    ) -> _Ranked:
+        self,
+        conn: Conn,
+        spec: KindSpec,
+        vector: Vector,
+        wanted: int,
+        filters: Filters,
+        rest_query: Query | None,
+    ) -> tuple[_Ranked, list[tuple[str, float]] | None]:
+        """The index's ranking, and `rest_query`'s rows when they were read with it."""
         dim = self.model.dimension
         predicate = self._predicate(spec)
         strategy, plan = await self._strategy(conn, spec, wanted, filters)
         if strategy != "index" or not plan:
             query = vector_query(spec, self._literal, dim, vector, filters, wanted, strategy, predicate)
-            found = await self._run(conn, spec, query, wanted, strategy)
-            return _Ranked(found, len(found), strategy == "exact")
+            found, *rest = await self._run(
+                conn, spec, [query, *([rest_query] if rest_query else [])], wanted, strategy
+            )
+            return _Ranked(found, len(found), strategy == "exact"), rest[0] if rest else None
         for candidates in plan:  # oversampling: grow the pool while too few rows pass the filter
             query = vector_query(spec, self._literal, dim, vector, filters, candidates, "index", predicate)
-            async with conn.transaction():
-                await self._tune(conn, spec, candidates, "index", oversampled=True)
+            tuning = await self._tuning(conn, spec, candidates, "index", oversampled=True)
+            async with tuned_transaction(conn, tuning):
                 rows = await conn.fetch(query.sql, *query.args)
             found = [(r["id"], float(r["distance"])) for r in rows]
             if len(found) >= wanted:
-                return _Ranked(found[:wanted], candidates, False)
+                return _Ranked(found[:wanted], candidates, False), None
             if rows and rows[0]["scanned"] < candidates:
                 break  # the index has no more rows to offer
         # Still short (the estimate was off): rank the filtered rows exactly.
         query = vector_query(spec, self._literal, dim, vector, filters, wanted, "exact", predicate)
-        found = await self._run(conn, spec, query, wanted, "exact")
-        return _Ranked(found, len(found), True)
+        found = (await self._run(conn, spec, [query], wanted, "exact"))[0]
+        return _Ranked(found, len(found), True), None
 
     async def _filter_estimate(self, conn: Conn, spec: KindSpec, filters: Filters) -> tuple[float, float]:
         """(rows the filter keeps, rows in all) as the planner estimates them: planning only."""
@@ -307,12 +319,22 @@ class SearchRepository:
         total = float(await self._rows(conn, spec.source))
         return matching, max(total, matching)
 
-    async def _details(self, conn: Conn, spec: KindSpec, ids: Sequence[str]) -> dict[str, SearchHit]:
-        if not ids:
-            return {}
-        query = details_query(spec, ids)
-        out = {}
-        for r in await conn.fetch(query.sql, *query.args):
-            details = {c: "" if r[c] is None else str(r[c]) for c in spec.details}
-            out[r["id"]] = SearchHit(r["id"], r["text"], 0.0, None, details=details)
-        return out
+
+async def _details(conn: Conn, spec: KindSpec, ids: Sequence[str]) -> dict[str, SearchHit]:
+    if not ids:
+        return {}
+    query = details_query(spec, ids)
+    out = {}
+    for r in await conn.fetch(query.sql, *query.args):
+        details = {c: "" if r[c] is None else str(r[c]) for c in spec.details}
+        out[r["id"]] = SearchHit(r["id"], r["text"], 0.0, None, details=details)
+    return out
+
+
+def _settings(ef: int, wanted: int, strategy: Strategy, oversampled: bool) -> str:
+    if oversampled:
+        ef = oversampled_ef_search(wanted, ef)
+    tuning = f"SET LOCAL hnsw.ef_search = {int(ef)}"
+    if strategy == "iterative":
+        tuning += "; SET LOCAL hnsw.iterative_scan = strict_order"
+    return tuning

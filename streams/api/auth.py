@@ -1,11 +1,10 @@
 """Bearer tokens with read and write scopes, compared in constant time, and a per-token rate
-limit (a moving window from the `limits` library, kept in this process's memory)."""
+limit (a moving window kept in this process's memory, streams/api/ratelimit.py)."""
 
 from __future__ import annotations
 
 import ipaddress
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +13,10 @@ from typing import Annotated, Literal
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from processors.errors import ConfigurationError
 from streams.api.errors import ApiError
+from streams.api.ratelimit import MovingWindow
 from streams.settings import Settings
 
 Scope = Literal["read", "write"]
@@ -98,7 +96,7 @@ class Gate:
                 f"TASKSAGE_API_RATE_LIMIT {rate_limit!r} cannot be read: {exc}",
                 hint="write e.g. 100/second or 6000/minute",
             ) from None
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.window = MovingWindow(self.limit)
 
     @property
     def enabled(self) -> bool:
@@ -113,14 +111,14 @@ class Gate:
         return found
 
     def throttle(self, who: str) -> None:
-        if not self.limiter.hit(self.limit, who):
-            reset, _ = self.limiter.get_window_stats(self.limit, who)
+        wait_s = self.window.hit(who)
+        if wait_s is not None:
             raise ApiError(
                 429,
                 f"rate limit of {self.limit} exceeded",
                 hint="slow down or raise TASKSAGE_API_RATE_LIMIT",
                 retriable=True,
-                headers={"Retry-After": str(max(1, int(reset - time.time()) + 1))},
+                headers={"Retry-After": str(max(1, int(wait_s) + 1))},
             )
 
 

@@ -23,6 +23,9 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 # The tier table is the worker's (written at its start): read again after this long.
 TIERS_TTL_S = 10.0
+# The query embeddings' usage counts are written once a second, merged, instead of once per
+# request: every request would otherwise upsert the same row of embedding_usage.
+USAGE_INTERVAL_S = 1.0
 
 
 @dataclass(slots=True)
@@ -78,7 +81,9 @@ class ApiRuntime:
         if self._search is None:
             async with self._lock:
                 if self._search is None:
-                    self._search = await open_search(self.settings, self.pool)
+                    self._search = await open_search(
+                        self.settings, self.pool, usage_interval_s=USAGE_INTERVAL_S
+                    )
         return self._search
 
     async def planner(self) -> TaskCreatedProcessor:

@@ -48,7 +48,7 @@ def api(
     async def main(stop: asyncio.Event) -> None:
         await serve(settings, stop)
 
-    run_async(main)
+    run_async(main, fast_loop=True)
 
 
 @click.command("openapi")

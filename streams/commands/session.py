@@ -32,8 +32,9 @@ def setup_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
-def run_async(factory: Callable[[asyncio.Event], Awaitable[T]]) -> T:
-    """Run a coroutine; SIGINT/SIGTERM set the stop event for a graceful shutdown."""
+def run_async(factory: Callable[[asyncio.Event], Awaitable[T]], *, fast_loop: bool = False) -> T:
+    """Run a coroutine; SIGINT/SIGTERM set the stop event for a graceful shutdown. `fast_loop`:
+    on uvloop (the API, whose requests are mostly socket work: HTTP in, PostgreSQL round trips)."""
 
     async def main() -> T:
         stop = asyncio.Event()
@@ -42,8 +43,14 @@ def run_async(factory: Callable[[asyncio.Event], Awaitable[T]]) -> T:
             loop.add_signal_handler(sig, stop.set)
         return await factory(stop)
 
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if fast_loop:
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
     try:
-        return asyncio.run(main())
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(main())
     except TasksageError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise SystemExit(2) from None
