@@ -137,6 +137,9 @@ class ApiSettings(BaseSettings):
     api_cors_origins: list[str] = []  # empty: no CORS headers at all
     api_wait_max_s: float = Field(30.0, ge=0.0)  # the largest ?wait= of POST /v1/tasks
     api_search_max_results: int = Field(1000, ge=1)  # cursor pagination goes no deeper than this
+    # How old the arm statistics, profiles, index queue and learned layer a recommendation is
+    # decided against may be (processors/pipeline/recent.py); 0 reads them for every request.
+    api_history_max_age_s: float = Field(0.5, ge=0.0)
 
 
 class Settings(DecisionSettings, ApiSettings):

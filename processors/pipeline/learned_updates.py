@@ -86,15 +86,20 @@ class LearnedLayer:
         if not self.enabled:
             return [None] * len(vectors)
         async with pool.acquire() as conn:
-            return await self.inputs_on(conn, vectors, arms)
+            return await self.inputs_on(conn, vectors, arms, await self.version(conn))
+
+    async def version(self, conn: Conn) -> int:
+        """The stored layer's version (0, unread, when the layer is off)."""
+        return await repo.version(conn, self.embedding_model) if self.enabled else 0
 
     async def inputs_on(
-        self, conn: Conn, vectors: Sequence[Vector], arms: Iterable[Arm]
+        self, conn: Conn, vectors: Sequence[Vector], arms: Iterable[Arm], version: int
     ) -> list[LearnedInput | None]:
-        """inputs, on a connection the caller holds."""
+        """inputs, on a connection the caller holds, from the state of `version` (read with
+        `version`; the models are reloaded only when it differs from the one held)."""
         if not self.enabled:
             return [None] * len(vectors)
-        state = await self._refresh(conn, await repo.version(conn, self.embedding_model))
+        state = await self._refresh(conn, version)
         names = list(arms)
         return [learned_input(state, project(v, self.config), names) for v in vectors]
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
@@ -20,6 +21,8 @@ from processors.pipeline.batch_steps import (
 )
 from processors.pipeline.config import PipelineConfig
 from processors.pipeline.embedding import Embedded, EmbeddingStats, embed_texts_on
+from processors.pipeline.learned_updates import LearnedLayer
+from processors.pipeline.recent import Recent
 from processors.pipeline.results import ResultApplier
 from processors.pipeline.schedule_records import build_schedule, profile_affinities
 from processors.postgres import knowledge, ledger, stored_vectors, task_store
@@ -59,6 +62,13 @@ class PlanAheadStats:
     decided_again: int = 0
 
 
+class _History(NamedTuple):
+    stats: dict[str, dict[Arm, ArmTotals]]
+    profiles: dict[tuple[Arm, str], tuple[Vector, float]]
+    queued: QueuedVectors
+    learned_version: int
+
+
 @dataclass(slots=True)
 class _Ahead:
     """A plan started for the next batch (see prepare_ahead)."""
@@ -79,7 +89,10 @@ class TaskCreatedProcessor:
         tiers: Sequence[TierOption],
         results: ResultApplier,
         search_concurrency: int = 4,
+        history_max_age_s: float = 0.0,
     ) -> None:
+        """history_max_age_s: how old the history a plan decides against may be (recent.py);
+        0, the worker's setting, reads it for every batch."""
         self.pool = pool
         self.embedder = embedder
         self.config = config
@@ -95,6 +108,7 @@ class TaskCreatedProcessor:
         self.search_concurrency = max(1, search_concurrency)
         self.search_slots = asyncio.Semaphore(self.search_concurrency)
         self.embedding_stats = EmbeddingStats()
+        self.recent_history: Recent[tuple[str, ...], _History] = Recent(history_max_age_s)
         # Plans started for batches that run next, oldest first (see prepare_ahead).
         self._ahead: list[_Ahead] = []
         self.plans_ahead = PlanAheadStats()
@@ -128,9 +142,10 @@ class TaskCreatedProcessor:
                     self.embedding_stats,
                 )
             )
-            scopes = {s for t in tasks if (s := knowledge.kind_scope(t.kind)) is not None}
-            stats, profiles, queued = await _history(
-                conn, self.embedder, self.config, [knowledge.GLOBAL_SCOPE, *sorted(scopes)]
+            kinds = {s for t in tasks if (s := knowledge.kind_scope(t.kind)) is not None}
+            scopes = (knowledge.GLOBAL_SCOPE, *sorted(kinds))
+            stats, profiles, queued, learned_version = await self.recent_history.get(
+                scopes, lambda: _history(conn, self.embedder, self.config, self.learned, scopes)
             )
             vectors = [embedded[t.task_id].vector for t in tasks]
             if len(tasks) <= MIN_SEARCH_CHUNK:
@@ -147,7 +162,7 @@ class TaskCreatedProcessor:
                     ),
                 )
             arms = {t.arm for t in self.tiers} | set(stats[knowledge.GLOBAL_SCOPE])
-            learned = await self.learned.inputs_on(conn, vectors, arms)
+            learned = await self.learned.inputs_on(conn, vectors, arms, learned_version)
         affinities = profile_affinities(vectors, profiles)
         schedules = [
             self._schedule(task, neighbours, affinity, stats, lin)
@@ -313,14 +328,15 @@ class TaskCreatedProcessor:
 
 
 async def _history(
-    conn: Conn, embedder: Embedder, config: PipelineConfig, scopes: Sequence[str]
-) -> tuple[dict[str, dict[Arm, ArmTotals]], dict[tuple[Arm, str], tuple[Vector, float]], QueuedVectors]:
-    """What every task of a batch is decided against: arm statistics, adapted profiles and the
-    vectors queued for the neighbour index (read once per batch, not once per chunk)."""
+    conn: Conn, embedder: Embedder, config: PipelineConfig, learned: LearnedLayer, scopes: Sequence[str]
+) -> _History:
+    """What every task of a batch is decided against: arm statistics, adapted profiles, the
+    vectors queued for the neighbour index and the learned layer's version (read once per
+    batch, not once per chunk)."""
     stats = await knowledge.arm_stats(conn, scopes)
     profiles = await knowledge.profiles(conn, embedder.model_name) if config.scheduler.use_profiles else {}
     queued = await queued_vectors(conn, embedder.model_name, embedder.dimension)
-    return stats, profiles, queued
+    return _History(stats, profiles, queued, await learned.version(conn))
 
 
 def _task_row(t: TaskCreated, embedded: dict[str, Embedded]) -> task_store.TaskRow:

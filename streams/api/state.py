@@ -107,7 +107,14 @@ class ApiRuntime:
                     config.max_event_bytes,
                     learned=config.learned,
                 )
-                self._planner = TaskCreatedProcessor(self.pool, session.embedder, config, tiers, applier)
+                self._planner = TaskCreatedProcessor(
+                    self.pool,
+                    session.embedder,
+                    config,
+                    tiers,
+                    applier,
+                    history_max_age_s=self.settings.api_history_max_age_s,
+                )
             else:
                 self._planner.tiers = list(tiers)
             self._tiers_read_at = now
