@@ -70,7 +70,9 @@ class Guard:
             declared = _content_length(scope)
             if declared is not None and declared > self.max_body_bytes:
                 raise _BodyTooLarge
-            await asyncio.wait_for(self.app(scope, limited_receive, counting_send), self.timeout_s)
+            # A timeout scope, not wait_for: wait_for runs the request in a task of its own.
+            async with asyncio.timeout(self.timeout_s):
+                await self.app(scope, limited_receive, counting_send)
         except _BodyTooLarge:
             if not sent:
                 await error_response(

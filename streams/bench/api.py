@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -28,7 +29,8 @@ from processors.postgres.databases import create_database
 from processors.postgres.embedding_models import ensure_indexes, register_model
 from processors.scheduling.tiers import load_tiers
 from streams.bench.preload import load_history, load_messages
-from streams.bench.run import WorkerProcess, settings_env
+from streams.bench.probes import cpu_by_component, cpu_delta
+from streams.bench.run import WorkerProcess, postmaster_of, settings_env
 from streams.bench.workload import BenchWorkload
 from streams.embedded import free_port
 from streams.runtime import EmbeddedServices, open_pool, prepare_database
@@ -39,7 +41,10 @@ TARGETS = {"recommendations_p95_ms": 25.0, "recommendations_per_s": 300.0, "sear
 COMMANDS: list[click.Command] = []
 
 
-async def _preload(settings: Settings, dsn: str, history: int, messages: int, label: str) -> dict[str, Any]:
+async def _preload(
+    settings: Settings, dsn: str, history: int, messages: int, label: str
+) -> tuple[dict[str, Any], int | None]:
+    """The figures of the preload, and the PostgreSQL server's pid (its CPU is measured)."""
     await prepare_database(settings, dsn)
     pool = await open_pool(settings, dsn)
     embedder = create_embedder(settings.embedder_config())
@@ -63,10 +68,17 @@ async def _preload(settings: Settings, dsn: str, history: int, messages: int, la
             )
             await ensure_indexes(conn, embedder.model_name, embedder.dimension)
             await bulk_load.analyze(conn)
+        postmaster = await postmaster_of(pool)
     finally:
         await embedder.aclose()
         await pool.close()
-    return {"tasks": report.tasks, "outcomes": report.outcomes, "messages": messages, "load_s": report.load_s}
+    figures = {
+        "tasks": report.tasks,
+        "outcomes": report.outcomes,
+        "messages": messages,
+        "load_s": report.load_s,
+    }
+    return figures, postmaster
 
 
 async def _ready(base: str, api: WorkerProcess, timeout_s: float = 120.0) -> None:
@@ -82,6 +94,27 @@ async def _ready(base: str, api: WorkerProcess, timeout_s: float = 120.0) -> Non
                 pass
             await asyncio.sleep(0.2)
     raise click.ClickException(f"tasksage api was not ready within {timeout_s:.0f} s; see {api.log_path}")
+
+
+def _measured_load(config: dict[str, Any], api_pid: int, postmaster: int | None) -> dict[str, Any]:
+    """One load run, with the CPU each part used in it per request answered (warm-up included):
+    the API, PostgreSQL, the load generator, and the rest of the machine (other jobs: a
+    latency figure means little when they took a core)."""
+    before = cpu_by_component(api_pid, None, postmaster)
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    figures = _load(config)
+    used = cpu_delta(before, cpu_by_component(api_pid, None, postmaster))
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load_cpu = (children.ru_utime + children.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
+    parts = {
+        "api": used.get("worker", 0.0),
+        "postgres": used.get("postgres", 0.0),
+        "load generator": load_cpu,
+        "other processes": max(0.0, used.get("other processes", 0.0) - load_cpu),
+    }
+    answered = max(1, figures["answered_with_warmup"])
+    figures["cpu_ms_per_request"] = {k: round(v * 1000 / answered, 3) for k, v in parts.items()}
+    return figures
 
 
 def _load(config: dict[str, Any]) -> dict[str, Any]:
@@ -130,7 +163,7 @@ async def run_bench_api(
                 "log_level": "WARNING",
             }
             settings = Settings.model_validate({**base_settings.model_dump(), **overrides})
-            report["preload"] = await _preload(settings, dsn, history, messages, label)
+            report["preload"], postmaster = await _preload(settings, dsn, history, messages, label)
             api = WorkerProcess(API_COMMAND, settings_env(overrides), work_dir / "api.log")
             api.start()
             try:
@@ -145,10 +178,13 @@ async def run_bench_api(
                 }
                 for name, route in routes.items():
                     common = {"base": base, "duration_s": duration_s, "warmup_s": 2.0, **route}
-                    report[name] = await asyncio.to_thread(_load, {**common, "concurrency": concurrency})
-                    report[f"{name}_at_rate"] = await asyncio.to_thread(
-                        _load, {**common, "rate": rate, "seed": 7}
-                    )
+                    for phase, drive in (
+                        (name, {"concurrency": concurrency}),
+                        (f"{name}_at_rate", {"rate": rate, "seed": 7}),
+                    ):
+                        report[phase] = await asyncio.to_thread(
+                            _measured_load, {**common, **drive}, api.pid, postmaster
+                        )
             finally:
                 api.stop()
         report["run"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]

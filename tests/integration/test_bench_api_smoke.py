@@ -26,6 +26,10 @@ async def test_bench_api_reports_both_routes(tmp_path: Path) -> None:
             assert figures["requests"] > 0
             assert figures["statuses"] == {"200": figures["requests"]}
             assert figures["p50_ms"] <= figures["p95_ms"] <= figures["p99_ms"] <= figures["max_ms"]
+            assert figures["answered_with_warmup"] >= figures["requests"]  # warm-up answers too
+            cpu = figures["cpu_ms_per_request"]
+            assert set(cpu) == {"api", "postgres", "load generator", "other processes"}
+            assert cpu["api"] > 0 and cpu["postgres"] > 0 and cpu["load generator"] > 0
         assert report[route]["concurrency"] == 2
         assert report[f"{route}_at_rate"]["offered_per_s"] == 50.0
     # 50 requests a second is below the target rate, so the latency targets cannot count as met.
