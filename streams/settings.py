@@ -199,9 +199,10 @@ class Settings(DecisionSettings, ApiSettings):
     # Plan a full task-created batch (embedding, neighbour searches, decisions) while the batch
     # before it commits; the plan is used only if it read the history the batch would read.
     plan_ahead: bool = True
-    # Once `tasksage worker` has started, move everything built so far (modules, pools, models)
-    # out of the garbage collector's scans and collect young objects every gc_young_threshold
-    # allocations (the interpreter's default is 700). streams/worker/gc_tuning.py; 0: the defaults.
+    # Once `tasksage worker` or `tasksage api` has started, move everything built so far (modules,
+    # pools, models) out of the garbage collector's scans and collect young objects every
+    # gc_young_threshold allocations (the interpreter's default is 700). streams/gc_tuning.py;
+    # 0: the defaults.
     gc_young_threshold: int = Field(10_000, ge=0)
     # BLAS threads of `tasksage worker` (streams/worker/blas.py): its matrix products are too small to
     # share, and an idle BLAS thread spins on a core the database needs. 0: the library's own.

@@ -8,6 +8,7 @@ import logging
 from streams.api.app import create_app
 from streams.api.auth import check_exposure, load_tokens
 from streams.api.state import ApiRuntime
+from streams.gc_tuning import settle_after_start
 from streams.runtime import Endpoints, resolve_endpoints
 from streams.serving import AsgiServer
 from streams.settings import Settings
@@ -29,6 +30,7 @@ async def serve(settings: Settings, stop: asyncio.Event, endpoints: Endpoints | 
             app, settings.api_host, settings.api_port, lifespan=True, timeout_graceful_shutdown=10
         )
         await server.start()
+        settle_after_start(settings.gc_young_threshold)
         log.info("tasksage api on http://%s:%d (OpenAPI at /openapi.json)", settings.api_host, server.port)
         stopper = asyncio.create_task(stop.wait())
         runner = asyncio.create_task(server.wait())

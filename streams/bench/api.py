@@ -96,14 +96,14 @@ async def _ready(base: str, api: WorkerProcess, timeout_s: float = 120.0) -> Non
     raise click.ClickException(f"tasksage api was not ready within {timeout_s:.0f} s; see {api.log_path}")
 
 
-def _measured_load(config: dict[str, Any], api_pid: int, postmaster: int | None) -> dict[str, Any]:
+def _measured_load(config: dict[str, Any], api_pids: list[int], postmaster: int | None) -> dict[str, Any]:
     """One load run, with the CPU each part used in it per request answered (warm-up included):
     the API, PostgreSQL, the load generator, and the rest of the machine (other jobs: a
     latency figure means little when they took a core)."""
-    before = cpu_by_component(api_pid, None, postmaster)
+    before = cpu_by_component(api_pids, None, postmaster)
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     figures = _load(config)
-    used = cpu_delta(before, cpu_by_component(api_pid, None, postmaster))
+    used = cpu_delta(before, cpu_by_component(api_pids, None, postmaster))
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     load_cpu = (children.ru_utime + children.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
     parts = {
@@ -130,7 +130,14 @@ def _load(config: dict[str, Any]) -> dict[str, Any]:
 
 
 async def run_bench_api(
-    base_settings: Settings, *, history: int, messages: int, duration_s: float, concurrency: int, rate: float
+    base_settings: Settings,
+    *,
+    history: int,
+    messages: int,
+    duration_s: float,
+    concurrency: int,
+    rate: float,
+    api_processes: int = 2,
 ) -> dict[str, Any]:
     label = f"benchapi{int(time.time())}"
     work_dir = Path(tempfile.mkdtemp(prefix="tasksage-bench-api-"))
@@ -144,6 +151,7 @@ async def run_bench_api(
             "duration_s": duration_s,
             "concurrency": concurrency,
             "rate_per_s": rate,
+            "api_processes": api_processes,
             "cpus": os.cpu_count(),
             "load_average_before": [round(x, 2) for x in os.getloadavg()],
         },
@@ -158,17 +166,21 @@ async def run_bench_api(
                 "kafka_bootstrap_servers": services.endpoints.bootstrap,
                 "database_url": dsn,
                 "data_dir": str(work_dir),
-                "api_port": free_port(),
                 "api_rate_limit": "1000000/second",
                 "log_level": "WARNING",
             }
             settings = Settings.model_validate({**base_settings.model_dump(), **overrides})
             report["preload"], postmaster = await _preload(settings, dsn, history, messages, label)
-            api = WorkerProcess(API_COMMAND, settings_env(overrides), work_dir / "api.log")
-            api.start()
+            apis: dict[str, WorkerProcess] = {}
+            for i in range(api_processes):
+                port = free_port()
+                env = settings_env({**overrides, "api_port": port})
+                apis[f"http://127.0.0.1:{port}"] = WorkerProcess(API_COMMAND, env, work_dir / f"api-{i}.log")
             try:
-                base = f"http://127.0.0.1:{settings.api_port}"
-                await _ready(base, api)
+                for base, api in apis.items():
+                    api.start()
+                    await _ready(base, api)
+                pids = [api.pid for api in apis.values()]
                 workload = BenchWorkload(label + "-load", seed=7)
                 bodies = [_task_body(workload, i) for i in range(2000)]
                 queries = [{"q": workload.message("q", i).content, "limit": 10} for i in range(500)]
@@ -177,16 +189,17 @@ async def run_bench_api(
                     "search": {"method": "GET", "path": "/v1/search", "params": queries},
                 }
                 for name, route in routes.items():
-                    common = {"base": base, "duration_s": duration_s, "warmup_s": 2.0, **route}
+                    common = {"bases": list(apis), "duration_s": duration_s, "warmup_s": 2.0, **route}
                     for phase, drive in (
                         (name, {"concurrency": concurrency}),
                         (f"{name}_at_rate", {"rate": rate, "seed": 7}),
                     ):
                         report[phase] = await asyncio.to_thread(
-                            _measured_load, {**common, **drive}, api.pid, postmaster
+                            _measured_load, {**common, **drive}, pids, postmaster
                         )
             finally:
-                api.stop()
+                for api in apis.values():
+                    api.stop()
         report["run"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         report["met"] = _met(report)
         return report
@@ -247,6 +260,13 @@ def _met(report: dict[str, Any]) -> dict[str, bool | None]:
     help="Requests a second, Poisson arrivals, for the latency runs; the p95 targets count at 300 or more.",
 )
 @click.option(
+    "--api-processes",
+    type=click.IntRange(1, 16),
+    default=2,
+    show_default=True,
+    help="`tasksage api` processes, each on its own port, taking requests in turn (replicas on one machine).",
+)
+@click.option(
     "--json",
     "json_path",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -261,6 +281,7 @@ def bench_api(
     duration: float,
     concurrency: int,
     rate: float,
+    api_processes: int,
     json_path: Path | None,
 ) -> None:
     """Measure `tasksage api` on fresh embedded services with HISTORY past tasks:
@@ -278,6 +299,7 @@ def bench_api(
             duration_s=duration,
             concurrency=concurrency,
             rate=rate,
+            api_processes=api_processes,
         )
 
     report = run_async(main)

@@ -41,7 +41,9 @@ class Load:
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.items = itertools.cycle(config.get("bodies") or config.get("params") or [None])
-        self.path, self.post = config["path"], config["method"] == "POST"
+        # Several API processes (replicas on one machine): requests go to each in turn.
+        self.urls = itertools.cycle(f"{base}{config['path']}" for base in config["bases"])
+        self.post = config["method"] == "POST"
         self.warm_until = time.perf_counter() + config.get("warmup_s", 1.0)
         self.stop_at = self.warm_until + config["duration_s"]
         self.latencies: list[float] = []
@@ -50,13 +52,13 @@ class Load:
 
     async def send(self, session: aiohttp.ClientSession, due: float) -> None:
         """One request; its latency counts from `due` when `due` falls in the measured window."""
-        item = next(self.items)
+        item, url = next(self.items), next(self.urls)
         status: int | str
         try:
             if self.post:
-                answer = session.post(self.path, data=orjson.dumps(item))
+                answer = session.post(url, data=orjson.dumps(item))
             else:
-                answer = session.get(f"{self.path}?{urlencode(item)}" if item else self.path)
+                answer = session.get(f"{url}?{urlencode(item)}" if item else url)
             async with answer as response:
                 await response.read()
                 status = response.status
@@ -90,7 +92,7 @@ async def open_loop(load: Load, session: aiohttp.ClientSession, rate: float, see
 
 
 async def drive(config: dict[str, Any]) -> dict[str, Any]:
-    """config: base, method, path, bodies (JSON documents, cycled) or params (cycled),
+    """config: bases (one URL per API process), method, path, bodies (JSON documents, cycled) or params (cycled),
     duration_s, warmup_s, headers, and either concurrency (closed loop) or rate and seed (open
     loop, at most `concurrency` connections, default 256)."""
     load = Load(config)
@@ -98,7 +100,7 @@ async def drive(config: dict[str, Any]) -> dict[str, Any]:
     rate = config.get("rate")
     concurrency = config.get("concurrency") or 256
     connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(config["base"], headers=headers, connector=connector) as session:
+    async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
         if rate is None:
             await closed_loop(load, session, concurrency)
         else:

@@ -14,7 +14,7 @@ import contextlib
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -225,11 +225,13 @@ def machine_cpu_seconds() -> float:
 
 
 def cpu_by_component(
-    worker_pid: int | None, broker_pid: int | None, postmaster_pid: int | None
+    worker_pid: int | Collection[int] | None, broker_pid: int | None, postmaster_pid: int | None
 ) -> dict[str, float]:
-    """CPU seconds so far of the worker, our broker, our PostgreSQL server (postmaster and its
-    children only: other servers on the machine are not ours), this process, and the rest of
-    the machine: differences between two calls show which part used the cores in a phase."""
+    """CPU seconds so far of the worker (or the API processes: several pids count as one part),
+    our broker, our PostgreSQL server (postmaster and its children only: other servers on the
+    machine are not ours), this process, and the rest of the machine: differences between two
+    calls show which part used the cores in a phase."""
+    workers = {worker_pid} if isinstance(worker_pid, int) else set(worker_pid or ())
     out: dict[str, float] = defaultdict(float)
     me = os.getpid()
     ours = 0.0
@@ -242,7 +244,7 @@ def cpu_by_component(
             continue
         _, cpu = stat
         part = None
-        if pid == worker_pid:
+        if pid in workers:
             part = "worker"
         elif pid == broker_pid:
             part = "broker"

@@ -60,7 +60,7 @@ async def raw_kafka_loop(
 def noop_worker_main() -> None:
     """Entry point of the no-op worker subprocess (settings from the environment)."""
     from streams.commands.session import setup_logging
-    from streams.worker.gc_tuning import settle_after_start
+    from streams.gc_tuning import settle_after_start
     from streams.worker.loop import Worker
 
     settings = Settings.model_validate({})  # everything from the environment

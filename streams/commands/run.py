@@ -61,10 +61,10 @@ def up(ctx: click.Context, fresh: bool, no_worker: bool, kafka_port: int | None,
 
 
 async def _run_worker(settings: Settings, endpoints: Any, stop: asyncio.Event) -> None:
+    from streams.gc_tuning import settle_after_start
     from streams.metrics import Health, MetricsServer
     from streams.runtime import open_runtime
     from streams.worker.blas import limit_blas_threads
-    from streams.worker.gc_tuning import settle_after_start
     from streams.worker.loop import Worker
 
     runtime = await open_runtime(settings, endpoints)

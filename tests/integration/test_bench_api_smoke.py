@@ -16,8 +16,9 @@ from streams.settings import Settings
 async def test_bench_api_reports_both_routes(tmp_path: Path) -> None:
     settings = Settings.model_validate({"data_dir": tmp_path / "data"})
     report = await run_bench_api(
-        settings, history=200, messages=100, duration_s=2.0, concurrency=2, rate=50.0
+        settings, history=200, messages=100, duration_s=2.0, concurrency=2, rate=50.0, api_processes=2
     )
+    assert report["run"]["api_processes"] == 2
     assert report["preload"]["tasks"] == 200 and report["preload"]["messages"] == 100
     for route in ("recommendations", "search"):
         for phase, mode in ((route, "closed loop"), (f"{route}_at_rate", "open loop")):

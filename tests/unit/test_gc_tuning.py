@@ -1,4 +1,4 @@
-"""The worker's garbage-collector settings (streams/worker/gc_tuning.py)."""
+"""The worker's garbage-collector settings (streams/gc_tuning.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams.worker.gc_tuning import settle_after_start
+from streams.gc_tuning import settle_after_start
 
 
 @pytest.fixture

@@ -1,10 +1,11 @@
-"""Garbage-collector settings for a long-running worker.
+"""Garbage-collector settings for a long-running process (the worker, the API).
 
 CPython's cyclic collector scans every tracked object of the generations it collects. A worker
 builds some 60k long-lived objects at start (modules, pydantic models, pools, the embedder) and
-then allocates short-lived rows, events and futures by the million. With the defaults, each full
-collection walked the start-up objects again: 67 ms pauses on this 2-core machine, 10% of the
-worker's CPU in a task-created benchmark, and pauses that land in the latency tail.
+then allocates short-lived rows, events and futures by the million; the API builds its app, its
+OpenAPI document and the same pools and models, then allocates per request. With the defaults,
+each full collection walked the start-up objects again: 67 ms pauses on this 2-core machine, 10%
+of the worker's CPU in a task-created benchmark, and pauses that land in the latency tail.
 """
 
 from __future__ import annotations
