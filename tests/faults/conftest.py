@@ -1,7 +1,7 @@
 """Fault tests: real broker, real PostgreSQL, workers as real `tasksage worker` processes.
 
-Sizes are small by default so `make test` stays fast; the full runs of issue 5 are
-TASKSAGE_FAULT_EVENTS=20000 TASKSAGE_FAULT_SEEDS=5 .venv/bin/pytest tests/faults -s
+Sizes are small by default so `make test` stays fast; the full runs (the README's "Fault tests"
+section) are TASKSAGE_FAULT_EVENTS=20000 TASKSAGE_FAULT_SEEDS=5 .venv/bin/pytest tests/faults -s
 and TASKSAGE_FAULT_REPORT=path.jsonl collects one line of numbers per run.
 """
 
