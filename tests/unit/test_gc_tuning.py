@@ -1,4 +1,4 @@
-"""The worker's garbage-collector settings (streams/gc_tuning.py)."""
+"""The garbage-collector settings of the worker and the API (streams/gc_tuning.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from streams.gc_tuning import settle_after_start
 
 @pytest.fixture
 def restored_collector() -> Iterator[tuple[int, int, int]]:
+    """A collector with nothing frozen (an in-process API in an earlier test may have frozen the
+    test process's objects), put back as it was found apart from the freeze."""
+    gc.unfreeze()
     before = gc.get_threshold()
     yield before
     gc.unfreeze()
