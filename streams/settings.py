@@ -50,6 +50,7 @@ class DecisionSettings(BaseSettings):
     # The learned layer of the estimate (processors/scheduling/learned.py).
     learned_enabled: bool = _LEARNED.enabled
     learned_stack_prior_variance: float = Field(_LEARNED.stack_prior_variance, gt=0.0)
+    learned_calibration_prior_variance: float = Field(_LEARNED.calibration_prior_variance, gt=0.0)
     learned_text_dimension: int = Field(_LEARNED.text_dimension, ge=0, le=1024)
     learned_text_prior_variance: float = Field(_LEARNED.text_prior_variance, gt=0.0)
     # Ranking of pending work in the snapshots (processors/scheduling/ranking.py).
@@ -95,6 +96,7 @@ class DecisionSettings(BaseSettings):
         return LearnedConfig(
             enabled=self.learned_enabled,
             stack_prior_variance=self.learned_stack_prior_variance,
+            calibration_prior_variance=self.learned_calibration_prior_variance,
             text_dimension=self.learned_text_dimension,
             text_prior_variance=self.learned_text_prior_variance,
         )

@@ -212,6 +212,30 @@ def _kind_rate(inp: SchedulingInput, arm: Arm, tier: TierOption | None, m: float
     return st.shrunk_rate(k.successes, k.attempts, st.shrunk_rate(g.successes, g.attempts, p0, m), m)
 
 
+def fitted_kind_strength(inp: SchedulingInput, tier_of: Mapping[Arm, TierOption], m: float) -> float:
+    """Pseudo-counts for shrinking this kind's rates toward the arms' global rates, fitted to how far
+    the kind's outcomes stray from those rates across all arms (empirical Bayes, method of moments):
+    with n attempts at rate p + e, E[(S - n p)^2] = n p (1 - p) + n^2 Var(e), and a Beta prior of
+    strength M has Var(e) = p (1 - p) / (M + 1). Kinds that do not move the rates beyond binomial
+    noise get HEAVY_KIND_SHRINKAGE * m (also the answer before any outcome); kinds that clearly do,
+    as little as m, the per-kind base rate's own shrinkage. Pooling over arms is what makes it
+    quick: with full feedback every arm's outcome on the kind counts (with bandit feedback only the
+    chosen arms', which were chosen for looking good, so it leans lighter)."""
+    strongest = m * learned.HEAVY_KIND_SHRINKAGE
+    excess = weight = noise = 0.0
+    for arm, k in inp.kind_stats.items():
+        n = k.attempts
+        if n <= 0:
+            continue
+        p = _global_rate(inp.global_stats.get(arm, _EMPTY), tier_of.get(arm), m)
+        excess += (k.successes - n * p) ** 2 - n * p * (1.0 - p)
+        weight += n * n
+        noise += n * n * p * (1.0 - p)
+    if weight <= 0 or excess <= 0:
+        return strongest
+    return min(strongest, max(m, noise / excess - 1.0))
+
+
 def _global_rate(g: ArmTotals, tier: TierOption | None, m: float) -> float:
     """Tier prior -> global rate (the per-arm base rate the learned layer can lean toward)."""
     p0 = tier.prior_success if tier is not None and tier.prior_success is not None else _NEUTRAL_PRIOR
@@ -291,6 +315,7 @@ def estimate_arms(
     m_nb = max(config.neighbour_strength, _MIN_STRENGTH)
     kind_rates = {arm: _kind_rate(inp, arm, tier_of.get(arm), m) for arm in set(chosen_arms) | set(local)}
     shift = difficulty_shift(inp, config, kind_rates, weighed)
+    kind_strength = fitted_kind_strength(inp, tier_of, m) if inp.learned is not None else 0.0
     out = []
     for arm in chosen_arms:
         g = inp.global_stats.get(arm, _EMPTY)
@@ -305,9 +330,9 @@ def estimate_arms(
         feats: tuple[float, ...] = ()
         if inp.learned is not None:
             p_g = _global_rate(g, tier, m)
-            p_heavy = st.shrunk_rate(k.successes, k.attempts, p_g, m * learned.HEAVY_KIND_SHRINKAGE)
+            p_fitted = st.shrunk_rate(k.successes, k.attempts, p_g, kind_strength)
             lin = inp.learned
-            feats = learned.features(p_g, p_k, p_heavy, p, lin.text_arm.get(arm, 0.0), lin.text_all)
+            feats = learned.features(p_g, p_k, p_fitted, p, lin.text_arm.get(arm, 0.0), lin.text_all)
             p = learned.stacked_probability(lin.weights, feats)
         pooled = k.attempts if inp.kind is not None else g.attempts
         evidence = max(n.attempts, 0.0) + max(pooled, 0.0)

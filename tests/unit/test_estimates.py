@@ -19,9 +19,11 @@ from processors.scheduling import (
     TierOption,
     candidate_arms,
     estimate_arms,
+    learned,
     neighbour_evidence,
     neighbour_weight,
 )
+from processors.scheduling.estimates import fitted_kind_strength
 
 CHEAP = Arm("generalist", "small")
 STRONG = Arm("generalist", "large")
@@ -318,3 +320,21 @@ def test_neighbour_evidence_is_the_weighted_sum_in_any_order(rows: list[Neighbou
         expected = sum(r.totals.successes * neighbour_weight(r.similarity, config) for r in mine)
         got = evidence[arm].successes if mine else 0.0
         assert got == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+def _fitted(kind_stats: Mapping[Arm, ArmTotals]) -> float:
+    global_stats = {CHEAP: outcomes(1000, 500), STRONG: outcomes(1000, 500), CODER: outcomes(1000, 500)}
+    return fitted_kind_strength(task(global_stats=global_stats, kind_stats=kind_stats), {}, 2.0)
+
+
+def test_the_fitted_kind_strength_is_heavy_until_the_kind_strays_beyond_noise() -> None:
+    heavy = 2.0 * learned.HEAVY_KIND_SHRINKAGE
+    assert _fitted({}) == heavy  # no outcomes on the kind: trust it least
+    # rates at the global rate, within binomial noise: nothing to fit, the heaviest shrinkage
+    assert _fitted({CHEAP: outcomes(40, 20), STRONG: outcomes(40, 21), CODER: outcomes(40, 19)}) == heavy
+    # every arm far from its global rate on this kind: as light as the per-kind base rate
+    assert _fitted({CHEAP: outcomes(40, 36), STRONG: outcomes(40, 4), CODER: outcomes(40, 38)}) == 2.0
+    # a moderate spread lands in between, and more of the same spread fits a lighter shrinkage
+    some = _fitted({CHEAP: outcomes(40, 28), STRONG: outcomes(40, 12), CODER: outcomes(40, 20)})
+    more = _fitted({CHEAP: outcomes(80, 56), STRONG: outcomes(80, 24), CODER: outcomes(80, 40)})
+    assert 2.0 < more < some < heavy

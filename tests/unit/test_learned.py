@@ -95,11 +95,22 @@ def test_pure_noise_leaves_the_text_model_at_the_base_rate() -> None:
     assert float(np.max(np.abs(np.array(probs) - base))) < 0.08
 
 
-def test_with_no_outcomes_the_layer_returns_the_heavily_shrunk_kind_rate() -> None:
+def test_with_no_outcomes_the_layer_returns_the_kind_rate_at_the_fitted_strength() -> None:
     state = ln.initial_state(ln.LearnedConfig())
     inp = ln.learned_input(state, None, [ARM])
-    p = ln.stacked_probability(inp.weights, ln.features(0.4, 0.9, 0.55, 0.95, 0.0, 0.0))
-    assert math.isclose(p, 0.55, rel_tol=1e-9)
+    kind_light, kind_fitted = 0.9, 0.55
+    p = ln.stacked_probability(inp.weights, ln.features(0.4, kind_light, kind_fitted, 0.95, 0.0, 0.0))
+    assert math.isclose(p, kind_fitted, rel_tol=1e-9)
+
+
+def test_the_calibration_weights_start_tighter_than_the_sources() -> None:
+    config = ln.LearnedConfig()
+    cov = np.diag(ln.initial_state(config).stacker.cov)
+    for name, variance in zip(ln.FEATURES, cov, strict=True):
+        expected = (
+            config.calibration_prior_variance if name in ("bias", "base") else config.stack_prior_variance
+        )
+        assert variance == expected
 
 
 _OUTCOME = hs.tuples(
