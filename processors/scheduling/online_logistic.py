@@ -67,12 +67,14 @@ class LogisticState:
         )
 
 
-def prior(dimension: int, variance: float, mean: Array | None = None) -> LogisticState:
-    """N(mean (default 0), variance * I): variance = 1 / prior precision."""
-    if variance <= 0 or not math.isfinite(variance):
+def prior(dimension: int, variance: float | Array, mean: Array | None = None) -> LogisticState:
+    """N(mean (default 0), diag(variance)): variance = 1 / prior precision, one for every weight
+    or one per weight."""
+    variances = np.broadcast_to(np.asarray(variance, dtype=np.float64), (dimension,))
+    if not (np.all(variances > 0) and np.all(np.isfinite(variances))):
         raise ValueError("prior variance must be a positive finite number")
     m = np.zeros(dimension) if mean is None else np.asarray(mean, dtype=np.float64).copy()
-    return LogisticState(m, np.eye(dimension) * variance, 0)
+    return LogisticState(m, np.diag(variances), 0)
 
 
 def predict_logit(state: LogisticState, x: Array, offset: float = 0.0) -> float:
