@@ -284,9 +284,10 @@ def bench_api(
     api_processes: int,
     json_path: Path | None,
 ) -> None:
-    """Measure `tasksage api` on fresh embedded services with HISTORY past tasks:
-    /v1/recommendations and /v1/search, each with CONCURRENCY closed-loop clients (capacity) and
-    then at RATE requests a second (latency at that load). Prints the figures and the targets met."""
+    """Measure `tasksage api` (API_PROCESSES processes, requests sent to each in turn) on fresh
+    embedded services with HISTORY past tasks: /v1/recommendations and /v1/search, each with
+    CONCURRENCY closed-loop clients (capacity) and then at RATE requests a second (latency at that
+    load). Prints the figures and the targets met."""
     from streams.commands.session import out, run_async, settings_from
 
     settings = settings_from(ctx)
