@@ -206,13 +206,15 @@ def upper_bound(est: ArmEstimate, config: SchedulerConfig) -> float:
 
 def _kind_rate(inp: SchedulingInput, arm: Arm, tier: TierOption | None, m: float) -> float:
     """Tier prior -> global rate -> kind rate, each level shrunk toward the one above."""
-    g = inp.global_stats.get(arm, _EMPTY)
     k = inp.kind_stats.get(arm, _EMPTY)
-    p0 = tier.prior_success if tier is not None and tier.prior_success is not None else _NEUTRAL_PRIOR
-    return st.shrunk_rate(k.successes, k.attempts, st.shrunk_rate(g.successes, g.attempts, p0, m), m)
+    return st.shrunk_rate(
+        k.successes, k.attempts, _global_rate(inp.global_stats.get(arm, _EMPTY), tier, m), m
+    )
 
 
-def fitted_kind_strength(inp: SchedulingInput, tier_of: Mapping[Arm, TierOption], m: float) -> float:
+def fitted_kind_strength(
+    kind_stats: Mapping[Arm, ArmTotals], global_rates: Mapping[Arm, float], m: float
+) -> float:
     """Pseudo-counts for shrinking this kind's rates toward the arms' global rates, fitted to how far
     the kind's outcomes stray from those rates across all arms (empirical Bayes, method of moments):
     with n attempts at rate p + e, E[(S - n p)^2] = n p (1 - p) + n^2 Var(e), and a Beta prior of
@@ -223,11 +225,11 @@ def fitted_kind_strength(inp: SchedulingInput, tier_of: Mapping[Arm, TierOption]
     chosen arms', which were chosen for looking good, so it leans lighter)."""
     strongest = m * learned.HEAVY_KIND_SHRINKAGE
     excess = weight = noise = 0.0
-    for arm, k in inp.kind_stats.items():
+    for arm, k in kind_stats.items():
         n = k.attempts
         if n <= 0:
             continue
-        p = _global_rate(inp.global_stats.get(arm, _EMPTY), tier_of.get(arm), m)
+        p = global_rates[arm]
         excess += (k.successes - n * p) ** 2 - n * p * (1.0 - p)
         weight += n * n
         noise += n * n * p * (1.0 - p)
@@ -315,7 +317,15 @@ def estimate_arms(
     m_nb = max(config.neighbour_strength, _MIN_STRENGTH)
     kind_rates = {arm: _kind_rate(inp, arm, tier_of.get(arm), m) for arm in set(chosen_arms) | set(local)}
     shift = difficulty_shift(inp, config, kind_rates, weighed)
-    kind_strength = fitted_kind_strength(inp, tier_of, m) if inp.learned is not None else 0.0
+    # The learned layer's per-arm base rates, once for the candidates and every arm seen on the kind.
+    global_rates: dict[Arm, float] = {}
+    kind_strength = 0.0
+    if inp.learned is not None:
+        global_rates = {
+            arm: _global_rate(inp.global_stats.get(arm, _EMPTY), tier_of.get(arm), m)
+            for arm in {*chosen_arms, *inp.kind_stats}
+        }
+        kind_strength = fitted_kind_strength(inp.kind_stats, global_rates, m)
     out = []
     for arm in chosen_arms:
         g = inp.global_stats.get(arm, _EMPTY)
@@ -329,7 +339,7 @@ def estimate_arms(
         p = min(1.0, max(0.0, st.beta_mean(alpha + extra_s, beta + extra_f, default=p_task)))
         feats: tuple[float, ...] = ()
         if inp.learned is not None:
-            p_g = _global_rate(g, tier, m)
+            p_g = global_rates[arm]
             p_fitted = st.shrunk_rate(k.successes, k.attempts, p_g, kind_strength)
             lin = inp.learned
             feats = learned.features(p_g, p_k, p_fitted, p, lin.text_arm.get(arm, 0.0), lin.text_all)

@@ -57,7 +57,7 @@ from processors.scheduling.types import Arm
 FEATURES = ("bias", "base", "kind_light", "kind_fitted", "neighbours", "text_arm", "text_all")
 HEAVY_KIND_SHRINKAGE = 10.0  # kind_fitted: at most this many times prior_strength pseudo-counts
 _PROJECTION_SEED = 20_261_204  # fixed: every worker and replay projects vectors the same way
-_CALIBRATION = (0, 1)  # indices of bias and base in FEATURES
+_CALIBRATION = ("bias", "base")  # the stacker's calibration: its own, tighter prior
 MAX_FEATURE = 6.0  # |feature| cap in logits: one wild source cannot swamp the others
 
 
@@ -106,7 +106,7 @@ def initial_state(config: LearnedConfig) -> LearnedState:
     text = ol.prior(config.text_dimension, config.text_prior_variance) if config.text_dimension > 0 else None
     start = np.array([config.start_weights.get(name, 0.0) for name in FEATURES])
     variances = np.full(len(FEATURES), config.stack_prior_variance)
-    variances[list(_CALIBRATION)] = config.calibration_prior_variance
+    variances[[FEATURES.index(name) for name in _CALIBRATION]] = config.calibration_prior_variance
     return LearnedState(ol.prior(len(FEATURES), variances, start), text, {})
 
 

@@ -1,9 +1,9 @@
 """Bearer tokens with read and write scopes, compared in constant time, and a per-token rate
 limit: the limits library's sliding window counter (this window's count plus the previous
-window's, weighted by how much of it still overlaps) in its asyncio memory storage. Its moving
-window keeps one entry per request and expires them with a thread hop (asyncio.to_thread) after
-nearly every request, which took about a tenth of a recommendation's CPU; its threaded storage
-started an OS thread every 10 ms under load."""
+window's, weighted by how much of it still overlaps) in its asyncio memory storage. Not its moving
+window, which keeps one entry per request and expires them with a thread hop after nearly every
+request, nor its threaded storage, which starts OS threads under load: both take the event loop's
+time from the requests."""
 
 from __future__ import annotations
 

@@ -225,13 +225,12 @@ def machine_cpu_seconds() -> float:
 
 
 def cpu_by_component(
-    worker_pid: int | Collection[int] | None, broker_pid: int | None, postmaster_pid: int | None
+    worker_pids: Collection[int], broker_pid: int | None, postmaster_pid: int | None
 ) -> dict[str, float]:
     """CPU seconds so far of the worker (or the API processes: several pids count as one part),
     our broker, our PostgreSQL server (postmaster and its children only: other servers on the
     machine are not ours), this process, and the rest of the machine: differences between two
     calls show which part used the cores in a phase."""
-    workers = {worker_pid} if isinstance(worker_pid, int) else set(worker_pid or ())
     out: dict[str, float] = defaultdict(float)
     me = os.getpid()
     ours = 0.0
@@ -244,7 +243,7 @@ def cpu_by_component(
             continue
         _, cpu = stat
         part = None
-        if pid in workers:
+        if pid in worker_pids:
             part = "worker"
         elif pid == broker_pid:
             part = "broker"

@@ -199,7 +199,7 @@ class Phases:
     async def run(self, stream: str, phase: str, n: int, offered: float | None) -> PhaseResult:
         topic = self.settings.input_topics[stream]
         events = self.events(stream, phase, n)
-        before = cpu_by_component(self.worker.pid, self.broker_pid, self.postmaster_pid)
+        before = cpu_by_component((self.worker.pid,), self.broker_pid, self.postmaster_pid)
         started = time.time()
         sent = await publish(self.producer, topic, events, rate=offered, on_sent=self.on_sent)
         ok = await self.poller.wait_for(sent, self.timeout_s, self.worker.alive)
@@ -210,7 +210,7 @@ class Phases:
         # own (sql/0008): the phase ends when the merger has indexed them, so their CPU counts
         # here and not in the next phase.
         drained_at = await self._index_queue_drained(self.timeout_s) if ok else None
-        after = cpu_by_component(self.worker.pid, self.broker_pid, self.postmaster_pid)
+        after = cpu_by_component((self.worker.pid,), self.broker_pid, self.postmaster_pid)
         if not self.worker.alive():
             raise RuntimeError(f"the worker exited during {stream}/{phase}:\n{self.worker.log_tail()}")
         output = {

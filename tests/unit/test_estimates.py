@@ -323,8 +323,8 @@ def test_neighbour_evidence_is_the_weighted_sum_in_any_order(rows: list[Neighbou
 
 
 def _fitted(kind_stats: Mapping[Arm, ArmTotals]) -> float:
-    global_stats = {CHEAP: outcomes(1000, 500), STRONG: outcomes(1000, 500), CODER: outcomes(1000, 500)}
-    return fitted_kind_strength(task(global_stats=global_stats, kind_stats=kind_stats), {}, 2.0)
+    global_rates = dict.fromkeys((CHEAP, STRONG, CODER), 0.5)  # each arm's rate over all tasks
+    return fitted_kind_strength(kind_stats, global_rates, 2.0)
 
 
 def test_the_fitted_kind_strength_is_heavy_until_the_kind_strays_beyond_noise() -> None:
