@@ -10,6 +10,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 LOG_LOSS_EPS = 1e-6  # predictions are clipped to [eps, 1 - eps] so one confident miss stays finite
 
 
@@ -118,6 +120,34 @@ def expected_calibration_error(
     )
 
 
+def calibrated_ece(predictions: Sequence[float], bins: int = 10, resamples: int = 200) -> float | None:
+    """The ECE a perfectly calibrated forecaster making exactly these predictions would show: the
+    mean ECE over outcomes drawn from the predictions themselves (consistency resampling, Broecker
+    and Smith 2007; a fixed seed, so a report is reproducible).
+
+    ECE is not zero for a calibrated forecaster: every bin's observed rate carries binomial noise,
+    and the sharper the predictions, the more bins share the pairs and the more noise shows. A
+    forecaster that always says its base rate fills a few bins with many pairs each and shows
+    little; one that spreads its predictions shows more while calibrated. This is the yardstick to
+    read an ECE against. Draws are independent per pair, so where outcomes are correlated (one task,
+    many arms) the real noise is larger still.
+    """
+    if bins < 1 or resamples < 1:
+        raise ValueError("bins and resamples must be at least 1")
+    ps = np.clip(np.asarray(predictions, dtype=np.float64), 0.0, 1.0)
+    if ps.size == 0:
+        return None
+    index = np.minimum((ps * bins).astype(np.int64), bins - 1)
+    predicted = np.bincount(index, weights=ps, minlength=bins)
+    rng = np.random.default_rng(20_071_204)
+    errors = []
+    for _ in range(resamples):
+        drawn = (rng.random(ps.size) < ps).astype(np.float64)
+        observed = np.bincount(index, weights=drawn, minlength=bins)
+        errors.append(float(np.abs(predicted - observed).sum()) / ps.size)
+    return math.fsum(errors) / resamples
+
+
 def mean_absolute_error(predicted: Sequence[float | None], actual: Sequence[float | None]) -> float | None:
     """Mean |predicted - actual| over the pairs where both are known."""
     if len(predicted) != len(actual):
@@ -133,6 +163,7 @@ class ProbabilityScores:
     log_loss: float | None
     auc: float | None
     ece: float | None
+    ece_if_calibrated: float | None  # calibrated_ece: the ECE sampling noise alone gives
     mean_prediction: float | None
     observed_rate: float | None
 
@@ -145,6 +176,7 @@ def probability_scores(predictions: Sequence[float], outcomes: Sequence[bool]) -
         log_loss=log_loss(predictions, outcomes),
         auc=auc(predictions, outcomes),
         ece=expected_calibration_error(predictions, outcomes),
+        ece_if_calibrated=calibrated_ece(predictions),
         mean_prediction=math.fsum(predictions) / n if n else None,
         observed_rate=sum(1 for y in outcomes if y) / n if n else None,
     )

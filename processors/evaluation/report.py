@@ -35,6 +35,7 @@ def _scores(s: metrics.ProbabilityScores) -> dict[str, Any]:
         "log_loss": rounded(s.log_loss),
         "auc": rounded(s.auc),
         "ece": rounded(s.ece),
+        "ece_if_calibrated": rounded(s.ece_if_calibrated),
         "mean_prediction": rounded(s.mean_prediction),
         "observed_rate": rounded(s.observed_rate),
     }

@@ -38,11 +38,12 @@ def probability_table(report: dict[str, Any]) -> TextTable:
                     _f(s["log_loss"]),
                     _f(s["auc"], ".3f"),
                     _f(s["ece"]),
+                    _f(s.get("ece_if_calibrated")),
                 )
             )
     return TextTable(
         "Success probability (prequential: each prediction made before its outcome was published)",
-        ("scored on", "predictor", "pairs", "Brier", "log loss", "AUC", "ECE"),
+        ("scored on", "predictor", "pairs", "Brier", "log loss", "AUC", "ECE", "ECE if calibrated"),
         tuple(rows),
     )
 

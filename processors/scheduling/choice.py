@@ -18,9 +18,9 @@ With cheap 68% vs strong 81% and a 0.8 target the answer is the strong arm, whos
 itself current because it is observed whenever chosen. One question is open: can the cheap arm
 reach 0.8? Optimism (cheapest arm whose upper bound p + z*sd meets the target) spends pulls on
 exactly that and stops once the bound drops under the target, after about
-z^2 p(1-p) / (target - p)^2 = 15 pulls at z = 1. Greedy and epsilon-only rules can lock in for
+z^2 p(1-p) / (target - p)^2 = 10 pulls at z = 0.8. Greedy and epsilon-only rules can lock in for
 good: after an unlucky start on the strong arm the cheap arm has the higher mean, greedy keeps
-choosing it, and epsilon only looks at cheaper arms. Simulated (40 runs of 1000 tasks, 2% epsilon),
+choosing it, and epsilon only looks at cheaper arms. Simulated (40 runs of 1000 tasks, 2% epsilon, z = 1),
 the wrong arm was picked 68 times on average with optimism, 94 with Thompson sampling, and in the
 worst run 999 times with greedy or epsilon-only. Thompson sampling has lighter tails when the cheap
 arm sits near the target (78% or 85%) but pays more on the 68/81 case; on the RouteLLM MMLU
@@ -29,6 +29,14 @@ about the same gain over random routing at equal cost, so optimism is the defaul
 ablation. When no arm can reach the target, optimism turns into UCB1 on success, whose z grows
 with the log of the evidence, so an unlucky start cannot lock in the worse arm. The epsilon draw
 stays small, as a guard for statistics that went stale.
+
+Why z = 0.8: every optimistic pull of a cheaper arm is a task more likely to fail, and with many
+arms there is always one whose bound looks worth a try. In live value-rule replays with bandit
+feedback of the synthetic worlds (default and no-signal profiles, seeds 11 and 12, 2,000 tasks,
+success valued at $1 to $2), the cheapest run to reach 95% of the best arm's success recovered 0.80
+to 0.88 of the oracle's saving at z = 0.8; at z = 1 two of the four never reached the level and the
+others recovered 0.51 and 0.60; with no optimism (z = 0) the choice locks onto the dearest arms
+(0.04 to 0.21); z = 0.5 to 0.7 recovered as little as 0.59. Target-rule runs moved within their noise.
 """
 
 from __future__ import annotations

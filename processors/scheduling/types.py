@@ -78,7 +78,7 @@ class SchedulerConfig:
     use_profiles: bool = True  # let adapted profile vectors nudge the estimate
     profile_weight: float = 2.0
     exploration_rule: Literal["optimism", "thompson"] = "optimism"  # see scheduling/choice.py
-    optimism_z: float = 1.0  # optimism rule: upper bound = mean + z * posterior sd
+    optimism_z: float = 0.8  # optimism rule: upper bound = mean + z * posterior sd (choice.py: why 0.8)
     default_agent: str = "generalist"  # only when there is no arm at all (no stats, no tier rows)
     default_model: str = "medium"
 

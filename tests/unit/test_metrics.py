@@ -9,6 +9,7 @@ import pytest
 from processors.evaluation.metrics import (
     auc,
     brier,
+    calibrated_ece,
     calibration_bins,
     expected_calibration_error,
     log_loss,
@@ -69,8 +70,33 @@ def test_mean_absolute_error_skips_unknown_values() -> None:
 def test_scores_of_nothing_are_none_not_nan() -> None:
     s = probability_scores([], [])
     assert s.count == 0 and s.brier is None and s.log_loss is None and s.auc is None and s.ece is None
+    assert s.ece_if_calibrated is None
 
 
 def test_mismatched_lengths_are_an_error() -> None:
     with pytest.raises(ValueError):
         brier([0.5], [True, False])
+
+
+def test_a_calibrated_forecaster_that_never_hesitates_shows_no_ece() -> None:
+    # predictions of 0 and 1 leave nothing to chance: every draw equals the prediction
+    assert calibrated_ece([0.0, 1.0, 1.0, 0.0]) == 0.0
+
+
+def test_the_ece_of_a_calibrated_coin_is_its_binomial_noise() -> None:
+    # one bin of n pairs at 0.5: E|observed - 0.5| = sqrt(0.25 / n) * sqrt(2 / pi) = 0.00399 at n = 10,000
+    got = calibrated_ece([0.5] * 10_000)
+    assert got is not None and 0.0034 < got < 0.0046  # 200 draws: within 15%
+    assert calibrated_ece([0.5] * 10_000) == got  # seeded: a report is reproducible
+
+
+def test_spreading_the_same_pairs_over_more_bins_shows_more_noise() -> None:
+    # the same 0.5 average, once in one bin and once spread over five: more bins, fewer pairs each
+    sharp = [0.1, 0.3, 0.5, 0.7, 0.9] * 2_000
+    flat = calibrated_ece([0.5] * 10_000)
+    spread = calibrated_ece(sharp)
+    assert flat is not None and spread is not None and spread > 1.5 * flat
+
+
+def test_calibrated_ece_of_nothing_is_none() -> None:
+    assert calibrated_ece([]) is None
