@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 LOG_LOSS_EPS = 1e-6  # predictions are clipped to [eps, 1 - eps] so one confident miss stays finite
 
@@ -78,28 +79,29 @@ def auc(predictions: Sequence[float], outcomes: Sequence[bool]) -> float | None:
     return u / (positives * negatives)
 
 
+def _bin_indices(predictions: npt.NDArray[np.float64], bins: int) -> npt.NDArray[np.int64]:
+    """Equal-width bins over [0, 1]; a prediction of exactly 1 falls in the last bin."""
+    return np.minimum((predictions * bins).astype(np.int64), bins - 1)
+
+
 def calibration_bins(
     predictions: Sequence[float], outcomes: Sequence[bool], bins: int = 10
 ) -> list[CalibrationBin]:
     """Equal-width bins over [0, 1]; a prediction of exactly 1 falls in the last bin."""
     if bins < 1:
         raise ValueError("bins must be at least 1")
-    pairs = _pairs(predictions, outcomes)
-    sums = [0.0] * bins
-    hits = [0.0] * bins
-    counts = [0] * bins
-    for p, y in pairs:
-        b = min(int(p * bins), bins - 1)
-        sums[b] += p
-        hits[b] += y
-        counts[b] += 1
+    pairs = np.asarray(_pairs(predictions, outcomes), dtype=np.float64).reshape(-1, 2)
+    index = _bin_indices(pairs[:, 0], bins)
+    counts = np.bincount(index, minlength=bins)
+    sums = np.bincount(index, weights=pairs[:, 0], minlength=bins)
+    hits = np.bincount(index, weights=pairs[:, 1], minlength=bins)
     return [
         CalibrationBin(
             lower=b / bins,
             upper=(b + 1) / bins,
-            count=counts[b],
-            mean_prediction=sums[b] / counts[b] if counts[b] else None,
-            observed_rate=hits[b] / counts[b] if counts[b] else None,
+            count=int(counts[b]),
+            mean_prediction=float(sums[b] / counts[b]) if counts[b] else None,
+            observed_rate=float(hits[b] / counts[b]) if counts[b] else None,
         )
         for b in range(bins)
     ]
@@ -137,7 +139,7 @@ def calibrated_ece(predictions: Sequence[float], bins: int = 10, resamples: int 
     ps = np.clip(np.asarray(predictions, dtype=np.float64), 0.0, 1.0)
     if ps.size == 0:
         return None
-    index = np.minimum((ps * bins).astype(np.int64), bins - 1)
+    index = _bin_indices(ps, bins)
     predicted = np.bincount(index, weights=ps, minlength=bins)
     rng = np.random.default_rng(20_071_204)
     errors = []

@@ -38,7 +38,7 @@ def probability_table(report: dict[str, Any]) -> TextTable:
                     _f(s["log_loss"]),
                     _f(s["auc"], ".3f"),
                     _f(s["ece"]),
-                    _f(s.get("ece_if_calibrated")),
+                    _f(s["ece_if_calibrated"]),
                 )
             )
     return TextTable(
