@@ -166,9 +166,50 @@ def duration_table(report: dict[str, Any]) -> TextTable | None:
     )
 
 
+def orders_table(report: dict[str, Any]) -> TextTable | None:
+    orders = report.get("orders")
+    if orders is None:
+        return None
+
+    def pct(value: Any) -> str:
+        return "-" if value is None else f"{value * 100:+.2f}%"
+
+    rows = [
+        (
+            "file order" if o["seed"] is None else f"shuffle, seed {o['seed']}",
+            _f(o["brier"]),
+            _f(o["best_base_rate_brier"]),
+            pct(o["brier_gap"]),
+            _f(o["log_loss"]),
+            _f(o["best_base_rate_log_loss"]),
+            pct(o["log_loss_gap"]),
+        )
+        for o in orders["per_order"]
+    ]
+    for stat in ("mean", "min", "max"):
+        brier, log_loss = orders["brier_gap"], orders["log_loss_gap"]
+        rows.append(
+            (
+                stat,
+                "",
+                "",
+                pct(brier[stat] if brier else None),
+                "",
+                "",
+                pct(log_loss[stat] if log_loss else None),
+            )
+        )
+    scope = orders["scope"].replace("_", " ")
+    return TextTable(
+        f"Order spread ({orders['orders']} orders, scored on {scope}): tasksage against the best base rate",
+        ("order", "Brier", "best base rate", "gap", "log loss", "best base rate", "gap"),
+        tuple(rows),
+    )
+
+
 def summary_tables(report: dict[str, Any]) -> list[TextTable]:
     tables = [probability_table(report)]
-    for make in (duration_table, routing_table, level_table, two_arm_table, ablation_table):
+    for make in (orders_table, duration_table, routing_table, level_table, two_arm_table, ablation_table):
         table = make(report)
         if table is not None:
             tables.append(table)

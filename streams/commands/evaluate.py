@@ -136,6 +136,14 @@ def _targets(text: str) -> list[float]:
     help="Drop `kind` from every task before the replay; the tier table keeps only its '*' rows.",
 )
 @click.option(
+    "--orders",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With --offline: also replay N - 1 seeded shuffles of the tasks and report how far "
+    "tasksage's gap to the best base rate moves with the order (the main report stays the file's order).",
+)
+@click.option(
     "--exploration-rate",
     type=click.FloatRange(0.0, 1.0),
     default=None,
@@ -155,6 +163,7 @@ def evaluate_command(
     ablate_profiles: bool,
     offline: bool,
     withhold_kind: bool,
+    orders: int,
     exploration_rate: float | None,
 ) -> None:
     """Replay a dataset through the real pipeline, prequentially, and score the schedules.
@@ -171,6 +180,9 @@ def evaluate_command(
 
     targets = _targets(targets_text)
     values = _values(values_text)
+    if orders > 1 and not offline:
+        console.print("[red]error:[/red] --orders needs --offline (each order is one more full replay)")
+        raise SystemExit(2)
     settings = settings_from(ctx, embedder=embedder)
     try:
         dataset = load_dataset(dataset_path).head(limit)
@@ -193,7 +205,7 @@ def evaluate_command(
     runs: list[RunRecord] = []
     if offline:
         report = _offline(
-            settings, dataset, (targets, values), feedback, reveal_delay, exploration_rate, runs
+            settings, dataset, (targets, values), feedback, (reveal_delay, orders), exploration_rate, runs
         )
         written = write_report(report, report_dir, runs, dataset)
         print_report(report, out)
@@ -238,17 +250,36 @@ def _offline(
     dataset: Dataset,
     settings_to_run: tuple[list[float], list[float] | None],
     feedback: Feedback,
-    reveal_delay: int,
+    delay_and_orders: tuple[int, int],
     exploration_rate: float | None,
     runs: list[RunRecord],
 ) -> dict[str, Any]:
+    """The offline report in the file's order; with more than one order, also the order spread
+    (the tasks embedded once, each shuffle reordering the same vectors)."""
+    from processors.evaluation.orders import order_summary, score_gaps, shuffled
     from streams.commands.evaluate_offline import embed_dataset, offline_report
+    from streams.commands.session import console
 
     targets, values = settings_to_run
+    reveal_delay, orders = delay_and_orders
     vectors = asyncio.run(embed_dataset(settings, dataset))
-    return offline_report(
-        settings, dataset, vectors, targets, feedback, reveal_delay, exploration_rate, runs, values=values
-    )
+
+    def replay(data: Dataset, vecs: Any, keep: list[RunRecord] | None) -> dict[str, Any]:
+        return offline_report(
+            settings, data, vecs, targets, feedback, reveal_delay, exploration_rate, keep, values=values
+        )
+
+    report = replay(dataset, vectors, runs)
+    if orders > 1:
+        gaps = [score_gaps(report)]
+        seeds: list[int | None] = [None]
+        for seed in range(1, orders):
+            console.print(f"order {seed + 1} of {orders}: shuffle seed {seed}")
+            order, permutation = shuffled(dataset, seed)
+            gaps.append(score_gaps(replay(order, vectors[permutation], None)))
+            seeds.append(seed)
+        report["orders"] = order_summary(gaps, seeds)
+    return report
 
 
 def print_report(report: dict[str, Any], console: Any) -> None:

@@ -48,3 +48,49 @@ def test_offline_replay_of_agent_work_with_kinds_withheld(tmp_path: Path) -> Non
     assert len(report["dataset"]["arms"]) == 24
     assert report["exploration"]["explorations"] == report["run"]["explorations"]
     assert "Cheapest point reaching 95%" in out
+
+
+def test_offline_replay_in_three_orders_reports_the_spread_of_the_gap(tmp_path: Path) -> None:
+    data = tmp_path / "nosignal.jsonl"
+    _run(
+        tmp_path, "simulate", "--profile", "no-signal", "--tasks", "80", "--seed", "7", "--output", str(data)
+    )
+    out = _run(
+        tmp_path,
+        "evaluate",
+        "--offline",
+        "--orders",
+        "3",
+        "--dataset",
+        str(data),
+        "--report",
+        str(tmp_path / "r"),
+    )
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    orders = report["orders"]
+    assert orders["orders"] == 3 and orders["scope"] == "all_arms"
+    assert [o["seed"] for o in orders["per_order"]] == [None, 1, 2]
+    # The first order is the main report's own replay; the shuffles score the same 80 tasks.
+    scores = report["probabilities"]["all_arms"]
+    assert orders["per_order"][0]["brier"] == scores["tasksage"]["brier"]
+    best = min(scores[name]["brier"] for name in ("base rates (per agent/model)", "base rates per kind"))
+    assert orders["per_order"][0]["best_base_rate_brier"] == best
+    gaps = [o["brier_gap"] for o in orders["per_order"]]
+    assert orders["brier_gap"]["min"] == min(gaps) and orders["brier_gap"]["max"] == max(gaps)
+    assert "Order spread (3 orders, scored on all arms)" in out
+
+
+def test_orders_without_offline_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    data = tmp_path / "one.jsonl"
+    data.write_text(json.dumps({"task": {"task_id": "t1", "description": "x"}, "outcomes": []}) + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKSAGE_")}
+    done = subprocess.run(
+        [TASKSAGE, "evaluate", "--orders", "2", "--dataset", str(data)],
+        env=env | {"COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--orders needs --offline" in done.stdout + done.stderr
