@@ -8,40 +8,55 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 TASKSAGE = str(Path(sys.executable).with_name("tasksage"))
 
 
-def _run(tmp_path: Path, *args: str) -> str:
+def _invoke(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKSAGE_")}
     env |= {"TASKSAGE_DATA_DIR": str(tmp_path / "data"), "TASKSAGE_LOG_LEVEL": "WARNING", "COLUMNS": "200"}
-    done = subprocess.run(
+    return subprocess.run(
         [TASKSAGE, *args], env=env, capture_output=True, text=True, timeout=300, check=False
     )
+
+
+def _run(tmp_path: Path, *args: str) -> str:
+    done = _invoke(tmp_path, *args)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
 
-def test_offline_replay_of_agent_work_with_kinds_withheld(tmp_path: Path) -> None:
-    data = tmp_path / "agents.jsonl"
+def _simulate(tmp_path: Path, profile: str, tasks: int, seed: int) -> Path:
+    data = tmp_path / f"{profile}.jsonl"
     _run(
-        tmp_path, "simulate", "--profile", "agent-work", "--tasks", "60", "--seed", "5", "--output", str(data)
-    )
-    out = _run(
         tmp_path,
-        "evaluate",
-        "--offline",
-        "--withhold-kind",
-        "--feedback",
-        "bandit",
-        "--reveal-delay",
-        "5",
-        "--dataset",
+        "simulate",
+        "--profile",
+        profile,
+        "--tasks",
+        str(tasks),
+        "--seed",
+        str(seed),
+        "--output",
         str(data),
-        "--report",
-        str(tmp_path / "report"),
     )
-    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    return data
+
+
+def _evaluate_offline(tmp_path: Path, data: Path, *flags: str) -> tuple[str, dict[str, Any]]:
+    """Printed tables and report.json of `evaluate --offline FLAGS` on the dataset."""
+    out = _run(
+        tmp_path, "evaluate", "--offline", *flags, "--dataset", str(data), "--report", str(tmp_path / "r")
+    )
+    return out, json.loads((tmp_path / "r" / "report.json").read_text())
+
+
+def test_offline_replay_of_agent_work_with_kinds_withheld(tmp_path: Path) -> None:
+    data = _simulate(tmp_path, "agent-work", 60, 5)
+    out, report = _evaluate_offline(
+        tmp_path, data, "--withhold-kind", "--feedback", "bandit", "--reveal-delay", "5"
+    )
     assert report["run"]["learned_layer"] is True
     assert report["run"]["tasks"] == 60
     assert report["dataset"]["kinds"] == 1  # every kind withheld
@@ -51,22 +66,8 @@ def test_offline_replay_of_agent_work_with_kinds_withheld(tmp_path: Path) -> Non
 
 
 def test_offline_replay_in_three_orders_reports_the_spread_of_the_gap(tmp_path: Path) -> None:
-    data = tmp_path / "nosignal.jsonl"
-    _run(
-        tmp_path, "simulate", "--profile", "no-signal", "--tasks", "80", "--seed", "7", "--output", str(data)
-    )
-    out = _run(
-        tmp_path,
-        "evaluate",
-        "--offline",
-        "--orders",
-        "3",
-        "--dataset",
-        str(data),
-        "--report",
-        str(tmp_path / "r"),
-    )
-    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    data = _simulate(tmp_path, "no-signal", 80, 7)
+    out, report = _evaluate_offline(tmp_path, data, "--orders", "3")
     orders = report["orders"]
     assert orders["orders"] == 3 and orders["scope"] == "all_arms"
     assert [o["seed"] for o in orders["per_order"]] == [None, 1, 2]
@@ -83,14 +84,6 @@ def test_offline_replay_in_three_orders_reports_the_spread_of_the_gap(tmp_path: 
 def test_orders_without_offline_is_refused_with_what_to_do(tmp_path: Path) -> None:
     data = tmp_path / "one.jsonl"
     data.write_text(json.dumps({"task": {"task_id": "t1", "description": "x"}, "outcomes": []}) + "\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKSAGE_")}
-    done = subprocess.run(
-        [TASKSAGE, "evaluate", "--orders", "2", "--dataset", str(data)],
-        env=env | {"COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _invoke(tmp_path, "evaluate", "--orders", "2", "--dataset", str(data))
     assert done.returncode == 2
     assert "--orders needs --offline" in done.stdout + done.stderr
