@@ -18,8 +18,7 @@ import msgspec
 import numpy as np
 
 from processors.evaluation.dataset import Dataset
-
-BASELINES = ("base rates (per agent/model)", "base rates per kind")
+from processors.evaluation.runs import BASELINES
 
 
 def shuffled(dataset: Dataset, seed: int) -> tuple[Dataset, list[int]]:

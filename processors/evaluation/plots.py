@@ -9,6 +9,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from processors.evaluation.runs import PER_KIND_BASELINE
+
 
 def _pyplot() -> Any:
     try:
@@ -42,7 +44,7 @@ def calibration_plot(report: dict[str, Any], path: Path) -> bool:
     cal = report["calibration"]
     fig, (ax, hist) = plt.subplots(2, 1, figsize=(6, 7), gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
     ax.plot([0, 1], [0, 1], color="#999", linestyle="--", linewidth=1, label="perfect calibration")
-    for name, style in (("tasksage", "o-"), ("base rates per kind", "s:")):
+    for name, style in (("tasksage", "o-"), (PER_KIND_BASELINE, "s:")):
         bins = [b for b in cal[name] if b["count"]]
         ax.plot(
             [b["mean_prediction"] for b in bins],

@@ -24,7 +24,7 @@ from processors.evaluation.report_routing import (
     routing_section,
     sweep_of,
 )
-from processors.evaluation.runs import RunRecord, base_rate_predictions
+from processors.evaluation.runs import PER_ARM_BASELINE, PER_KIND_BASELINE, RunRecord, base_rate_predictions
 from processors.scheduling.types import Arm, SchedulerConfig
 
 
@@ -108,8 +108,8 @@ def build_report(
             name: _scores(metrics.probability_scores(*prediction_pairs(dataset, preds, arms_of)))
             for name, preds in (
                 ("tasksage", main.predictions),
-                ("base rates (per agent/model)", base_global),
-                ("base rates per kind", base_kind),
+                (PER_ARM_BASELINE, base_global),
+                (PER_KIND_BASELINE, base_kind),
             )
         }
     calibration_scope = all_arms if main.feedback == "full" else chosen_arms
@@ -134,7 +134,7 @@ def build_report(
         "calibration": {
             "scope": "all arms" if main.feedback == "full" else "chosen arm",
             "tasksage": _bins(*prediction_pairs(dataset, main.predictions, calibration_scope)),
-            "base rates per kind": _bins(*prediction_pairs(dataset, base_kind, calibration_scope)),
+            PER_KIND_BASELINE: _bins(*prediction_pairs(dataset, base_kind, calibration_scope)),
         },
         "duration": {
             "tasksage_mae_ms": rounded(_duration_mae(dataset, main.predictions, chosen_arms), 1),
@@ -236,12 +236,8 @@ def _two_arm_section(
         "score": "predicted gain p(strong) - p(weak); the share x with the largest gains goes to the strong arm",
         "apgr": {
             "tasksage": rounded(curve.apgr),
-            "base rates (per agent/model)": rounded(
-                rt.apgr_curve(gain(base_global), weak_outcomes, strong_outcomes).apgr
-            ),
-            "base rates per kind": rounded(
-                rt.apgr_curve(gain(base_kind), weak_outcomes, strong_outcomes).apgr
-            ),
+            PER_ARM_BASELINE: rounded(rt.apgr_curve(gain(base_global), weak_outcomes, strong_outcomes).apgr),
+            PER_KIND_BASELINE: rounded(rt.apgr_curve(gain(base_kind), weak_outcomes, strong_outcomes).apgr),
             "random": 0.5,
         },
         "curve": {

@@ -10,7 +10,13 @@ from typing import Any
 from processors.evaluation import routing as rt
 from processors.evaluation.dataset import Dataset, arm_name
 from processors.evaluation.offline import Prediction
-from processors.evaluation.runs import RunRecord, base_rate_policy, base_rate_predictions
+from processors.evaluation.runs import (
+    PER_ARM_BASELINE,
+    PER_KIND_BASELINE,
+    RunRecord,
+    base_rate_policy,
+    base_rate_predictions,
+)
 from processors.scheduling.types import SchedulerConfig
 
 LEVEL_FRACTION = 0.95
@@ -96,7 +102,7 @@ def routing_section(
                 )
             )
         )
-    for per_kind, name in ((False, "base rates (per agent/model)"), (True, "base rates per kind")):
+    for per_kind, name in ((False, PER_ARM_BASELINE), (True, PER_KIND_BASELINE)):
         policy = base_rate_policy(dataset, config, main, per_kind=per_kind)
         rows.append(row(rt.score_choices(table, choices_of(table, policy), f"{name} ({main.setting})")))
     rows.append(
@@ -136,7 +142,7 @@ def routing_section(
     sweeps: dict[str, list[rt.SweepPoint] | None] = {}
     for rule in ("target", "value"):
         sweeps[f"tasksage ({rule} sweep)"] = sweep_of(table, main.predictions, rule)
-        sweeps[f"base rates per kind ({rule} sweep)"] = sweep_of(table, base_kind, rule)
+        sweeps[f"{PER_KIND_BASELINE} ({rule} sweep)"] = sweep_of(table, base_kind, rule)
         sweeps[f"true probabilities ({rule} sweep)"] = truth_sweep(dataset, table, rule)
     curves = {name: curve_points(points) for name, points in sweeps.items() if points is not None}
     at_level: dict[str, Any] = {}

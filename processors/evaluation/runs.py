@@ -10,6 +10,12 @@ from processors.evaluation.dataset import Dataset
 from processors.evaluation.offline import Feedback, OfflineOptions, Prediction, replay_offline
 from processors.scheduling.types import Arm, SchedulerConfig
 
+# The base-rate baselines' names: keys of every report's scores and calibration, and the stem of
+# their routing rows and sweeps.
+PER_ARM_BASELINE = "base rates (per agent/model)"
+PER_KIND_BASELINE = "base rates per kind"
+BASELINES = (PER_ARM_BASELINE, PER_KIND_BASELINE)
+
 
 @dataclass(frozen=True, slots=True)
 class RunRecord:
