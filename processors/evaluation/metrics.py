@@ -87,7 +87,7 @@ def _bin_indices(predictions: npt.NDArray[np.float64], bins: int) -> npt.NDArray
 def calibration_bins(
     predictions: Sequence[float], outcomes: Sequence[bool], bins: int = 10
 ) -> list[CalibrationBin]:
-    """Equal-width bins over [0, 1]; a prediction of exactly 1 falls in the last bin."""
+    """Count, mean prediction and observed rate in each bin of `_bin_indices`."""
     if bins < 1:
         raise ValueError("bins must be at least 1")
     pairs = np.asarray(_pairs(predictions, outcomes), dtype=np.float64).reshape(-1, 2)

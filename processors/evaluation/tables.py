@@ -186,8 +186,8 @@ def orders_table(report: dict[str, Any]) -> TextTable | None:
         )
         for o in orders["per_order"]
     ]
+    brier, log_loss = orders["brier_gap"], orders["log_loss_gap"]
     for stat in ("mean", "min", "max"):
-        brier, log_loss = orders["brier_gap"], orders["log_loss_gap"]
         rows.append(
             (
                 stat,
