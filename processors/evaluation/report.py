@@ -1,7 +1,7 @@
 """Assemble the evaluation report (a JSON-ready dict) from replay records. Pure.
 
 Sections: probabilities (Brier, log loss, AUC, ECE against base-rate predictors fed the same
-outcomes), calibration bins, duration MAE, routing (the run and every baseline on the ground
+outcomes, and against the ground truth where the dataset carries it), calibration bins, duration MAE, routing (the run and every baseline on the ground
 truth), the 95% point, the success-target sweep, two-arm figures (APGR, cost saving) and ablations.
 """
 
@@ -24,7 +24,13 @@ from processors.evaluation.report_routing import (
     routing_section,
     sweep_of,
 )
-from processors.evaluation.runs import PER_ARM_BASELINE, PER_KIND_BASELINE, RunRecord, base_rate_predictions
+from processors.evaluation.runs import (
+    PER_ARM_BASELINE,
+    PER_KIND_BASELINE,
+    TRUE_PROBABILITIES,
+    RunRecord,
+    base_rate_predictions,
+)
 from processors.scheduling.types import Arm, SchedulerConfig
 
 
@@ -52,6 +58,21 @@ def prediction_pairs(
             outcome = item.outcome(arm)
             if outcome is not None and arm in pred.probabilities:
                 ps.append(pred.probabilities[arm])
+                ys.append(outcome.success)
+    return ps, ys
+
+
+def truth_pairs(dataset: Dataset, arms_of: Sequence[Sequence[Arm]]) -> tuple[list[float], list[bool]]:
+    """(true probability, outcome) for each task's listed arms: the synthetic ground truth scored like
+    a predictor. No estimator can expect to beat its Brier or log loss, and its ECE is the sampling
+    floor of a perfectly calibrated forecaster on these very pairs."""
+    ps: list[float] = []
+    ys: list[bool] = []
+    for item, arms in zip(dataset.tasks, arms_of, strict=True):
+        for arm in arms:
+            outcome = item.outcome(arm)
+            if outcome is not None and arm in item.truth:
+                ps.append(item.truth[arm])
                 ys.append(outcome.success)
     return ps, ys
 
@@ -102,6 +123,7 @@ def build_report(
     base_global = base_rate_predictions(dataset, main_config, main, per_kind=False)
     base_kind = base_rate_predictions(dataset, main_config, main, per_kind=True)
 
+    has_truth = all(item.truth for item in dataset.tasks)
     probabilities: dict[str, Any] = {}
     for scope, arms_of in (("chosen_arm", chosen_arms), ("all_arms", all_arms)):
         probabilities[scope] = {
@@ -112,6 +134,10 @@ def build_report(
                 (PER_KIND_BASELINE, base_kind),
             )
         }
+        if has_truth:
+            probabilities[scope][TRUE_PROBABILITIES] = _scores(
+                metrics.probability_scores(*truth_pairs(dataset, arms_of))
+            )
     calibration_scope = all_arms if main.feedback == "full" else chosen_arms
     report: dict[str, Any] = {
         "dataset": _dataset_section(dataset),

@@ -13,6 +13,7 @@ from processors.evaluation.offline import Prediction
 from processors.evaluation.runs import (
     PER_ARM_BASELINE,
     PER_KIND_BASELINE,
+    TRUE_PROBABILITIES,
     RunRecord,
     base_rate_policy,
     base_rate_predictions,
@@ -143,7 +144,7 @@ def routing_section(
     for rule in ("target", "value"):
         sweeps[f"tasksage ({rule} sweep)"] = sweep_of(table, main.predictions, rule)
         sweeps[f"{PER_KIND_BASELINE} ({rule} sweep)"] = sweep_of(table, base_kind, rule)
-        sweeps[f"true probabilities ({rule} sweep)"] = truth_sweep(dataset, table, rule)
+        sweeps[f"{TRUE_PROBABILITIES} ({rule} sweep)"] = truth_sweep(dataset, table, rule)
     curves = {name: curve_points(points) for name, points in sweeps.items() if points is not None}
     at_level: dict[str, Any] = {}
     for name, points in sweeps.items():

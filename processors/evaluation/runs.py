@@ -15,6 +15,9 @@ from processors.scheduling.types import Arm, SchedulerConfig
 PER_ARM_BASELINE = "base rates (per agent/model)"
 PER_KIND_BASELINE = "base rates per kind"
 BASELINES = (PER_ARM_BASELINE, PER_KIND_BASELINE)
+# The synthetic ground truth scored as a predictor (reports of datasets that carry it): a floor for
+# every score, not a baseline to beat.
+TRUE_PROBABILITIES = "true probabilities"
 
 
 @dataclass(frozen=True, slots=True)
