@@ -18,7 +18,7 @@ import msgspec
 import numpy as np
 
 from processors.evaluation.dataset import Dataset
-from processors.evaluation.runs import BASELINES
+from processors.evaluation.runs import BASELINES, PER_ARM_BASELINE, TRUE_PROBABILITIES
 
 
 def shuffled(dataset: Dataset, seed: int) -> tuple[Dataset, list[int]]:
@@ -36,8 +36,11 @@ def shuffled(dataset: Dataset, seed: int) -> tuple[Dataset, list[int]]:
 
 def score_gaps(report: dict[str, Any]) -> dict[str, Any]:
     """tasksage's Brier and log loss against the best base rate's, on the scope the feedback mode
-    is judged by (all arms with full feedback, the chosen arm with bandit); gaps are relative
-    (0.006 = 0.6% worse)."""
+        is judged by (all arms with full feedback, the chosen arm with bandit); gaps are relative
+        (0.006 = 0.6% worse). ECE is held against the per-arm base rate's, the calibration bar, as a
+        difference (ECE is already a probability); the ground truth's ECE rides along where the dataset
+        has it, as the floor a perfectly calibrated forecaster would show on the same pairs. On two-arm
+    datasets RouteLLM's APGR rides along too: it ranks tasks, so it moves with the order as well."""
     scope = "all_arms" if report["run"]["feedback"] == "full" else "chosen_arm"
     scores = report["probabilities"][scope]
     ours = scores["tasksage"]
@@ -47,6 +50,14 @@ def score_gaps(report: dict[str, Any]) -> dict[str, Any]:
         out[metric] = ours[metric]
         out[f"best_base_rate_{metric}"] = best
         out[f"{metric}_gap"] = ours[metric] / best - 1.0 if best > 0 else None
+    per_arm_ece = scores[PER_ARM_BASELINE]["ece"]
+    out["ece"] = ours["ece"]
+    out["per_arm_ece"] = per_arm_ece
+    out["ece_gap"] = (
+        ours["ece"] - per_arm_ece if ours["ece"] is not None and per_arm_ece is not None else None
+    )
+    out["true_probabilities_ece"] = scores.get(TRUE_PROBABILITIES, {}).get("ece")
+    out["apgr"] = report.get("two_arm", {}).get("apgr", {}).get("tasksage")  # two-arm datasets only
     return out
 
 
@@ -59,7 +70,7 @@ def order_summary(gaps: Sequence[dict[str, Any]], seeds: Sequence[int | None]) -
         "scope": gaps[0]["scope"],
         "per_order": [{"seed": seed, **gap} for seed, gap in zip(seeds, gaps, strict=True)],
     }
-    for metric in ("brier_gap", "log_loss_gap"):
+    for metric in ("brier_gap", "log_loss_gap", "ece_gap", "apgr"):
         values = [g[metric] for g in gaps if g[metric] is not None]
         summary[metric] = (
             {"mean": sum(values) / len(values), "min": min(values), "max": max(values)} if values else None

@@ -174,6 +174,10 @@ def orders_table(report: dict[str, Any]) -> TextTable | None:
     def pct(value: Any) -> str:
         return "-" if value is None else f"{value * 100:+.2f}%"
 
+    def diff(value: Any) -> str:
+        return "-" if value is None else f"{value:+.4f}"
+
+    two_arm = orders.get("apgr") is not None  # APGR only where the dataset has two arms
     rows = [
         (
             "file order" if o["seed"] is None else f"shuffle, seed {o['seed']}",
@@ -183,26 +187,39 @@ def orders_table(report: dict[str, Any]) -> TextTable | None:
             _f(o["log_loss"]),
             _f(o["best_base_rate_log_loss"]),
             pct(o["log_loss_gap"]),
+            _f(o["ece"]),
+            _f(o["per_arm_ece"]),
+            diff(o["ece_gap"]),
+            _f(o["true_probabilities_ece"]),
+            *((_f(o["apgr"], ".3f"),) if two_arm else ()),
         )
         for o in orders["per_order"]
     ]
-    brier, log_loss = orders["brier_gap"], orders["log_loss_gap"]
     for stat in ("mean", "min", "max"):
-        rows.append(
-            (
-                stat,
-                "",
-                "",
-                pct(brier[stat] if brier else None),
-                "",
-                "",
-                pct(log_loss[stat] if log_loss else None),
-            )
+        brier, log_loss, ece, apgr = (
+            (orders[metric] or {}).get(stat) for metric in ("brier_gap", "log_loss_gap", "ece_gap", "apgr")
         )
+        apgr_cell = (_f(apgr, ".3f"),) if two_arm else ()
+        rows.append((stat, "", "", pct(brier), "", "", pct(log_loss), "", "", diff(ece), "", *apgr_cell))
     scope = orders["scope"].replace("_", " ")
+    columns = (
+        "order",
+        "Brier",
+        "best base rate",
+        "gap",
+        "log loss",
+        "best base rate",
+        "gap",
+        "ECE",
+        "per-arm ECE",
+        "gap",
+        "truth's ECE",
+        *(("APGR",) if two_arm else ()),
+    )
     return TextTable(
-        f"Order spread ({orders['orders']} orders, scored on {scope}): tasksage against the best base rate",
-        ("order", "Brier", "best base rate", "gap", "log loss", "best base rate", "gap"),
+        f"Order spread ({orders['orders']} orders, scored on {scope}): tasksage against the best base rate,"
+        " and its ECE against the per-arm base rate's",
+        columns,
         tuple(rows),
     )
 

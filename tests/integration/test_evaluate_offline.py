@@ -78,6 +78,13 @@ def test_offline_replay_in_three_orders_reports_the_spread_of_the_gap(tmp_path: 
     assert orders["per_order"][0]["best_base_rate_brier"] == best
     gaps = [o["brier_gap"] for o in orders["per_order"]]
     assert orders["brier_gap"]["min"] == min(gaps) and orders["brier_gap"]["max"] == max(gaps)
+    # ECE against the per-arm base rate's, with the simulated ground truth's beside it: the truth's
+    # predictions are the same whatever the order, and so are the pairs they are scored on.
+    first = orders["per_order"][0]
+    assert first["ece"] == scores["tasksage"]["ece"]
+    assert first["per_arm_ece"] == scores["base rates (per agent/model)"]["ece"]
+    assert first["true_probabilities_ece"] == scores["true probabilities"]["ece"]
+    assert len({o["true_probabilities_ece"] for o in orders["per_order"]}) == 1
     assert "Order spread (3 orders, scored on all arms)" in out
 
 
