@@ -187,17 +187,18 @@ def orders_table(report: dict[str, Any]) -> TextTable | None:
             _f(o["log_loss"]),
             _f(o["best_base_rate_log_loss"]),
             pct(o["log_loss_gap"]),
-            _f(o["ece"]),
-            _f(o["per_arm_ece"]),
-            diff(o["ece_gap"]),
-            _f(o["true_probabilities_ece"]),
-            *((_f(o["apgr"], ".3f"),) if two_arm else ()),
+            _f(o.get("ece")),
+            _f(o.get("per_arm_ece")),
+            diff(o.get("ece_gap")),
+            _f(o.get("true_probabilities_ece")),
+            *((_f(o.get("apgr"), ".3f"),) if two_arm else ()),
         )
         for o in orders["per_order"]
     ]
     for stat in ("mean", "min", "max"):
         brier, log_loss, ece, apgr = (
-            (orders[metric] or {}).get(stat) for metric in ("brier_gap", "log_loss_gap", "ece_gap", "apgr")
+            (orders.get(metric) or {}).get(stat)
+            for metric in ("brier_gap", "log_loss_gap", "ece_gap", "apgr")
         )
         apgr_cell = (_f(apgr, ".3f"),) if two_arm else ()
         rows.append((stat, "", "", pct(brier), "", "", pct(log_loss), "", "", diff(ece), "", *apgr_cell))

@@ -140,3 +140,27 @@ def test_two_arm_datasets_get_the_apgr_of_every_order_and_its_spread() -> None:
     many_arms = [score_gaps(_report("full", (0.2, 0.5), (0.2, 0.5), (0.2, 0.5)))]
     plain = orders_table({"orders": order_summary(many_arms, [None])})
     assert plain is not None and "APGR" not in plain.header
+
+
+def test_a_report_written_before_ece_and_apgr_were_kept_still_prints() -> None:
+    old = {
+        "orders": 1,
+        "scope": "all_arms",
+        "per_order": [
+            {
+                "seed": None,
+                "brier": 0.2,
+                "best_base_rate_brier": 0.2,
+                "brier_gap": 0.0,
+                "log_loss": 0.5,
+                "best_base_rate_log_loss": 0.5,
+                "log_loss_gap": 0.0,
+            }
+        ],
+        "brier_gap": {"mean": 0.0, "min": 0.0, "max": 0.0},
+        "log_loss_gap": {"mean": 0.0, "min": 0.0, "max": 0.0},
+    }
+    table = orders_table({"orders": old})
+    assert table is not None and "APGR" not in table.header
+    assert table.rows[0][7:] == ("-", "-", "-", "-")
+    assert [row[9] for row in table.rows[1:]] == ["-", "-", "-"]
