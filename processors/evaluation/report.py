@@ -8,7 +8,7 @@ truth), the 95% point, the success-target sweep, two-arm figures (APGR, cost sav
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from processors.evaluation import metrics
@@ -47,34 +47,32 @@ def _scores(s: metrics.ProbabilityScores) -> dict[str, Any]:
     }
 
 
+def _pairs(
+    dataset: Dataset, probabilities: Sequence[Mapping[Arm, float]], arms_of: Sequence[Sequence[Arm]]
+) -> tuple[list[float], list[bool]]:
+    ps: list[float] = []
+    ys: list[bool] = []
+    for item, probs, arms in zip(dataset.tasks, probabilities, arms_of, strict=True):
+        for arm in arms:
+            outcome = item.outcome(arm)
+            if outcome is not None and arm in probs:
+                ps.append(probs[arm])
+                ys.append(outcome.success)
+    return ps, ys
+
+
 def prediction_pairs(
     dataset: Dataset, preds: Sequence[Prediction], arms_of: Sequence[Sequence[Arm]]
 ) -> tuple[list[float], list[bool]]:
     """(probability, outcome) for each task's listed arms that have both."""
-    ps: list[float] = []
-    ys: list[bool] = []
-    for item, pred, arms in zip(dataset.tasks, preds, arms_of, strict=True):
-        for arm in arms:
-            outcome = item.outcome(arm)
-            if outcome is not None and arm in pred.probabilities:
-                ps.append(pred.probabilities[arm])
-                ys.append(outcome.success)
-    return ps, ys
+    return _pairs(dataset, [p.probabilities for p in preds], arms_of)
 
 
 def truth_pairs(dataset: Dataset, arms_of: Sequence[Sequence[Arm]]) -> tuple[list[float], list[bool]]:
     """(true probability, outcome) for each task's listed arms: the synthetic ground truth scored like
     a predictor. No estimator can expect to beat its Brier or log loss, and its ECE is the sampling
     floor of a perfectly calibrated forecaster on these very pairs."""
-    ps: list[float] = []
-    ys: list[bool] = []
-    for item, arms in zip(dataset.tasks, arms_of, strict=True):
-        for arm in arms:
-            outcome = item.outcome(arm)
-            if outcome is not None and arm in item.truth:
-                ps.append(item.truth[arm])
-                ys.append(outcome.success)
-    return ps, ys
+    return _pairs(dataset, [item.truth for item in dataset.tasks], arms_of)
 
 
 def _bins(ps: Sequence[float], ys: Sequence[bool]) -> list[dict[str, Any]]:
