@@ -36,10 +36,10 @@ def shuffled(dataset: Dataset, seed: int) -> tuple[Dataset, list[int]]:
 
 def score_gaps(report: dict[str, Any]) -> dict[str, Any]:
     """tasksage's Brier and log loss against the best base rate's, on the scope the feedback mode
-        is judged by (all arms with full feedback, the chosen arm with bandit); gaps are relative
-        (0.006 = 0.6% worse). ECE is held against the per-arm base rate's, the calibration bar, as a
-        difference (ECE is already a probability); the ground truth's ECE rides along where the dataset
-        has it, as the floor a perfectly calibrated forecaster would show on the same pairs. On two-arm
+    is judged by (all arms with full feedback, the chosen arm with bandit); gaps are relative
+    (0.006 = 0.6% worse). ECE is held against the per-arm base rate's, the calibration bar, as a
+    difference (ECE is already a probability); the ground truth's ECE rides along where the dataset
+    has it, as the floor a perfectly calibrated forecaster would show on the same pairs. On two-arm
     datasets RouteLLM's APGR rides along too: it ranks tasks, so it moves with the order as well."""
     scope = "all_arms" if report["run"]["feedback"] == "full" else "chosen_arm"
     scores = report["probabilities"][scope]

@@ -1,8 +1,9 @@
 """Assemble the evaluation report (a JSON-ready dict) from replay records. Pure.
 
 Sections: probabilities (Brier, log loss, AUC, ECE against base-rate predictors fed the same
-outcomes, and against the ground truth where the dataset carries it), calibration bins, duration MAE, routing (the run and every baseline on the ground
-truth), the 95% point, the success-target sweep, two-arm figures (APGR, cost saving) and ablations.
+outcomes, and against the ground truth where the dataset carries it), calibration bins, duration
+MAE, routing (the run and every baseline on the ground truth), the 95% point, the success-target
+sweep, two-arm figures (APGR, cost saving) and ablations.
 """
 
 from __future__ import annotations
