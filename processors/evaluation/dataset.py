@@ -88,6 +88,11 @@ class Dataset:
         seen = {a.arm for a in self.header.arms} | {o.arm for t in self.tasks for o in t.outcomes}
         return tuple(sorted(seen))
 
+    @property
+    def has_truth(self) -> bool:
+        """Every task carries its true success probabilities (simulated data)."""
+        return all(item.truth for item in self.tasks)
+
     def arm_spec(self, arm: Arm) -> ArmSpec:
         return next((a for a in self.header.arms if a.arm == arm), ArmSpec(arm))
 

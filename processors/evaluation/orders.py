@@ -5,7 +5,9 @@ predicted, and with bandit feedback which arms it chose to see at all. The same 
 order give another path, and on a few thousand tasks the gap between tasksage and the best base
 rate moves by tenths of a percent with full feedback and by about a percent with bandit feedback.
 `tasksage evaluate --offline --orders N` replays the file's order and N - 1 seeded shuffles and
-reports the gap for each, so a difference smaller than that spread is read as what it is.
+reports the gap for each, so a difference smaller than that spread is read as what it is. ECE
+moves with the order too (the per-arm base rate's by a factor of two on the same pairs), and so
+does APGR on two-arm data; both are reported per order beside the gaps.
 """
 
 from __future__ import annotations

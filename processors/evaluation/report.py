@@ -122,7 +122,6 @@ def build_report(
     base_global = base_rate_predictions(dataset, main_config, main, per_kind=False)
     base_kind = base_rate_predictions(dataset, main_config, main, per_kind=True)
 
-    has_truth = all(item.truth for item in dataset.tasks)
     probabilities: dict[str, Any] = {}
     for scope, arms_of in (("chosen_arm", chosen_arms), ("all_arms", all_arms)):
         probabilities[scope] = {
@@ -133,7 +132,7 @@ def build_report(
                 (PER_KIND_BASELINE, base_kind),
             )
         }
-        if has_truth:
+        if dataset.has_truth:
             probabilities[scope][TRUE_PROBABILITIES] = _scores(
                 metrics.probability_scores(*truth_pairs(dataset, arms_of))
             )

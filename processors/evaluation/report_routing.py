@@ -220,7 +220,7 @@ def point_row(p: rt.SweepPoint, best_cost: float, oracle_cost: float) -> dict[st
 
 def truth_sweep(dataset: Dataset, table: rt.TruthTable, rule: str = "target") -> list[rt.SweepPoint] | None:
     """The rule fed the synthetic ground truth (true probabilities, list costs): a ceiling."""
-    if not all(item.truth for item in dataset.tasks):
+    if not dataset.has_truth:
         return None
     probs = [[item.truth.get(a, 0.0) for a in table.arms] for item in dataset.tasks]
     mean_cost = [c / table.tasks for c in rt.arm_costs(table)]

@@ -140,8 +140,9 @@ def _targets(text: str) -> list[float]:
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="With --offline: also replay N - 1 seeded shuffles of the tasks and report how far "
-    "tasksage's gap to the best base rate moves with the order (the main report stays the file's order).",
+    help="With --offline: also replay N - 1 seeded shuffles of the tasks and report, per order, "
+    "tasksage's gap to the best base rate, its ECE against the per-arm base rate's and, on two-arm "
+    "data, APGR (the main report stays the file's order).",
 )
 @click.option(
     "--exploration-rate",
@@ -255,7 +256,8 @@ def _offline(
     runs: list[RunRecord],
 ) -> dict[str, Any]:
     """The offline report in the file's order; with more than one order, also the order spread
-    (the tasks embedded once, each shuffle reordering the same vectors)."""
+    (the tasks embedded once, each shuffle reordering the same vectors). The spread scores the
+    main run only, so each shuffle replays the first target or value alone."""
     from processors.evaluation.orders import order_summary, score_gaps, shuffled
     from streams.commands.evaluate_offline import embed_dataset, offline_report
     from streams.commands.session import console
@@ -264,19 +266,22 @@ def _offline(
     reveal_delay, orders = delay_and_orders
     vectors = asyncio.run(embed_dataset(settings, dataset))
 
-    def replay(data: Dataset, vecs: Any, keep: list[RunRecord] | None) -> dict[str, Any]:
+    def replay(
+        data: Dataset, vecs: Any, keep: list[RunRecord] | None, chosen: tuple[list[float], list[float] | None]
+    ) -> dict[str, Any]:
         return offline_report(
-            settings, data, vecs, targets, feedback, reveal_delay, exploration_rate, keep, values=values
+            settings, data, vecs, chosen[0], feedback, reveal_delay, exploration_rate, keep, values=chosen[1]
         )
 
-    report = replay(dataset, vectors, runs)
+    report = replay(dataset, vectors, runs, (targets, values))
+    main_only = (targets[:1], values[:1] if values else None)
     if orders > 1:
         gaps = [score_gaps(report)]
         seeds: list[int | None] = [None]
         for seed in range(1, orders):
             console.print(f"order {seed + 1} of {orders}: shuffle seed {seed}")
             order, permutation = shuffled(dataset, seed)
-            gaps.append(score_gaps(replay(order, vectors[permutation], None)))
+            gaps.append(score_gaps(replay(order, vectors[permutation], None, main_only)))
             seeds.append(seed)
         report["orders"] = order_summary(gaps, seeds)
     return report
