@@ -27,7 +27,7 @@ from processors.scheduling import decide
 from processors.scheduling.learned import (
     LearnedConfig,
     LearnedState,
-    apply_outcome,
+    apply_outcomes,
     initial_state,
     learned_input,
     project,
@@ -187,11 +187,13 @@ def _learn(
     if state.learned is None or options.learned is None:
         return
     phi = project(vectors[j], options.learned) if vectors is not None else None
+    revealed = []
     for arm in arms:
         outcome = dataset.tasks[j].outcome(arm)
         feats = pred.features.get(arm)
         if outcome is not None and feats:
-            state.learned = apply_outcome(state.learned, arm, feats, phi, outcome.success, options.learned)
+            revealed.append((arm, feats, phi, outcome.success))
+    state.learned = apply_outcomes(state.learned, revealed, options.learned)
 
 
 def _neighbours(state: _State, i: int, vectors: npt.NDArray[np.float32], k: int) -> list[NeighbourOutcome]:

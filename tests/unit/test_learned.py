@@ -145,3 +145,69 @@ def test_a_state_stored_and_restored_mid_stream_ends_where_one_pass_ends(
     for item in outcomes[cut:]:
         two = step(two, item)
     assert ln.store(one) == ln.store(two)
+
+
+@settings(max_examples=40, deadline=None)
+@given(hs.lists(_OUTCOME, min_size=1, max_size=30))
+def test_a_batch_of_outcomes_ends_where_one_by_one_ends_and_leaves_its_start_untouched(
+    outcomes: list[tuple[list[float], float, bool, Arm]],
+) -> None:
+    """The live path applies a batch to one working copy per model; a replay applies each outcome
+    on its own: both must reach the same state, bit for bit, and the state they started from must
+    be what it was (workers keep it until the batch's transaction commits)."""
+    config = ln.LearnedConfig(text_dimension=4)
+    batch = [
+        (arm, ln.features(base, base, base, base, v[0], v[1]), ln.project(v, config), y)
+        for v, base, y, arm in outcomes
+    ]
+    start = ln.initial_state(config)
+    before = ln.store(start)
+    one_by_one = start
+    for arm, feats, phi, y in batch:
+        one_by_one = ln.apply_outcome(one_by_one, arm, feats, phi, y, config)
+    assert ln.store(ln.apply_outcomes(start, batch, config)) == ln.store(one_by_one)
+    assert ln.store(start) == before
+
+
+def test_the_updater_takes_the_textbook_step_and_nothing_after_handing_over() -> None:
+    rng = np.random.default_rng(6)
+    start = ol.prior(5, 0.7, rng.standard_normal(5))
+    x, offset = rng.standard_normal(5), 0.3
+    p = ol.sigmoid(offset + float(start.mean @ x))
+    h = p * (1.0 - p)
+    cov = np.linalg.inv(np.linalg.inv(start.cov) + h * np.outer(x, x))  # precision + h x x^T
+    mean = start.mean + cov @ x * (1.0 - p)
+    updater = ol.Updater(start)
+    updater.add(x, True, offset)
+    after = updater.state()
+    assert np.allclose(after.cov, cov, atol=1e-12)
+    assert np.allclose(after.mean, mean, atol=1e-12)
+    assert after.count == 1
+    assert start.count == 0 and np.array_equal(start.cov, np.diag(np.full(5, 0.7)))
+    try:
+        updater.add(x, False, offset)
+    except RuntimeError as error:
+        assert "handed over" in str(error)
+    else:
+        raise AssertionError("an updater must refuse outcomes after handing its state over")
+
+
+def test_a_batch_stores_the_shared_models_and_only_the_arms_it_touched() -> None:
+    config = ln.LearnedConfig(text_dimension=4)
+    other = Arm("reviewer", "large")
+    feats = ln.features(0.5, 0.5, 0.5, 0.5, 0.0, 0.0)
+    phi = ln.project([1.0, 2.0, 3.0, 4.0], config)
+    state = ln.apply_outcomes(
+        ln.initial_state(config), [(ARM, feats, phi, True), (other, feats, phi, False)], config
+    )
+    assert set(ln.store(state)) == {
+        ("stacker", "", ""),
+        ("text_all", "", ""),
+        ("text_arm", ARM.agent, ARM.model),
+        ("text_arm", other.agent, other.model),
+    }
+    assert set(ln.store(state, [other])) == {
+        ("stacker", "", ""),
+        ("text_all", "", ""),
+        ("text_arm", other.agent, other.model),
+    }
