@@ -31,7 +31,7 @@ emitted probabilities stay calibrated whatever the sources do.
 
 phi(v) is a fixed seeded Gaussian random projection of the task vector to `text_dimension`
 dimensions (Johnson-Lindenstrauss: distances roughly kept, cost O(k^2) per outcome instead of
-O(D^2)). theta_arm and theta_all are online logistic models with the kind_light logit as offset,
+O(D^2)); at the vector's own dimension phi is the unit vector itself. theta_arm and theta_all are online logistic models with the kind_light logit as offset,
 so they learn only what the text adds beyond the kind; with kinds withheld that is the kind
 structure itself.
 
@@ -71,11 +71,14 @@ class LearnedConfig:
     # looser prior learns a calibration slope from the first few tasks (judged by tier priors alone)
     # that then costs for the rest of the run.
     calibration_prior_variance: float = 0.01
-    # Random projection of the task vector; 0 turns the text models off. 128 rather than 64: with
-    # kinds withheld the text models must recover the kind structure from a 384-dimensional
-    # sentence vector, and at 64 dimensions too much of it is lost (MMLU Brier 0.1668 against
-    # 0.1646); the cost is O(k^2) per outcome and k(k+1) float64 per stored text model.
-    text_dimension: int = 128
+    # The task vector's dimension the text models learn on: the vector itself at its own dimension
+    # (MiniLM and the hash embedder: 384), a seeded random projection of larger vectors; 0 turns
+    # the text models off. 384 rather than a projection to 128: a projection keeps distances but
+    # confines each model to a random third of the directions, and which directions tell two arms
+    # apart is what the text models are for (the README's "Offline results" has the figures). The
+    # cost is O(k^2) per outcome, kept low by updating each model in place once per batch
+    # (online_logistic.Updater), and k(k+1) float64 (1.2 MB) per stored text model.
+    text_dimension: int = 384
     text_prior_variance: float = 1.0  # prior variance of each projected text weight
     # Prior mean of the stacking weights: the kind rate shrunk by the fitted strength (a kind moves
     # an arm's estimate as far as the spread of outcomes over kinds supports); every other source
@@ -117,13 +120,20 @@ def _projection(source: int, target: int) -> ol.Array:
 
 
 def project(vector: Iterable[float] | ol.Array, config: LearnedConfig) -> ol.Array | None:
-    """phi(v): the task vector, unit-normalised, projected to text_dimension (None when off)."""
+    """phi(v): the task vector, unit-normalised, projected to text_dimension (None when off).
+
+    A text_dimension equal to the vector's own dimension uses the unit vector itself: a square
+    Gaussian matrix would keep every direction but stretch some and squash others (its singular
+    values spread from near 0 to 2), which turns the isotropic prior on the weights into a lopsided
+    one and costs a matrix product for nothing."""
     if config.text_dimension <= 0:
         return None
     v = np.asarray(vector, dtype=np.float64)
     norm = float(np.linalg.norm(v))
     if not math.isfinite(norm) or norm <= 0:
         return None
+    if int(v.shape[0]) == config.text_dimension:
+        return v / norm
     return _projection(int(v.shape[0]), config.text_dimension) @ (v / norm)
 
 

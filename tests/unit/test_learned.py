@@ -76,6 +76,19 @@ def test_outcomes_separable_along_one_direction_are_learned() -> None:
     assert int(np.argmax(np.abs(state.mean))) == 0
 
 
+def test_the_vector_is_projected_below_its_dimension_and_used_as_it_is_at_it() -> None:
+    vector = np.array([3.0, 0.0, 4.0, 0.0])
+    same = ln.project(vector, ln.LearnedConfig(text_dimension=4))
+    assert same is not None
+    assert same.tolist() == [0.6, 0.0, 0.8, 0.0]
+    smaller = ln.project(vector, ln.LearnedConfig(text_dimension=2))
+    assert smaller is not None
+    assert smaller.shape == (2,)
+    assert smaller.tolist() == (ln._projection(4, 2) @ np.array([0.6, 0.0, 0.8, 0.0])).tolist()
+    assert ln.project(vector, ln.LearnedConfig(text_dimension=0)) is None
+    assert ln.project(np.zeros(4), ln.LearnedConfig(text_dimension=4)) is None
+
+
 def test_pure_noise_leaves_the_text_model_at_the_base_rate() -> None:
     config = ln.LearnedConfig(text_dimension=16)
     rng = np.random.default_rng(5)
