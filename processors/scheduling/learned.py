@@ -192,19 +192,20 @@ def apply_outcomes(state: LearnedState, outcomes: Iterable[Outcome], config: Lea
     stacker = state.stacker
     text_all: ol.Updater | None = None
     arms: dict[Arm, ol.Updater] = {}
-    for arm, feats, phi, success in outcomes:
-        stacker = ol.update(stacker, np.asarray(feats, dtype=np.float64), success, offset=feats[1])
-        if phi is None or state.text_all is None:
-            continue
-        kind = feats[1] + feats[2]  # the text models learn what the text adds beyond the kind rate
-        if text_all is None:
-            text_all = ol.Updater(state.text_all)
-        text_all.add(phi, success, kind)
-        own = arms.get(arm)
-        if own is None:
-            start = state.text_arm.get(arm) or ol.prior(config.text_dimension, config.text_prior_variance)
-            own = arms[arm] = ol.Updater(start)
-        own.add(phi, success, kind)
+    with ol.one_blas_thread():
+        for arm, feats, phi, success in outcomes:
+            stacker = ol.update(stacker, np.asarray(feats, dtype=np.float64), success, offset=feats[1])
+            if phi is None or state.text_all is None:
+                continue
+            kind = feats[1] + feats[2]  # the text models learn what the text adds beyond the kind rate
+            if text_all is None:
+                text_all = ol.Updater(state.text_all)
+            text_all.add(phi, success, kind)
+            own = arms.get(arm)
+            if own is None:
+                start = state.text_arm.get(arm) or ol.prior(config.text_dimension, config.text_prior_variance)
+                own = arms[arm] = ol.Updater(start)
+            own.add(phi, success, kind)
     return LearnedState(
         stacker,
         state.text_all if text_all is None else text_all.state(),

@@ -8,6 +8,7 @@ import random
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as hs
+from threadpoolctl import threadpool_info
 
 from processors.scheduling import learned as ln
 from processors.scheduling import online_logistic as ol
@@ -224,3 +225,15 @@ def test_a_batch_stores_the_shared_models_and_only_the_arms_it_touched() -> None
         ("text_all", "", ""),
         ("text_arm", other.agent, other.model),
     }
+
+
+def test_a_batch_runs_blas_on_one_thread_and_gives_the_threads_back() -> None:
+    blas = [info for info in threadpool_info() if info["user_api"] == "blas"]
+    assert blas  # numpy's and scipy's
+    with ol.one_blas_thread():
+        assert [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"] == [1] * len(
+            blas
+        )
+    assert [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"] == [
+        info["num_threads"] for info in blas
+    ]
