@@ -71,14 +71,14 @@ class LearnedConfig:
     # looser prior learns a calibration slope from the first few tasks (judged by tier priors alone)
     # that then costs for the rest of the run.
     calibration_prior_variance: float = 0.01
-    # The task vector's dimension the text models learn on: the vector itself at its own dimension
-    # (MiniLM and the hash embedder: 384), a seeded random projection of larger vectors; 0 turns
-    # the text models off. 384 rather than a projection to 128: a projection keeps distances but
-    # confines each model to a random third of the directions, and which directions tell two arms
-    # apart is what the text models are for (the README's "Offline results" has the figures). The
-    # cost is O(k^2) per outcome, kept low by updating each model in place once per batch
-    # (online_logistic.Updater), and k(k+1) float64 (1.2 MB) per stored text model.
-    text_dimension: int = 384
+    # The dimension the text models learn on: a seeded random projection of the task vector, or the
+    # vector itself when it has exactly this many (MiniLM and the hash embedder: 384); 0 turns the
+    # text models off. 128 rather than 64: with kinds withheld the text models must recover the
+    # kind structure from the sentence vector, and at 64 too much of it is lost. 384 predicts
+    # better still where the text tells the arms apart, but every outcome batch then writes 1.2 MB
+    # per text model it touched (132 kB at 128), which halves the execution-result stream's
+    # throughput; the README's "Offline results" has both measured.
+    text_dimension: int = 128
     text_prior_variance: float = 1.0  # prior variance of each projected text weight
     # Prior mean of the stacking weights: the kind rate shrunk by the fitted strength (a kind moves
     # an arm's estimate as far as the spread of outcomes over kinds supports); every other source
