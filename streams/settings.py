@@ -206,8 +206,9 @@ class Settings(DecisionSettings, ApiSettings):
     # gc_young_threshold allocations (the interpreter's default is 700). streams/gc_tuning.py;
     # 0: the defaults.
     gc_young_threshold: int = Field(10_000, ge=0)
-    # BLAS threads of `tasksage worker` (streams/worker/blas.py): its matrix products are too small to
-    # share, and an idle BLAS thread spins on a core the database needs. 0: the library's own.
+    # BLAS threads of `tasksage worker` and of `evaluate --offline`'s replay (streams/worker/blas.py):
+    # their matrix products are too small to share, and an idle BLAS thread spins on a core the
+    # database or another process needs. 0: the library's own.
     blas_threads: int = Field(1, ge=0)
     fetch_max_wait_ms: int = 5
     # Unset: 6000 on Apache Kafka (its minimum by default), 2000 on Tansu, which holds every join

@@ -138,7 +138,7 @@ class LearnedLayer:
             (Arm(r.agent, r.model), feats, projected.get(r.task_id), r.success) for r, feats in usable
         ]
         state = apply_outcomes(state, outcomes, self.config)
-        rows = store(state, {arm for arm, *_ in outcomes})
+        rows = store(state, {arm for arm, _, phi, _ in outcomes if phi is not None})
         # The cache moves now; should this transaction roll back, the version it drew is never
         # committed, so the next batch finds another one in the database and reloads.
         self._version = await repo.save(conn, self.embedding_model, rows)

@@ -31,9 +31,9 @@ emitted probabilities stay calibrated whatever the sources do.
 
 phi(v) is a fixed seeded Gaussian random projection of the task vector to `text_dimension`
 dimensions (Johnson-Lindenstrauss: distances roughly kept, cost O(k^2) per outcome instead of
-O(D^2)); at the vector's own dimension phi is the unit vector itself. theta_arm and theta_all are online logistic models with the kind_light logit as offset,
-so they learn only what the text adds beyond the kind; with kinds withheld that is the kind
-structure itself.
+O(D^2)); at the vector's own dimension phi is the unit vector itself. theta_arm and theta_all are
+online logistic models with the kind_light logit as offset, so they learn only what the text adds
+beyond the kind; with kinds withheld that is the kind structure itself.
 
 Prequential by construction: the features of every (task, arm) are computed when the task is
 scheduled and stored with the prediction; at its outcome the stacker learns from those stored
@@ -79,7 +79,7 @@ class LearnedConfig:
     # per text model it touched (132 kB at 128), which halves the execution-result stream's
     # throughput; the README's "Offline results" has both measured.
     text_dimension: int = 128
-    text_prior_variance: float = 1.0  # prior variance of each projected text weight
+    text_prior_variance: float = 1.0  # prior variance of each text-model weight
     # Prior mean of the stacking weights: the kind rate shrunk by the fitted strength (a kind moves
     # an arm's estimate as far as the spread of outcomes over kinds supports); every other source
     # starts at zero.
@@ -120,7 +120,8 @@ def _projection(source: int, target: int) -> ol.Array:
 
 
 def project(vector: Iterable[float] | ol.Array, config: LearnedConfig) -> ol.Array | None:
-    """phi(v): the task vector, unit-normalised, projected to text_dimension (None when off).
+    """phi(v): the task vector, unit-normalised, projected to text_dimension (None when the text
+    models are off or the vector has no direction: zero or not finite).
 
     A text_dimension equal to the vector's own dimension uses the unit vector itself: a square
     Gaussian matrix would keep every direction but stretch some and squash others (its singular
@@ -192,20 +193,19 @@ def apply_outcomes(state: LearnedState, outcomes: Iterable[Outcome], config: Lea
     stacker = state.stacker
     text_all: ol.Updater | None = None
     arms: dict[Arm, ol.Updater] = {}
-    with ol.one_blas_thread():
-        for arm, feats, phi, success in outcomes:
-            stacker = ol.update(stacker, np.asarray(feats, dtype=np.float64), success, offset=feats[1])
-            if phi is None or state.text_all is None:
-                continue
-            kind = feats[1] + feats[2]  # the text models learn what the text adds beyond the kind rate
-            if text_all is None:
-                text_all = ol.Updater(state.text_all)
-            text_all.add(phi, success, kind)
-            own = arms.get(arm)
-            if own is None:
-                start = state.text_arm.get(arm) or ol.prior(config.text_dimension, config.text_prior_variance)
-                own = arms[arm] = ol.Updater(start)
-            own.add(phi, success, kind)
+    for arm, feats, phi, success in outcomes:
+        stacker = ol.update(stacker, np.asarray(feats, dtype=np.float64), success, offset=feats[1])
+        if phi is None or state.text_all is None:
+            continue
+        kind = feats[1] + feats[2]  # the text models learn what the text adds beyond the kind rate
+        if text_all is None:
+            text_all = ol.Updater(state.text_all)
+        text_all.add(phi, success, kind)
+        own = arms.get(arm)
+        if own is None:
+            start = state.text_arm.get(arm) or ol.prior(config.text_dimension, config.text_prior_variance)
+            own = arms[arm] = ol.Updater(start)
+        own.add(phi, success, kind)
     return LearnedState(
         stacker,
         state.text_all if text_all is None else text_all.state(),
@@ -232,13 +232,15 @@ StoredRows = dict[tuple[str, str, str], tuple[int, int, bytes]]
 
 
 def store(state: LearnedState, arms: Iterable[Arm] | None = None) -> StoredRows:
-    """The state as rows for the database (exact float64 bytes: restore(store(s)) == s); with
-    `arms`, only those arms' text models beside the shared rows (what a batch of outcomes changed:
-    each text model is over a megabyte at dimension 384)."""
-    rows: StoredRows = {("stacker", "", ""): _row(state.stacker)}
-    if state.text_all is not None:
-        rows[("text_all", "", "")] = _row(state.text_all)
+    """The state as rows for the database (exact float64 bytes: restore(store(s)) == s).
+
+    With `arms`, what a batch whose outcomes taught those arms' text models changed: the stacker,
+    those arms' text models, and the shared text model only if there is any (an outcome that
+    teaches the text models teaches both). A text model is over a megabyte at dimension 384."""
     wanted = None if arms is None else set(arms)
+    rows: StoredRows = {("stacker", "", ""): _row(state.stacker)}
+    if state.text_all is not None and (wanted is None or wanted):
+        rows[("text_all", "", "")] = _row(state.text_all)
     for arm, model in sorted(state.text_arm.items()):
         if wanted is None or arm in wanted:
             rows[("text_arm", arm.agent, arm.model)] = _row(model)

@@ -261,10 +261,14 @@ def _offline(
     from processors.evaluation.orders import order_summary, score_gaps, shuffled
     from streams.commands.evaluate_offline import embed_dataset, offline_report
     from streams.commands.session import console
+    from streams.worker.blas import limit_blas_threads
 
     targets, values = settings_to_run
     reveal_delay, orders = delay_and_orders
     vectors = asyncio.run(embed_dataset(settings, dataset))
+    # From here the replay runs on this thread alone, and its text-model updates are as small as
+    # the worker's: a second BLAS thread would spin (every BLAS library is loaded by now).
+    limit_blas_threads(settings.blas_threads)
 
     def replay(
         data: Dataset, vecs: Any, keep: list[RunRecord] | None, chosen: tuple[list[float], list[float] | None]
