@@ -89,7 +89,10 @@ async def test_workers_serialise_updates_and_reload_what_others_changed(make_set
             expected = ln.apply_outcome(expected, ARM, FEATURES, None, success, CONFIG)
         async with pool.acquire() as conn:
             _, stored = await learned_models.load(conn, MODEL)
-        assert stored == ln.store(expected)
+        # The outcomes had no task vector, so they taught the stacker alone and only its row was
+        # written; the text models restore from their priors, as the pure layer still has them.
+        assert set(stored) == {("stacker", "", "")}
+        assert ln.store(ln.restore(stored, CONFIG)) == ln.store(expected)
 
         after = await a.inputs(pool, [vector], [ARM])
         assert a.state is not None
