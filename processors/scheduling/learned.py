@@ -75,9 +75,9 @@ class LearnedConfig:
     # vector itself when it has exactly this many (MiniLM and the hash embedder: 384); 0 turns the
     # text models off. 128 rather than 64: with kinds withheld the text models must recover the
     # kind structure from the sentence vector, and at 64 too much of it is lost. 384 predicts
-    # better still where the text tells the arms apart, but every outcome batch then writes 1.2 MB
-    # per text model it touched (132 kB at 128), which halves the execution-result stream's
-    # throughput; the README's "Offline results" has both measured.
+    # better still where the text tells the arms apart, but every outcome batch then writes k(k+1)
+    # float64 per text model it touched (1.2 MB at 384, 132 kB at 128), which the execution-result
+    # stream pays for; the README's "Offline results" has both measured.
     text_dimension: int = 128
     text_prior_variance: float = 1.0  # prior variance of each text-model weight
     # Prior mean of the stacking weights: the kind rate shrunk by the fitted strength (a kind moves
@@ -187,14 +187,15 @@ Outcome = tuple[Arm, tuple[float, ...], ol.Array | None, bool]
 
 
 def apply_outcomes(state: LearnedState, outcomes: Iterable[Outcome], config: LearnedConfig) -> LearnedState:
-    """The state after these outcomes, in order (`state` itself is untouched). Each text model
-    touched is copied once for the whole batch and updated in place (ol.Updater), so a batch costs
-    one copy per model, not one per outcome; the result equals applying them one by one."""
-    stacker = state.stacker
+    """The state after these outcomes, in order (`state` itself is untouched). Each model the batch
+    touches is copied once and updated in place (ol.Updater), so a batch costs one copy per model,
+    not one per outcome; the result equals applying them one batch of one at a time. An outcome
+    whose `phi` is None (no task vector, or text models off) teaches the stacker alone."""
+    stacker = ol.Updater(state.stacker)
     text_all: ol.Updater | None = None
     arms: dict[Arm, ol.Updater] = {}
     for arm, feats, phi, success in outcomes:
-        stacker = ol.update(stacker, np.asarray(feats, dtype=np.float64), success, offset=feats[1])
+        stacker.add(np.asarray(feats, dtype=np.float64), success, offset=feats[1])
         if phi is None or state.text_all is None:
             continue
         kind = feats[1] + feats[2]  # the text models learn what the text adds beyond the kind rate
@@ -207,23 +208,10 @@ def apply_outcomes(state: LearnedState, outcomes: Iterable[Outcome], config: Lea
             own = arms[arm] = ol.Updater(start)
         own.add(phi, success, kind)
     return LearnedState(
-        stacker,
+        stacker.state(),
         state.text_all if text_all is None else text_all.state(),
         {**state.text_arm, **{arm: updater.state() for arm, updater in arms.items()}},
     )
-
-
-def apply_outcome(
-    state: LearnedState,
-    arm: Arm,
-    feats: tuple[float, ...],
-    phi: ol.Array | None,
-    success: bool,
-    config: LearnedConfig,
-) -> LearnedState:
-    """The state after one revealed outcome of `arm` on a task whose schedule-time features were
-    `feats` and whose projected vector is `phi` (None: text models untouched)."""
-    return apply_outcomes(state, [(arm, feats, phi, success)], config)
 
 
 # Storage rows: (component, agent, model) -> (dimension, count, state bytes). Components: "stacker"

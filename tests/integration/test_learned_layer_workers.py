@@ -86,7 +86,7 @@ async def test_workers_serialise_updates_and_reload_what_others_changed(make_set
 
         expected = ln.initial_state(CONFIG)
         for success in (False, True):  # r1 then r2: the commit order
-            expected = ln.apply_outcome(expected, ARM, FEATURES, None, success, CONFIG)
+            expected = ln.apply_outcomes(expected, [(ARM, FEATURES, None, success)], CONFIG)
         async with pool.acquire() as conn:
             _, stored = await learned_models.load(conn, MODEL)
         # The outcomes had no task vector, so they taught the stacker alone and only its row was

@@ -106,7 +106,7 @@ async def test_stored_state_is_the_pure_layer_over_the_same_outcomes_once(
         if arm == UNKNOWN:
             continue
         phi = ln.project(vectors[r.task_id], config)
-        expected = ln.apply_outcome(expected, arm, features[(r.task_id, arm)], phi, r.success, config)
+        expected = ln.apply_outcomes(expected, [(arm, features[(r.task_id, arm)], phi, r.success)], config)
     assert expected.stacker.count == len(results) - 1 == 24
     assert after_outcomes == ln.store(expected), "stored state differs from the pure layer's"
     assert one_pass["learned_models"] and len(one_pass["learned_layers"]) == 1

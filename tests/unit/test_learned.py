@@ -98,7 +98,7 @@ def test_pure_noise_leaves_the_text_model_at_the_base_rate() -> None:
     feats = ln.features(base, base, base, base, 0.0, 0.0)
     for _ in range(1500):
         phi = ln.project(rng.standard_normal(64), config)
-        state = ln.apply_outcome(state, ARM, feats, phi, bool(rng.random() < base), config)
+        state = ln.apply_outcomes(state, [(ARM, feats, phi, bool(rng.random() < base))], config)
     probs = []
     for _ in range(200):
         phi = ln.project(rng.standard_normal(64), config)
@@ -147,7 +147,7 @@ def test_a_state_stored_and_restored_mid_stream_ends_where_one_pass_ends(
     def step(state: ln.LearnedState, item: tuple[list[float], float, bool, Arm]) -> ln.LearnedState:
         vector, base, y, arm = item
         feats = ln.features(base, base, base, base, vector[0], vector[1])
-        return ln.apply_outcome(state, arm, feats, ln.project(vector, config), y, config)
+        return ln.apply_outcomes(state, [(arm, feats, ln.project(vector, config), y)], config)
 
     one = ln.initial_state(config)
     for item in outcomes:
@@ -194,14 +194,14 @@ def test_a_batch_of_outcomes_ends_where_one_by_one_ends_and_leaves_its_start_unt
         for i, (v, base, y, arm) in enumerate(outcomes)
     ]
     warm = ln.features(0.4, 0.4, 0.4, 0.4, 0.0, 0.0)
-    start = ln.apply_outcome(
-        ln.initial_state(config), Arm("a", "x"), warm, ln.project([1.0] * 8, config), True, config
+    start = ln.apply_outcomes(
+        ln.initial_state(config), [(Arm("a", "x"), warm, ln.project([1.0] * 8, config), True)], config
     )
     before = ln.store(start)
     start = _read_only(start)
     one_by_one = start
     for arm, feats, phi, y in batch:
-        one_by_one = ln.apply_outcome(one_by_one, arm, feats, phi, y, config)
+        one_by_one = ln.apply_outcomes(one_by_one, [(arm, feats, phi, y)], config)
     assert ln.store(ln.apply_outcomes(start, batch, config)) == ln.store(one_by_one)
     assert ln.store(start) == before
 
