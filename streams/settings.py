@@ -42,6 +42,7 @@ class DecisionSettings(BaseSettings):
     similarity_floor: float = Field(_SCHEDULER.similarity_floor, ge=-1.0, le=1.0)
     difficulty_sd: float = Field(_SCHEDULER.difficulty_sd, ge=0.0)
     candidate_weight: float = Field(_SCHEDULER.candidate_weight, ge=0.0, le=1.0)
+    neighbourhood_kind: bool = _SCHEDULER.neighbourhood_kind
     profile_weight: float = Field(_SCHEDULER.profile_weight, ge=0.0)
     exploration_rule: Literal["optimism", "thompson"] = _SCHEDULER.exploration_rule
     optimism_z: float = Field(_SCHEDULER.optimism_z, ge=0.0)
@@ -85,6 +86,7 @@ class DecisionSettings(BaseSettings):
             similarity_floor=self.similarity_floor,
             difficulty_sd=self.difficulty_sd,
             candidate_weight=self.candidate_weight,
+            neighbourhood_kind=self.neighbourhood_kind,
             profile_weight=self.profile_weight,
             exploration_rule=self.exploration_rule,
             optimism_z=self.optimism_z,

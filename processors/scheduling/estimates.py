@@ -14,6 +14,13 @@ Success probability is a Beta posterior built from the general to the specific:
 Each level's data weighs n / (n + m) against the level above, so shrinkage fades as evidence
 grows. Adapted profile vectors may add a small one-sided pseudo-observation (see _profile_nudge).
 
+A task without a kind takes its neighbourhood as its kind (with the learned layer on): its
+neighbours' outcomes per arm, each past task weighted exp(sharpness * (sim - sim_closest)). The
+absolute weight leaves the neighbours sentence vectors give similar tasks (cosine 0.5 to 0.7)
+about one outcome in all, though most are of the task's family; counted as a kind, the fitted
+shrinkage and the learned stacking decide how far they move the estimate, and the text models
+learn what the text adds beyond them.
+
 `evidence` is the similarity-weighted neighbour attempts plus the arm's attempts in the most
 specific pooled scope (the kind when the task has one, else global): outcomes on other kinds
 only reach a kind's estimate through its m-pseudo-count prior, so they do not count as evidence
@@ -26,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # Module import, not names: processors.statistics imports the scheduling types, so importing
 # names here would be circular when statistics is imported first.
@@ -293,6 +300,15 @@ def difficulty_shift(
     return out
 
 
+def neighbourhood_kind(
+    inp: SchedulingInput, config: SchedulerConfig, weighed: Weighed
+) -> dict[Arm, ArmTotals]:
+    """Per-arm totals of the task's neighbourhood, its stand-in kind (module docstring): the
+    weighed neighbours relative to the closest, exp(sharpness * (sim - 1)) / its weight."""
+    closest = max((w for _, w in weighed), default=0.0)
+    return neighbour_evidence(inp, config, [(n, w / closest) for n, w in weighed]) if closest > 0 else {}
+
+
 _MAX_SHIFT = 3.0
 
 
@@ -309,6 +325,8 @@ def estimate_arms(
     `weighed` and `local`: weighed_neighbours and neighbour_evidence, if already computed."""
     chosen_arms = candidate_arms(inp, config).arms if arms is None else arms
     weighed = weighed_neighbours(inp, config) if weighed is None else weighed
+    if inp.kind is None and inp.learned is not None and config.neighbourhood_kind:
+        inp = replace(inp, kind_stats=neighbourhood_kind(inp, config, weighed))
     m = max(config.prior_strength, _MIN_STRENGTH)
     tier_of: dict[Arm, TierOption] = {}
     for row in relevant_tiers(inp):

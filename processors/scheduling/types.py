@@ -74,6 +74,9 @@ class SchedulerConfig:
     neighbour_strength: float = 2.0  # pseudo-observations of the kind-level rate against neighbour evidence
     difficulty_sd: float = 0.5  # prior sd (logit) of a task difficulty shared by all arms; 0 turns it off
     candidate_weight: float = 0.05  # a neighbour's arms become candidates at this similarity weight
+    # A task without a kind takes its neighbourhood as its kind (estimates.neighbourhood_kind);
+    # only with the learned layer on, whose fitted shrinkage and stacking weigh it.
+    neighbourhood_kind: bool = True
     exploration_rate: float = 0.01  # bandit epsilon draw (after optimism); 0 disables all exploration
     use_profiles: bool = True  # let adapted profile vectors nudge the estimate
     profile_weight: float = 2.0
