@@ -35,6 +35,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from msgspec.structs import astuple
+
 # Module import, not names: processors.statistics imports the scheduling types, so importing
 # names here would be circular when statistics is imported first.
 from processors import statistics as st
@@ -300,13 +302,14 @@ def difficulty_shift(
     return out
 
 
-def neighbourhood_kind(
-    inp: SchedulingInput, config: SchedulerConfig, weighed: Weighed
-) -> dict[Arm, ArmTotals]:
+def neighbourhood_kind(weighed: Weighed, local: Mapping[Arm, ArmTotals]) -> dict[Arm, ArmTotals]:
     """Per-arm totals of the task's neighbourhood, its stand-in kind (module docstring): the
-    weighed neighbours relative to the closest, exp(sharpness * (sim - 1)) / its weight."""
+    neighbour evidence `local` (from `weighed`) rescaled so that the closest past task weighs 1,
+    exp(sharpness * (sim - 1)) / exp(sharpness * (sim_closest - 1)) for each."""
     closest = max((w for _, w in weighed), default=0.0)
-    return neighbour_evidence(inp, config, [(n, w / closest) for n, w in weighed]) if closest > 0 else {}
+    if closest <= 0:
+        return {}
+    return {arm: ArmTotals(*(v / closest for v in astuple(t))) for arm, t in local.items()}
 
 
 _MAX_SHIFT = 3.0
@@ -325,13 +328,13 @@ def estimate_arms(
     `weighed` and `local`: weighed_neighbours and neighbour_evidence, if already computed."""
     chosen_arms = candidate_arms(inp, config).arms if arms is None else arms
     weighed = weighed_neighbours(inp, config) if weighed is None else weighed
-    if inp.kind is None and inp.learned is not None and config.neighbourhood_kind:
-        inp = replace(inp, kind_stats=neighbourhood_kind(inp, config, weighed))
     m = max(config.prior_strength, _MIN_STRENGTH)
     tier_of: dict[Arm, TierOption] = {}
     for row in relevant_tiers(inp):
         tier_of.setdefault(row.arm, row)
     local = neighbour_evidence(inp, config, weighed) if local is None else local
+    if inp.kind is None and inp.learned is not None and config.neighbourhood_kind:
+        inp = replace(inp, kind_stats=neighbourhood_kind(weighed, local))
     m_nb = max(config.neighbour_strength, _MIN_STRENGTH)
     kind_rates = {arm: _kind_rate(inp, arm, tier_of.get(arm), m) for arm in set(chosen_arms) | set(local)}
     shift = difficulty_shift(inp, config, kind_rates, weighed)

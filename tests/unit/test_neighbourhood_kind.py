@@ -19,7 +19,7 @@ from processors.scheduling import (
     estimate_arms,
     learned,
 )
-from processors.scheduling.estimates import neighbourhood_kind, weighed_neighbours
+from processors.scheduling.estimates import neighbour_evidence, neighbourhood_kind, weighed_neighbours
 
 CHEAP = Arm("generalist", "small")
 STRONG = Arm("generalist", "large")
@@ -58,6 +58,11 @@ def task(
     )
 
 
+def neighbourhood(inp: SchedulingInput) -> dict[Arm, ArmTotals]:
+    weighed = weighed_neighbours(inp, CONFIG)
+    return neighbourhood_kind(weighed, neighbour_evidence(inp, CONFIG, weighed))
+
+
 def estimates(inp: SchedulingInput, config: SchedulerConfig = CONFIG) -> dict[Arm, tuple[float, float]]:
     return {e.arm: (e.success_probability, e.evidence) for e in estimate_arms(inp, config, ARMS)}
 
@@ -72,18 +77,18 @@ FAMILY = [
 
 def test_each_past_task_weighs_its_similarity_relative_to_the_closest() -> None:
     rows = [row("a", 0.7, CHEAP, 1), row("b", 0.6, CHEAP, 0), row("b", 0.6, STRONG, 1, attempts=2)]
-    totals = neighbourhood_kind(task(rows), CONFIG, weighed_neighbours(task(rows), CONFIG))
+    totals = neighbourhood(task(rows))
     far = math.exp(7.0 * (0.6 - 0.7))  # 0.497: sharpness 7, a tenth of cosine further than the closest
     assert totals[CHEAP].attempts == pytest.approx(1.0 + far)
     assert totals[CHEAP].successes == pytest.approx(1.0)
     assert totals[STRONG].attempts == pytest.approx(2 * far)
     assert totals[STRONG].successes == pytest.approx(far)
-    assert neighbourhood_kind(task([]), CONFIG, []) == {}
+    assert neighbourhood(task([])) == {}
 
 
 def test_a_kindless_task_is_estimated_as_if_its_neighbourhood_were_its_kind() -> None:
     inp = task(FAMILY)
-    hood = neighbourhood_kind(inp, CONFIG, weighed_neighbours(inp, CONFIG))
+    hood = neighbourhood(inp)
     as_kind = estimates(task(FAMILY, kind="family", kind_stats=hood))
     got = estimates(inp)
     for arm in ARMS:
@@ -123,7 +128,7 @@ def test_the_closest_task_counts_whole_and_no_task_more(rows: list[tuple[str, fl
     unique = {(task_id, arm) for task_id, _, arm in rows}
     neighbours = [row(task_id, sims[task_id], arm, 1, attempts=2) for task_id, arm in sorted(unique)]
     inp = task(neighbours)
-    totals = neighbourhood_kind(inp, CONFIG, weighed_neighbours(inp, CONFIG))
+    totals = neighbourhood(inp)
     if not neighbours:
         assert totals == {}
         return
