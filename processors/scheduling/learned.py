@@ -8,7 +8,8 @@ and where it stays when nothing else predicts.
     bias          1                          a shared calibration offset
     base          b                          calibration slope of the base rate itself
     kind_light    logit p_kind(m) - b        the arm's rate on the task's kind, shrunk toward b by
-                                             prior_strength pseudo-counts (0 without a kind)
+                                             prior_strength pseudo-counts (without a kind, on its
+                                             neighbourhood: estimates.neighbourhood_kind)
     kind_fitted   logit p_kind(M) - b        the same shrunk by M pseudo-counts fitted to how far the
                                              kind's outcomes stray from the arms' global rates over
                                              all arms (empirical Bayes, m <= M <= 10 m; 10 m until
@@ -33,7 +34,7 @@ phi(v) is a fixed seeded Gaussian random projection of the task vector to `text_
 dimensions (Johnson-Lindenstrauss: distances roughly kept, cost O(k^2) per outcome instead of
 O(D^2)); at the vector's own dimension phi is the unit vector itself. theta_arm and theta_all are
 online logistic models with the kind_light logit as offset, so they learn only what the text adds
-beyond the kind; with kinds withheld that is the kind structure itself.
+beyond the kind; with kinds withheld, what it adds beyond the neighbourhood.
 
 Prequential by construction: the features of every (task, arm) are computed when the task is
 scheduled and stored with the prediction; at its outcome the stacker learns from those stored
