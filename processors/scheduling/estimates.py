@@ -15,11 +15,13 @@ Each level's data weighs n / (n + m) against the level above, so shrinkage fades
 grows. Adapted profile vectors may add a small one-sided pseudo-observation (see _profile_nudge).
 
 A task without a kind takes its neighbourhood as its kind (with the learned layer on): its
-neighbours' outcomes per arm, each past task weighted exp(sharpness * (sim - sim_closest)). The
-absolute weight leaves the neighbours sentence vectors give similar tasks (cosine 0.5 to 0.7)
-about one outcome in all, though most are of the task's family; counted as a kind, the fitted
-shrinkage and the learned stacking decide how far they move the estimate, and the text models
-learn what the text adds beyond them.
+neighbours' outcomes (success, duration, cost) per arm, each past task weighted relative to the
+closest (neighbourhood_totals). The absolute weight leaves the neighbours sentence vectors give
+similar tasks (cosine 0.5 to 0.7) about one outcome in all, though most are of the task's family.
+Counted as a kind, the fitted shrinkage and the learned stacking decide how far they move the
+estimate, and the text models learn what the text adds beyond them. The chain's neighbour level
+and the shared difficulty then read the same neighbours against a rate built from them, so for
+such a task they add only what their absolute weights say beyond the neighbourhood.
 
 `evidence` is the similarity-weighted neighbour attempts plus the arm's attempts in the most
 specific pooled scope (the kind when the task has one, else global): outcomes on other kinds
@@ -94,7 +96,7 @@ def candidate_arms(inp: SchedulingInput, config: SchedulerConfig | None = None) 
         }
         | {t.arm for t in relevant_tiers(inp)}
     )
-    every = local if (inp.kind is not None and local) else local | set(inp.global_stats)
+    every = local if (inp.kind and local) else local | set(inp.global_stats)
     if inp.requested_agent is None:
         return Candidates(tuple(sorted(every)))
     own = sorted(a for a in local | set(inp.global_stats) if a.agent == inp.requested_agent)
@@ -302,14 +304,16 @@ def difficulty_shift(
     return out
 
 
-def neighbourhood_kind(weighed: Weighed, local: Mapping[Arm, ArmTotals]) -> dict[Arm, ArmTotals]:
-    """Per-arm totals of the task's neighbourhood, its stand-in kind (module docstring): the
-    neighbour evidence `local` (from `weighed`) rescaled so that the closest past task weighs 1,
-    exp(sharpness * (sim - 1)) / exp(sharpness * (sim_closest - 1)) for each."""
-    closest = max((w for _, w in weighed), default=0.0)
-    if closest <= 0:
-        return {}
-    return {arm: ArmTotals(*(v / closest for v in astuple(t))) for arm, t in local.items()}
+def neighbourhood_totals(
+    weighed: Weighed, local: Mapping[Arm, ArmTotals], config: SchedulerConfig
+) -> dict[Arm, ArmTotals]:
+    """The neighbourhood's per-arm totals, a kindless task's stand-in kind (module docstring): the
+    neighbour evidence `local` (from `weighed`) rescaled so that the closest task weighs 1, each
+    exp(sharpness * (sim - sim_closest)); if even the closest is barely similar (under
+    candidate_weight), as if it had that weight: a task unlike any seen takes little as its kind."""
+    closest = max((w for _, w in weighed), default=0.0)  # 0 only when there is no neighbour evidence
+    scale = 1.0 / max(closest, config.candidate_weight) if closest > 0 else 0.0
+    return {arm: ArmTotals(*(v * scale for v in astuple(t))) for arm, t in local.items()}
 
 
 _MAX_SHIFT = 3.0
@@ -333,8 +337,8 @@ def estimate_arms(
     for row in relevant_tiers(inp):
         tier_of.setdefault(row.arm, row)
     local = neighbour_evidence(inp, config, weighed) if local is None else local
-    if inp.kind is None and inp.learned is not None and config.neighbourhood_kind:
-        inp = replace(inp, kind_stats=neighbourhood_kind(weighed, local))
+    if not inp.kind and inp.learned is not None and config.neighbourhood_kind:
+        inp = replace(inp, kind_stats=neighbourhood_totals(weighed, local, config))
     m_nb = max(config.neighbour_strength, _MIN_STRENGTH)
     kind_rates = {arm: _kind_rate(inp, arm, tier_of.get(arm), m) for arm in set(chosen_arms) | set(local)}
     shift = difficulty_shift(inp, config, kind_rates, weighed)
@@ -365,7 +369,7 @@ def estimate_arms(
             lin = inp.learned
             feats = learned.features(p_g, p_k, p_fitted, p, lin.text_arm.get(arm, 0.0), lin.text_all)
             p = learned.stacked_probability(lin.weights, feats)
-        pooled = k.attempts if inp.kind is not None else g.attempts
+        pooled = k.attempts if inp.kind else g.attempts  # "" is no kind, as in the statistics
         evidence = max(n.attempts, 0.0) + max(pooled, 0.0)
         s0 = max(config.prior_strength, 0.0) + 1.0
         confidence = 1.0 - math.sqrt(s0 / (evidence + s0))

@@ -25,8 +25,9 @@ w is an online Bayesian logistic regression (online_logistic.py) shared by all a
 mean puts weight 1 on kind_fitted (the kind moves the estimate as far as the spread of kinds says
 it should) and 0 elsewhere; the variance is stack_prior_variance for the sources, which must earn
 their weight, and the smaller calibration_prior_variance for bias and base. With no outcomes, and
-on data where no source predicts anything, p is the fitted kind rate (the base rate without a
-kind); a source earns weight only as fast as outcomes show it predicts. Because w is fit by
+on data where no source predicts anything, p is the fitted kind rate (without a kind, the
+neighbourhood's, which the fitted shrinkage holds at the base rate where it strays no more than
+noise); a source earns weight only as fast as outcomes show it predicts. Because w is fit by
 likelihood on every revealed outcome it is also the online recalibration (bias and slope), so the
 emitted probabilities stay calibrated whatever the sources do.
 
@@ -74,8 +75,9 @@ class LearnedConfig:
     calibration_prior_variance: float = 0.01
     # The dimension the text models learn on: a seeded random projection of the task vector, or the
     # vector itself when it has exactly this many (MiniLM and the hash embedder: 384); 0 turns the
-    # text models off. 128 rather than 64: with kinds withheld the text models must recover the
-    # kind structure from the sentence vector, and at 64 too much of it is lost. 384 predicts
+    # text models off. 128 rather than 64: with kinds withheld the text models learned the kind
+    # structure from the sentence vector, and at 64 too much of it was lost (measured before the
+    # neighbourhood stood in for a missing kind). 384 predicts
     # better still where the text tells the arms apart, but every outcome batch then writes k(k+1)
     # float64 per text model it touched (1.2 MB at 384, 132 kB at 128), which the execution-result
     # stream pays for; the README's "Offline results" has both measured.

@@ -1,4 +1,4 @@
-"""A task without a kind takes its neighbourhood as its kind (estimates.neighbourhood_kind)."""
+"""A task without a kind takes its neighbourhood as its kind (estimates.neighbourhood_totals)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from processors.scheduling import (
     estimate_arms,
     learned,
 )
-from processors.scheduling.estimates import neighbour_evidence, neighbourhood_kind, weighed_neighbours
+from processors.scheduling.estimates import neighbour_evidence, neighbourhood_totals, weighed_neighbours
 
 CHEAP = Arm("generalist", "small")
 STRONG = Arm("generalist", "large")
@@ -60,7 +60,7 @@ def task(
 
 def neighbourhood(inp: SchedulingInput) -> dict[Arm, ArmTotals]:
     weighed = weighed_neighbours(inp, CONFIG)
-    return neighbourhood_kind(weighed, neighbour_evidence(inp, CONFIG, weighed))
+    return neighbourhood_totals(weighed, neighbour_evidence(inp, CONFIG, weighed), CONFIG)
 
 
 def estimates(inp: SchedulingInput, config: SchedulerConfig = CONFIG) -> dict[Arm, tuple[float, float]]:
@@ -78,7 +78,7 @@ FAMILY = [
 def test_each_past_task_weighs_its_similarity_relative_to_the_closest() -> None:
     rows = [row("a", 0.7, CHEAP, 1), row("b", 0.6, CHEAP, 0), row("b", 0.6, STRONG, 1, attempts=2)]
     totals = neighbourhood(task(rows))
-    far = math.exp(7.0 * (0.6 - 0.7))  # 0.497: sharpness 7, a tenth of cosine further than the closest
+    far = math.exp(CONFIG.similarity_sharpness * (0.6 - 0.7))  # a tenth of cosine further: 0.497 at 7
     assert totals[CHEAP].attempts == pytest.approx(1.0 + far)
     assert totals[CHEAP].successes == pytest.approx(1.0)
     assert totals[STRONG].attempts == pytest.approx(2 * far)
@@ -118,24 +118,43 @@ def test_a_labelled_task_and_a_task_without_the_learned_layer_keep_their_kind_st
     assert estimates(chain_only) == estimates(chain_only, off)
 
 
-similarities = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)  # at or above the floor
+def test_a_task_unlike_any_seen_takes_little_as_its_kind() -> None:
+    # the closest past task at cosine 0.1 weighs exp(7 * -0.9) = 0.0018 absolutely, under the
+    # candidate weight 0.05: the neighbourhood is rescaled as if the closest had 0.05
+    rows = [row("a", 0.1, CHEAP, 0), row("b", 0.05, CHEAP, 0)]
+    totals = neighbourhood(task(rows))
+    absolute = [math.exp(CONFIG.similarity_sharpness * (sim - 1.0)) for sim in (0.1, 0.05)]
+    assert totals[CHEAP].attempts == pytest.approx(sum(absolute) / CONFIG.candidate_weight)
+    assert totals[CHEAP].attempts < 0.1
+    far = estimates(task(rows))
+    without = estimates(task(rows), SchedulerConfig(neighbourhood_kind=False))
+    assert abs(far[CHEAP][0] - without[CHEAP][0]) < 0.02  # two unrelated failures barely count
+
+
+def test_an_empty_kind_is_no_kind() -> None:
+    assert estimates(task(FAMILY, kind="")) == estimates(task(FAMILY))
+
+
+similarities = st.floats(
+    min_value=0.0, max_value=1.2, allow_nan=False
+)  # at or above the floor; >1 is clamped
 
 
 @given(st.lists(st.tuples(st.sampled_from("abcdef"), similarities, st.sampled_from(ARMS)), max_size=12))
-def test_the_closest_task_counts_whole_and_no_task_more(rows: list[tuple[str, float, Arm]]) -> None:
+def test_each_task_weighs_its_similarity_relative_to_the_closest(rows: list[tuple[str, float, Arm]]) -> None:
     # one similarity per past task, as the search returns them
     sims = {task_id: sim for task_id, sim, _ in rows}
     unique = {(task_id, arm) for task_id, _, arm in rows}
     neighbours = [row(task_id, sims[task_id], arm, 1, attempts=2) for task_id, arm in sorted(unique)]
-    inp = task(neighbours)
-    totals = neighbourhood(inp)
+    totals = neighbourhood(task(neighbours))
     if not neighbours:
         assert totals == {}
         return
-    closest = max(sims.values())
+    sharpness = CONFIG.similarity_sharpness
+    closest = min(max(sims.values()), 1.0)
+    scale = 1.0 / max(math.exp(sharpness * (closest - 1.0)), CONFIG.candidate_weight)
     for arm in {arm for _, arm in unique}:
-        raw = [sims[t] for t, a in unique if a == arm]
-        assert totals[arm].attempts <= 2 * len(raw) + 1e-9
-        assert totals[arm].successes == pytest.approx(totals[arm].attempts / 2)
-        if closest in raw:
-            assert totals[arm].attempts >= 2 - 1e-9
+        weights = [math.exp(sharpness * (min(sims[t], 1.0) - 1.0)) * scale for t, a in unique if a == arm]
+        assert totals[arm].attempts == pytest.approx(2 * sum(weights), rel=1e-9)
+        assert totals[arm].successes == pytest.approx(sum(weights), rel=1e-9)
+        assert all(w <= 1.0 + 1e-12 for w in weights)  # no task counts more than the closest
