@@ -9,7 +9,7 @@ and where it stays when nothing else predicts.
     base          b                          calibration slope of the base rate itself
     kind_light    logit p_kind(m) - b        the arm's rate on the task's kind, shrunk toward b by
                                              prior_strength pseudo-counts (without a kind, on its
-                                             neighbourhood: estimates.neighbourhood_kind)
+                                             neighbourhood: estimates.neighbourhood_totals)
     kind_fitted   logit p_kind(M) - b        the same shrunk by M pseudo-counts fitted to how far the
                                              kind's outcomes stray from the arms' global rates over
                                              all arms (empirical Bayes, m <= M <= 10 m; 10 m until
@@ -77,10 +77,10 @@ class LearnedConfig:
     # vector itself when it has exactly this many (MiniLM and the hash embedder: 384); 0 turns the
     # text models off. 128 rather than 64: with kinds withheld the text models learned the kind
     # structure from the sentence vector, and at 64 too much of it was lost (measured before the
-    # neighbourhood stood in for a missing kind). 384 predicts
-    # better still where the text tells the arms apart, but every outcome batch then writes k(k+1)
-    # float64 per text model it touched (1.2 MB at 384, 132 kB at 128), which the execution-result
-    # stream pays for; the README's "Offline results" has both measured.
+    # neighbourhood stood in for a missing kind). 384 predicts better still where the text tells
+    # the arms apart, but every outcome batch then writes k(k+1) float64 per text model it touched
+    # (1.2 MB at 384, 132 kB at 128), which the execution-result stream pays for; the README's
+    # "Offline results" has both measured.
     text_dimension: int = 128
     text_prior_variance: float = 1.0  # prior variance of each text-model weight
     # Prior mean of the stacking weights: the kind rate shrunk by the fitted strength (a kind moves

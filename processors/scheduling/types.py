@@ -74,7 +74,7 @@ class SchedulerConfig:
     neighbour_strength: float = 2.0  # pseudo-observations of the kind-level rate against neighbour evidence
     difficulty_sd: float = 0.5  # prior sd (logit) of a task difficulty shared by all arms; 0 turns it off
     candidate_weight: float = 0.05  # a neighbour's arms become candidates at this similarity weight
-    # A task without a kind takes its neighbourhood as its kind (estimates.neighbourhood_kind);
+    # A task without a kind takes its neighbourhood as its kind (estimates.neighbourhood_totals);
     # only with the learned layer on, whose fitted shrinkage and stacking weigh it.
     neighbourhood_kind: bool = True
     exploration_rate: float = 0.01  # bandit epsilon draw (after optimism); 0 disables all exploration
