@@ -89,3 +89,25 @@ async def server_settings(conn: Conn) -> dict[str, str]:
 async def backend_pid(conn: Conn) -> int:
     """The server process serving this connection (its parent is the postmaster)."""
     return int(await conn.fetchval("SELECT pg_backend_pid()"))
+
+
+async def learned_outcomes(conn: Conn) -> int:
+    """Outcomes the learned layer has learned from, over every embedding model (its stacker
+    learns from each one)."""
+    value = await conn.fetchval(
+        "SELECT coalesce(sum(outcomes), 0) FROM learned_models WHERE component = 'stacker'"
+    )
+    return int(value or 0)
+
+
+async def outcomes_with_layer_inputs(conn: Conn) -> int:
+    """Executions whose task's latest schedule stored the learned layer's inputs for the arm that
+    ran: the outcomes the layer can learn from (learned_updates.LearnedLayer.apply)."""
+    value = await conn.fetchval(
+        """SELECT count(*) FROM executions e
+           JOIN LATERAL (SELECT schedule_id FROM predictions p WHERE p.task_id = e.task_id
+                         ORDER BY p.created_at DESC LIMIT 1) p ON true
+           JOIN learned_features f
+             ON f.schedule_id = p.schedule_id AND f.agent = e.agent AND f.model = e.model"""
+    )
+    return int(value or 0)

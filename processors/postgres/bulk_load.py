@@ -14,8 +14,11 @@ from processors.embedders.base import Vector
 from processors.postgres.embedding_models import ensure_indexes
 from processors.postgres.pool import Conn
 
+PRELOAD_SUCCESS = 0.8  # the success probability of every preload prediction
 # Tables a bulk load writes: the only ones `analyze` accepts by name.
-LOADED_TABLES = ("tasks", "task_embeddings", "task_arm_outcomes", "executions", "predictions", "messages")
+LOADED_TABLES = (
+    "tasks", "task_embeddings", "task_arm_outcomes", "executions", "predictions", "learned_features", "messages",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +34,19 @@ class HistoryTask:
 
 
 async def copy_history(
-    conn: Conn, model: str, tasks: Sequence[HistoryTask], hashes: Sequence[bytes], vectors: Sequence[Vector]
+    conn: Conn,
+    model: str,
+    tasks: Sequence[HistoryTask],
+    hashes: Sequence[bytes],
+    vectors: Sequence[Vector],
+    features: Sequence[tuple[str, str, Sequence[float]]] = (),
 ) -> int:
     """COPY the tasks (with their content hashes and vectors of `model`), their outcomes as
-    executions and per-arm sums, and one preload prediction each; returns the outcomes written."""
+    executions and per-arm sums, and one preload prediction each; returns the outcomes written.
+
+    `features`: (agent, model, the learned layer's inputs) stored with every preload prediction,
+    as a schedule decided with the layer on stores them for each arm it weighed; an outcome of
+    such a task then teaches the layer, as in production."""
     await conn.copy_records_to_table(
         "tasks",
         columns=[
@@ -92,12 +104,22 @@ async def copy_history(
             "embedding_model", "alternatives", "source_event_id",
         ],
         records=[
-            (f"{t.task_id}:preload", t.task_id, t.outcomes[0].agent, t.outcomes[0].model, 0.8, 0.5,
-             t.outcomes[0].duration_ms, t.outcomes[0].cost_usd, 0.8, False, False, model,
+            (f"{t.task_id}:preload", t.task_id, t.outcomes[0].agent, t.outcomes[0].model, PRELOAD_SUCCESS, 0.5,
+             t.outcomes[0].duration_ms, t.outcomes[0].cost_usd, PRELOAD_SUCCESS, False, False, model,
              "[]", f"{t.task_id}-created")
             for t in tasks
         ],
     )  # fmt: skip
+    if features:
+        await conn.copy_records_to_table(
+            "learned_features",
+            columns=["schedule_id", "agent", "model", "features"],
+            records=[
+                (f"{t.task_id}:preload", agent, arm_model, list(f))
+                for t in tasks
+                for agent, arm_model, f in features
+            ],
+        )
     return len(results)
 
 

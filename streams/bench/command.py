@@ -23,9 +23,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from processors.embedders import create_embedder
 from processors.embedders.providers import LOCAL_PROVIDER_NAMES
+from processors.postgres import bench_store
 from processors.postgres.databases import create_database, drop_database
 from streams.bench.comparison import compare_references
-from streams.bench.preload import load_history
+from streams.bench.preload import layer_inputs, load_history
 from streams.bench.probes import PositionPoller
 from streams.bench.report import (
     HALF_RATE_STREAMS,
@@ -161,6 +162,7 @@ async def _measure(
                 conn, embedder, workload.history(history),
                 hnsw_m=settings.hnsw_m, hnsw_ef_construction=settings.hnsw_ef_construction,
                 on_progress=lambda done: progress.update(bar, completed=done),
+                features=layer_inputs(BenchWorkload.arms()) if settings.learned_enabled else (),
             )  # fmt: skip
         report["preload"] = {k: getattr(preload, k) for k in preload.__slots__}
         report["run"]["embedding_model"] = embedder.model_name
@@ -195,6 +197,16 @@ async def _measure(
                 report["streams"][stream] = await phases.stream_phases(stream, events, light_events)
                 published += (3 if stream in HALF_RATE_STREAMS else 2) * events + light_events
                 progress.update(bar, completed=published)
+            async with pool.acquire() as conn:
+                # Every preloaded task carries the layer's inputs (preload.layer_inputs), so each
+                # outcome of the measured phases teaches the layer, as in production.
+                # The preload's own outcomes carry inputs but were loaded, not learned from.
+                with_inputs = await bench_store.outcomes_with_layer_inputs(conn) - preload.outcomes
+                report["learned_layer"] = {
+                    "enabled": settings.learned_enabled,
+                    "outcomes_learned": await bench_store.learned_outcomes(conn),
+                    "outcomes_with_inputs": with_inputs if settings.learned_enabled else 0,
+                }
             report["worker"] = _worker_figures(report, worker)
             report["embedding"]["share_of_full_phase"] = _embedding_share(report)
             report["capacity_on_dedicated_cores"] = {

@@ -18,8 +18,18 @@ from processors.pipeline.embedding import content_hash
 from processors.postgres import bench_store, bulk_load
 from processors.postgres.bulk_load import HistoryTask
 from processors.postgres.pool import Conn
+from processors.scheduling import learned
+from processors.scheduling.types import Arm
 
 CHUNK = 5000
+
+
+def layer_inputs(arms: Sequence[Arm]) -> list[tuple[str, str, tuple[float, ...]]]:
+    """What a schedule decided with the learned layer on stores for each arm it weighed: here the
+    inputs of the preload prediction, the base rate and no other evidence (the values do not
+    change what an outcome costs the layer, only that it teaches it)."""
+    p = bulk_load.PRELOAD_SUCCESS
+    return [(arm.agent, arm.model, learned.features(p, p, p, p, 0.0, 0.0)) for arm in arms]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +50,11 @@ async def load_history(
     hnsw_m: int,
     hnsw_ef_construction: int,
     on_progress: Callable[[int], None] | None = None,
+    features: Sequence[tuple[str, str, Sequence[float]]] = (),
 ) -> PreloadReport:
-    """COPY tasks, vectors and outcomes in chunks, then aggregate and build the vector index."""
+    """COPY tasks, vectors and outcomes in chunks, then aggregate and build the vector index.
+    `features`: the learned layer's inputs stored with each task's preload prediction, per arm
+    (bulk_load.copy_history)."""
     loaded = outcomes = 0
     load_s = embed_s = 0.0
     chunk: list[HistoryTask] = []
@@ -53,7 +66,7 @@ async def load_history(
         embed_s += time.perf_counter() - started
         started = time.perf_counter()
         hashes = [content_hash(t.description) for t in chunk]
-        written = await bulk_load.copy_history(conn, embedder.model_name, chunk, hashes, vectors)
+        written = await bulk_load.copy_history(conn, embedder.model_name, chunk, hashes, vectors, features)
         load_s += time.perf_counter() - started
         loaded += len(chunk)
         outcomes += written

@@ -89,6 +89,11 @@ class BenchWorkload:
                 task_id, self._description(family), family.kind, self.rng.choice((0, 0, 1, 2)), at, outcomes
             )
 
+    @staticmethod
+    def arms() -> list[Arm]:
+        """Every arm an outcome of this workload can come from."""
+        return sorted({Arm(family.agent, model) for family in FAMILIES for model in MODELS})
+
     def task_created(self, phase: str, i: int) -> TaskCreated:
         family = self.rng.choice(FAMILIES)
         at = self._tick()

@@ -89,6 +89,14 @@ def test_bench_runs_and_writes_a_report(
         assert report["references"]["pipeline_vs_database_loop"][stream] > 0
     assert "database loop task-created" in stdout
     assert report["worker"]["peak_rss_mb"] > 0
+    # The layer learned from every outcome whose task's schedule stored its inputs for the arm
+    # that ran, once: all outcomes of preloaded tasks (the preload stores inputs for every arm) and
+    # the first outcomes of new tasks on an arm their decision weighed. Of the 150 outcomes (20 of
+    # the warm-up, then the light, rated and full phases) every sixth is a new task's first.
+    layer = report["learned_layer"]
+    assert layer["enabled"] is True
+    assert layer["outcomes_learned"] == layer["outcomes_with_inputs"]
+    assert 150 - 150 // 6 <= layer["outcomes_learned"] <= 150
     work_dir = Path(report["work_dir"])
     assert (work_dir / "worker.log").exists(), "the logs the report points to stay"
     assert not (work_dir / "services" / "pg").exists(), "the embedded database's files are removed"
