@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
+from scipy.linalg import blas
 
 from processors.scheduling import online_logistic as ol
 from processors.scheduling.types import Arm
@@ -122,6 +123,13 @@ def _projection(source: int, target: int) -> ol.Array:
     return rng.standard_normal((target, source)) / math.sqrt(target)
 
 
+@cache
+def _projection_transposed(source: int, target: int) -> ol.Array:
+    """The projection as BLAS reads it without a copy: the transpose of the C-ordered matrix is
+    Fortran-ordered, and dgemv with trans=1 multiplies by its transpose, the projection itself."""
+    return _projection(source, target).T
+
+
 def project(vector: Iterable[float] | ol.Array, config: LearnedConfig) -> ol.Array | None:
     """phi(v): the task vector, unit-normalised, projected to text_dimension (None when the text
     models are off or the vector has no direction: zero or not finite).
@@ -129,16 +137,19 @@ def project(vector: Iterable[float] | ol.Array, config: LearnedConfig) -> ol.Arr
     A text_dimension equal to the vector's own dimension uses the unit vector itself: a square
     Gaussian matrix would keep every direction but stretch some and squash others (its singular
     values spread from near 0 to 2), which turns the isotropic prior on the weights into a lopsided
-    one and costs a matrix product for nothing."""
+    one and costs a matrix product for nothing. Below it, one BLAS call projects and normalises
+    (P v / |v|): every outcome and every decision projects its task's vector, so this is on the
+    execution-result stream's path."""
     if config.text_dimension <= 0:
         return None
     v = np.asarray(vector, dtype=np.float64)
-    norm = float(np.linalg.norm(v))
+    norm = math.sqrt(float(blas.ddot(v, v)))
     if not math.isfinite(norm) or norm <= 0:
         return None
     if int(v.shape[0]) == config.text_dimension:
         return v / norm
-    return _projection(int(v.shape[0]), config.text_dimension) @ (v / norm)
+    projection = _projection_transposed(int(v.shape[0]), config.text_dimension)
+    return np.asarray(blas.dgemv(1.0 / norm, projection, v, trans=1), dtype=np.float64)
 
 
 def learned_input(state: LearnedState, phi: ol.Array | None, arms: Iterable[Arm]) -> LearnedInput:

@@ -17,7 +17,8 @@ which is the recursive least squares of a logistic model (Spiegelhalter & Laurit
   weight near the prior (zero); the step size shrinks by itself as the covariance does;
 - cost per outcome is O(d^2) for d features. For a 384-dimensional text model that is 150k
   numbers, so a batch of outcomes is applied to one working copy of the state in place (Updater:
-  one copy per batch, one BLAS rank-one update per outcome) rather than to a fresh copy per outcome.
+  one copy per batch, one symmetric BLAS rank-one update per outcome) rather than to a fresh copy
+  per outcome.
 """
 
 from __future__ import annotations
@@ -86,35 +87,40 @@ def predict_logit(state: LogisticState, x: Array, offset: float = 0.0) -> float:
 
 class Updater:
     """A working copy of one state that absorbs outcomes in place; `state()` hands it over frozen
-    (its arrays, without another copy: the updater takes no outcome after that).
+    (without another copy of the mean: the updater takes no outcome after that).
 
     The copy is made once, when the updater is made, so the state it came from is never touched.
     Each outcome is the same step as `update`: cov' x = cov x / (1 + h x^T cov x), so the mean moves
-    without a second matrix product, and the covariance takes a rank-one update in place (dger on
-    the transposed view: the C-ordered matrix is a Fortran-ordered one to BLAS)."""
+    without a second matrix product. The covariance is symmetric, so the working copy keeps its
+    upper triangle only, in Fortran order, and each outcome is three BLAS calls on it in place: a
+    symmetric matrix-vector product (dsymv), a symmetric rank-one update (dsyr) and an axpy on
+    the mean. That halves the arithmetic of a general product and rank-one update, and the calls
+    are about half of what an outcome costs at dimension 128 (measured: 7.8 against 14.6 us an
+    outcome); `state()` mirrors the triangle back into the full matrix the state carries."""
 
     def __init__(self, state: LogisticState) -> None:
         self.mean = state.mean.copy()
-        self.cov = np.array(state.cov, dtype=np.float64, order="C")  # a copy, C-ordered
+        self.cov = np.array(state.cov, dtype=np.float64, order="F")  # a copy; only its upper triangle is kept
         self.count = state.count
         self._handed_over = False
 
     def add(self, x: Array, y: bool, offset: float = 0.0) -> None:
         if self._handed_over:
             raise RuntimeError("this updater's state was handed over; make a new Updater from it")
-        p = sigmoid(offset + float(self.mean @ x))
+        p = sigmoid(offset + float(blas.ddot(self.mean, x)))
         h = max(p * (1.0 - p), 1e-6)
-        cx = self.cov @ x
-        denom = 1.0 + h * float(x @ cx)
-        # In place when scipy can (it can for the C-ordered copy made above); the result is taken
-        # either way, so a copy it had to make would not be lost.
-        self.cov = blas.dger(-h / denom, cx, cx, a=self.cov.T, overwrite_a=True).T
-        self.mean += cx * (((1.0 if y else 0.0) - p) / denom)
+        cx = blas.dsymv(1.0, self.cov, x)
+        denom = 1.0 + h * float(blas.ddot(x, cx))
+        # In place when scipy can (it can for the Fortran-ordered copy made above); the results
+        # are taken either way, so a copy it had to make would not be lost.
+        self.cov = blas.dsyr(-h / denom, cx, a=self.cov, overwrite_a=True)
+        self.mean = blas.daxpy(cx, self.mean, a=((1.0 if y else 0.0) - p) / denom)
         self.count += 1
 
     def state(self) -> LogisticState:
         self._handed_over = True
-        return LogisticState(self.mean, self.cov, self.count)
+        upper = np.triu(self.cov)
+        return LogisticState(self.mean, upper + np.triu(upper, 1).T, self.count)
 
 
 def update(state: LogisticState, x: Array, y: bool, offset: float = 0.0) -> LogisticState:
