@@ -4,7 +4,8 @@
   vector) from the current state, the decision's per-arm features remembered, then stored with
   the predictions in their transaction (sql/0014 learned_features).
 - Outcomes: in the transaction that claims them and applies them to the statistics, so exactly
-  once: the features stored with the task's latest schedule are read, the layer's head row is
+  once: the features stored with the task's latest schedule are read (the schedule and the task
+  vectors found by the caller, once per batch, for the live accuracy and the profiles too), the layer's head row is
   locked (workers serialise here), each outcome updates the state in batch order with the pure
   `apply_outcomes`, and the changed models are written back under a new version.
 
@@ -17,12 +18,11 @@ decision is the chain of estimates alone.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from processors.contracts import ExecutionResult
 from processors.embedders.base import Vector
 from processors.postgres import learned_models as repo
-from processors.postgres import stored_vectors
 from processors.postgres.pool import Conn, Pool
 from processors.scheduling.learned import (
     FEATURES,
@@ -119,21 +119,33 @@ class LearnedLayer:
         if self.enabled:
             await repo.store_features(conn, [row for s in schedule_ids for row in self._features.pop(s, ())])
 
-    async def apply(self, conn: Conn, results: Sequence[ExecutionResult]) -> int:
+    async def apply(
+        self,
+        conn: Conn,
+        results: Sequence[ExecutionResult],
+        schedules: Mapping[int, str],
+        vectors: Mapping[str, Vector],
+    ) -> int:
         """Learn from these outcomes, in batch order, inside the caller's transaction (the one
-        that claimed them). Outcomes whose task has no stored features for the arm that ran (no
-        schedule, or the layer was off when it was scheduled) teach nothing. Returns how many did."""
+        that claimed them). `schedules`: the latest schedule of each result's task by position,
+        where it weighed the arm that ran; `vectors`: the task vectors the caller loaded (both
+        read once per batch for everything that needs them). Outcomes without features stored for
+        the arm that ran (no schedule, or the layer was off when it was scheduled) teach nothing.
+        Returns how many did."""
         if not self.enabled or not results:
             return 0
-        found = await repo.features_for(conn, [(r.task_id, r.agent, r.model) for r in results])
+        found = await repo.features_of(
+            conn, [(i, schedules[i], results[i].agent, results[i].model) for i in sorted(schedules)]
+        )
         usable = [(results[i], f) for i, f in sorted(found.items()) if len(f) == len(FEATURES)]
         if not usable:
             return 0
-        vectors = await stored_vectors.vectors_for(
-            conn, "task", self.embedding_model, sorted({r.task_id for r, _ in usable})
-        )
         state = await self._refresh(conn, await repo.lock(conn, self.embedding_model))
-        projected = {task_id: project(vector, self.config) for task_id, vector in vectors.items()}
+        projected = {
+            task_id: project(vectors[task_id], self.config)
+            for task_id in sorted({r.task_id for r, _ in usable})
+            if task_id in vectors
+        }
         outcomes = [
             (Arm(r.agent, r.model), feats, projected.get(r.task_id), r.success) for r, feats in usable
         ]

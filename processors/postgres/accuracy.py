@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from processors.contracts import ExecutionResult
@@ -13,7 +14,7 @@ from processors.postgres.pool import Conn
 # actually ran: the chosen arm's own numbers, or its entry among the alternatives when upstream
 # ran another arm. Outcomes without a prediction (no schedule was made) are not scored.
 _PREDICTIONS = """
-    SELECT r.i,
+    SELECT r.i, p.schedule_id,
            CASE WHEN same THEN p.success_probability
                 ELSE (alt.a ->> 'success_probability')::float8 END AS success_probability,
            CASE WHEN same THEN p.predicted_duration_ms
@@ -36,30 +37,62 @@ _UPSERT = f"""
     {", ".join(f"{c} = accuracy_buckets.{c} + EXCLUDED.{c}" for c in SUM_COLUMNS)}"""
 
 
-async def record(conn: Conn, results: Sequence[ExecutionResult], kinds: Mapping[str, str | None]) -> int:
-    """Score results against their predictions and add them to the buckets, inside the caller's
-    transaction (the one that applies them to the statistics, so each is scored exactly once).
-    Returns how many were scored."""
+@dataclass(frozen=True, slots=True)
+class LatestPrediction:
+    """The latest schedule of an outcome's task, and what it predicted for the arm that ran."""
+
+    schedule_id: str
+    success_probability: float | None
+    predicted_duration_ms: float | None
+    expected_cost_usd: float | None
+
+
+async def latest_predictions(conn: Conn, results: Sequence[ExecutionResult]) -> dict[int, LatestPrediction]:
+    """For each result by position: its task's latest schedule, when that schedule weighed the
+    arm that ran (chosen, or among the alternatives). Read once per batch, for the live accuracy
+    and for the learned layer, which learns from the inputs that schedule stored."""
     if not results:
-        return 0
+        return {}
     rows = await conn.fetch(
         _PREDICTIONS,
         [r.task_id for r in results],
         [r.agent for r in results],
         [r.model for r in results],
     )
+    return {
+        int(row["i"]) - 1: LatestPrediction(
+            row["schedule_id"],
+            row["success_probability"],
+            row["predicted_duration_ms"],
+            row["expected_cost_usd"],
+        )
+        for row in rows
+    }
+
+
+async def record(
+    conn: Conn,
+    results: Sequence[ExecutionResult],
+    kinds: Mapping[str, str | None],
+    latest: Mapping[int, LatestPrediction],
+) -> int:
+    """Score results against their predictions (`latest_predictions`) and add them to the
+    buckets, inside the caller's transaction (the one that applies them to the statistics, so
+    each is scored exactly once). Returns how many were scored."""
     scored = []
-    for row in rows:
-        r = results[row["i"] - 1]
-        if row["success_probability"] is None:
+    for i, found in sorted(latest.items()):
+        r = results[i]
+        if found.success_probability is None:
             continue
         prediction = Prediction(
-            row["success_probability"], row["predicted_duration_ms"], row["expected_cost_usd"]
+            found.success_probability, found.predicted_duration_ms, found.expected_cost_usd
         )
         outcome = Outcome(
             r.agent, r.model, kinds.get(r.task_id) or "", r.success, r.duration_ms, r.cost_usd, r.finished_at
         )
         scored.append((prediction, outcome))
+    if not scored:
+        return 0
     buckets = bucket(scored)
     # Sorted keys: concurrent workers lock bucket rows in the same order, so they cannot deadlock.
     await conn.executemany(

@@ -5,6 +5,7 @@ path: the pipeline writes the same tables row by row (task_store, outcomes, mess
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -94,6 +95,15 @@ async def copy_history(
             for o in results
         ],
     )  # fmt: skip
+    # The arms the schedule weighed, as a decision lists them; with `features`, those arms.
+    alternatives = json.dumps(
+        [
+            {"agent": agent, "model": arm_model, "success_probability": PRELOAD_SUCCESS, "confidence": 0.5,
+             "predicted_duration_ms": None, "expected_cost_usd": None, "evidence": 0.0, "meets_target": True,
+             "score": 0.0}
+            for agent, arm_model, _ in features
+        ]
+    )  # fmt: skip
     # Every history task was scheduled once: outcomes of the measured phases are scored
     # against these (live accuracy), as in production, instead of finding no prediction.
     await conn.copy_records_to_table(
@@ -106,7 +116,7 @@ async def copy_history(
         records=[
             (f"{t.task_id}:preload", t.task_id, t.outcomes[0].agent, t.outcomes[0].model, PRELOAD_SUCCESS, 0.5,
              t.outcomes[0].duration_ms, t.outcomes[0].cost_usd, PRELOAD_SUCCESS, False, False, model,
-             "[]", f"{t.task_id}-created")
+             alternatives, f"{t.task_id}-created")
             for t in tasks
         ],
     )  # fmt: skip

@@ -33,20 +33,6 @@ _BUMP = """
     UPDATE learned_layers SET version = nextval('learned_layer_versions'), updated_at = now()
     WHERE embedding_model = $1 RETURNING version"""
 
-# The features stored with the latest schedule of each outcome's task, for the arm that ran
-# (the same prediction the live accuracy scores: processors/postgres/accuracy.py). The features
-# are a scalar subquery on purpose: as a join, the planner may join every stored row on (agent,
-# model) first and look up the latest schedule for each of those (measured: 2.6 s for 500
-# outcomes over 20k stored rows, against 4 ms this way).
-_FEATURES = """
-    SELECT i, features FROM (
-        SELECT r.i, (SELECT f.features FROM learned_features f
-                     WHERE f.schedule_id = p.schedule_id AND f.agent = r.agent AND f.model = r.model) AS features
-        FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS r(task_id, agent, model, i)
-        JOIN LATERAL (SELECT schedule_id FROM predictions p WHERE p.task_id = r.task_id
-                      ORDER BY p.created_at DESC LIMIT 1) p ON true
-    ) AS found WHERE features IS NOT NULL"""
-
 FeatureRow = tuple[str, str, str, Sequence[float]]  # schedule_id, agent, model, features
 
 
@@ -109,12 +95,19 @@ async def store_features(conn: Conn, rows: Sequence[FeatureRow]) -> None:
     )
 
 
-async def features_for(conn: Conn, outcomes: Sequence[tuple[str, str, str]]) -> dict[int, tuple[float, ...]]:
-    """For each (task_id, agent, model) by position: the features its task's latest schedule
-    stored for that arm (positions without any are missing)."""
-    if not outcomes:
+async def features_of(conn: Conn, keys: Sequence[tuple[int, str, str, str]]) -> dict[int, tuple[float, ...]]:
+    """For each (position, schedule_id, agent, model): the features that schedule stored for that
+    arm, by position (positions without any are missing). A primary-key lookup per key: the
+    caller found the schedules already (accuracy.latest_predictions)."""
+    if not keys:
         return {}
     rows = await conn.fetch(
-        _FEATURES, [o[0] for o in outcomes], [o[1] for o in outcomes], [o[2] for o in outcomes]
+        """SELECT r.i, f.features
+           FROM unnest($1::int[], $2::text[], $3::text[], $4::text[]) AS r(i, schedule_id, agent, model)
+           JOIN learned_features f USING (schedule_id, agent, model)""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+        [k[3] for k in keys],
     )
-    return {int(r["i"]) - 1: tuple(float(v) for v in r["features"]) for r in rows}
+    return {int(r["i"]): tuple(float(v) for v in r["features"]) for r in rows}

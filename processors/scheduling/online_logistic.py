@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import numpy.typing as npt
@@ -57,17 +58,34 @@ class LogisticState:
         return int(self.mean.shape[0])
 
     def to_bytes(self) -> bytes:
-        """mean then cov as little-endian float64, for storage (see from_bytes)."""
-        return np.concatenate([self.mean, self.cov.ravel()]).astype("<f8").tobytes()
+        """The mean, then the covariance's upper triangle row by row, as little-endian float64:
+        the matrix is symmetric, so the triangle is all of it at about half the bytes (66 kB
+        instead of 132 kB at dimension 128), which every outcome batch writes per model it
+        touched. Exact: from_bytes(to_bytes(s)) == s for a symmetric covariance (see from_bytes)."""
+        return np.concatenate([self.mean, self.cov[_upper(self.dimension)]]).astype("<f8").tobytes()
 
     @staticmethod
     def from_bytes(data: bytes, dimension: int, count: int) -> LogisticState:
+        """The state to_bytes wrote; also reads the whole matrix row by row, as states were stored
+        before the triangle."""
         values = np.frombuffer(data, dtype="<f8").astype(np.float64)
-        if values.shape[0] != dimension + dimension * dimension:
+        d = dimension
+        mean, rest = values[:d].copy(), values[d:]
+        if rest.shape[0] == d * (d + 1) // 2:
+            cov = np.zeros((d, d))
+            cov[_upper(d)] = rest
+            cov += np.triu(cov, 1).T
+        elif rest.shape[0] == d * d:
+            cov = rest.reshape(d, d).copy()
+        else:
             raise ValueError(f"stored state has {values.shape[0]} values, expected d={dimension}")
-        return LogisticState(
-            values[:dimension].copy(), values[dimension:].reshape(dimension, dimension).copy(), count
-        )
+        return LogisticState(mean, cov, count)
+
+
+@cache
+def _upper(dimension: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Indices of the upper triangle, diagonal included, row by row."""
+    return np.triu_indices(dimension)
 
 
 def prior(dimension: int, variance: float | Array, mean: Array | None = None) -> LogisticState:

@@ -20,6 +20,7 @@ ARM = Arm("coder", "small")
 MODEL = "test-model"
 CONFIG = ln.LearnedConfig(text_dimension=8)
 FEATURES = (1.0, 0.4, 0.3, 0.1, -0.8, 0.0, 0.0)
+SCHEDULE = {0: "T1:e1"}  # each one-result batch: its task's latest schedule (no task vector)
 
 
 def _result(n: int, success: bool) -> ExecutionResult:
@@ -63,11 +64,11 @@ async def test_workers_serialise_updates_and_reload_what_others_changed(make_set
         conn_a = await first.__aenter__()
         tx_a = conn_a.transaction()
         await tx_a.start()
-        assert await a.apply(conn_a, [_result(1, False)]) == 1
+        assert await a.apply(conn_a, [_result(1, False)], SCHEDULE, {}) == 1
 
         async def b_learns() -> int:
             async with pool.acquire() as conn, conn.transaction():
-                return await b.apply(conn, [_result(2, True)])
+                return await b.apply(conn, [_result(2, True)], SCHEDULE, {})
 
         waiting = asyncio.create_task(b_learns())
         await asyncio.sleep(0.5)
@@ -79,7 +80,7 @@ async def test_workers_serialise_updates_and_reload_what_others_changed(make_set
         # a's transaction that rolls back leaves its copy ahead of the database.
         try:
             async with pool.acquire() as conn, conn.transaction():
-                await a.apply(conn, [_result(3, True)])
+                await a.apply(conn, [_result(3, True)], SCHEDULE, {})
                 raise Rollback
         except Rollback:
             pass
