@@ -4,10 +4,11 @@
   vector) from the current state, the decision's per-arm features remembered, then stored with
   the predictions in their transaction (sql/0014 learned_features).
 - Outcomes: in the transaction that claims them and applies them to the statistics, so exactly
-  once: the features stored with the task's latest schedule are read (the schedule and the task
-  vectors found by the caller, once per batch, for the live accuracy and the profiles too), the layer's head row is
-  locked (workers serialise here), each outcome updates the state in batch order with the pure
-  `apply_outcomes`, and the changed models are written back under a new version.
+  once: the features stored with the task's latest schedule are read (the schedules and the task
+  vectors come from the caller, read once per batch for the live accuracy and the profiles too),
+  the layer's head row is locked (workers serialise here), each outcome updates the state in
+  batch order with the pure `apply_outcomes`, and the changed models are written back under a
+  new version.
 
 Each worker keeps the state it last saw with that version; a task batch reads the version (one
 row) and reloads the models only when another worker, or a transaction of its own that rolled

@@ -101,13 +101,17 @@ async def learned_outcomes(conn: Conn) -> int:
 
 
 async def outcomes_with_layer_inputs(conn: Conn) -> int:
-    """Executions whose task's latest schedule stored the learned layer's inputs for the arm that
-    ran: the outcomes the layer can learn from (learned_updates.LearnedLayer.apply)."""
+    """Executions the learned layer can learn from, found independently of its own lookup: the
+    task's latest schedule weighed the arm that ran (chosen, or among its alternatives) and stored
+    the layer's inputs for it (learned_updates.LearnedLayer.apply)."""
     value = await conn.fetchval(
         """SELECT count(*) FROM executions e
-           JOIN LATERAL (SELECT schedule_id FROM predictions p WHERE p.task_id = e.task_id
-                         ORDER BY p.created_at DESC LIMIT 1) p ON true
+           JOIN LATERAL (SELECT p.schedule_id, p.agent, p.model, p.alternatives FROM predictions p
+                         WHERE p.task_id = e.task_id ORDER BY p.created_at DESC LIMIT 1) p ON true
            JOIN learned_features f
-             ON f.schedule_id = p.schedule_id AND f.agent = e.agent AND f.model = e.model"""
+             ON f.schedule_id = p.schedule_id AND f.agent = e.agent AND f.model = e.model
+           WHERE (p.agent = e.agent AND p.model = e.model)
+              OR EXISTS (SELECT 1 FROM jsonb_array_elements(p.alternatives) a
+                         WHERE a ->> 'agent' = e.agent AND a ->> 'model' = e.model)"""
     )
     return int(value or 0)

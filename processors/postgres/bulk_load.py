@@ -40,14 +40,17 @@ async def copy_history(
     tasks: Sequence[HistoryTask],
     hashes: Sequence[bytes],
     vectors: Sequence[Vector],
-    features: Sequence[tuple[str, str, Sequence[float]]] = (),
+    arms: Sequence[tuple[str, str]] = (),
+    features: Sequence[float] | None = None,
 ) -> int:
     """COPY the tasks (with their content hashes and vectors of `model`), their outcomes as
     executions and per-arm sums, and one preload prediction each; returns the outcomes written.
 
-    `features`: (agent, model, the learned layer's inputs) stored with every preload prediction,
-    as a schedule decided with the layer on stores them for each arm it weighed; an outcome of
-    such a task then teaches the layer, as in production."""
+    `arms`: (agent, model) of every arm each preload schedule weighed, listed as its alternatives
+    after the arm it chose (the task's first outcome's), as a decision lists them, so outcomes on
+    any of them are scored. `features`: the learned layer's inputs stored with every preload
+    schedule for each of those arms, as a schedule decided with the layer on stores them; an
+    outcome of such a task then teaches the layer, as in production."""
     await conn.copy_records_to_table(
         "tasks",
         columns=[
@@ -95,15 +98,6 @@ async def copy_history(
             for o in results
         ],
     )  # fmt: skip
-    # The arms the schedule weighed, as a decision lists them; with `features`, those arms.
-    alternatives = json.dumps(
-        [
-            {"agent": agent, "model": arm_model, "success_probability": PRELOAD_SUCCESS, "confidence": 0.5,
-             "predicted_duration_ms": None, "expected_cost_usd": None, "evidence": 0.0, "meets_target": True,
-             "score": 0.0}
-            for agent, arm_model, _ in features
-        ]
-    )  # fmt: skip
     # Every history task was scheduled once: outcomes of the measured phases are scored
     # against these (live accuracy), as in production, instead of finding no prediction.
     await conn.copy_records_to_table(
@@ -116,21 +110,35 @@ async def copy_history(
         records=[
             (f"{t.task_id}:preload", t.task_id, t.outcomes[0].agent, t.outcomes[0].model, PRELOAD_SUCCESS, 0.5,
              t.outcomes[0].duration_ms, t.outcomes[0].cost_usd, PRELOAD_SUCCESS, False, False, model,
-             alternatives, f"{t.task_id}-created")
+             _alternatives(t, arms), f"{t.task_id}-created")
             for t in tasks
         ],
     )  # fmt: skip
-    if features:
+    if features is not None:
         await conn.copy_records_to_table(
             "learned_features",
             columns=["schedule_id", "agent", "model", "features"],
             records=[
-                (f"{t.task_id}:preload", agent, arm_model, list(f))
+                (f"{t.task_id}:preload", agent, arm_model, list(features))
                 for t in tasks
-                for agent, arm_model, f in features
+                for agent, arm_model in arms
             ],
         )
     return len(results)
+
+
+def _alternatives(task: HistoryTask, arms: Sequence[tuple[str, str]]) -> str:
+    """The preload schedule's alternatives as JSON: the chosen arm first, then the others."""
+    chosen = (task.outcomes[0].agent, task.outcomes[0].model)
+    ordered = [chosen, *(arm for arm in arms if arm != chosen)] if arms else []
+    return json.dumps(
+        [
+            {"agent": agent, "model": model, "success_probability": PRELOAD_SUCCESS, "confidence": 0.5,
+             "predicted_duration_ms": None, "expected_cost_usd": None, "evidence": 0.0, "meets_target": True,
+             "score": 0.0}
+            for agent, model in ordered
+        ]
+    )  # fmt: skip
 
 
 async def copy_messages(

@@ -79,9 +79,9 @@ class LearnedConfig:
     # text models off. 128 rather than 64: with kinds withheld the text models learned the kind
     # structure from the sentence vector, and at 64 too much of it was lost (measured before the
     # neighbourhood stood in for a missing kind). 384 predicts better still where the text tells
-    # the arms apart, but every outcome batch then writes k + k(k+1)/2 float64 per text model it
-    # touched (0.6 MB at 384, 66 kB at 128), which the execution-result stream pays for; the
-    # README's "Offline results" has both measured.
+    # the arms apart, but every outcome batch then writes k(k+1) float64 per text model it touched
+    # (1.2 MB at 384, 132 kB at 128), which the execution-result stream pays for; the README's
+    # "Offline results" has both measured.
     text_dimension: int = 128
     text_prior_variance: float = 1.0  # prior variance of each text-model weight
     # Prior mean of the stacking weights: the kind rate shrunk by the fitted strength (a kind moves

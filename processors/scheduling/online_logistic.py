@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 import numpy.typing as npt
@@ -58,34 +57,21 @@ class LogisticState:
         return int(self.mean.shape[0])
 
     def to_bytes(self) -> bytes:
-        """The mean, then the covariance's upper triangle row by row, as little-endian float64:
-        the matrix is symmetric, so the triangle is all of it at about half the bytes (66 kB
-        instead of 132 kB at dimension 128), which every outcome batch writes per model it
-        touched. Exact: from_bytes(to_bytes(s)) == s for a symmetric covariance (see from_bytes)."""
-        return np.concatenate([self.mean, self.cov[_upper(self.dimension)]]).astype("<f8").tobytes()
+        """mean then cov as little-endian float64, for storage (see from_bytes).
+
+        The whole matrix, although it is symmetric: storing its upper triangle would halve what
+        every outcome batch writes, but workers of the previous release read only this layout,
+        and during a rolling update they share the table with the new ones."""
+        return np.concatenate([self.mean, self.cov.ravel()]).astype("<f8").tobytes()
 
     @staticmethod
     def from_bytes(data: bytes, dimension: int, count: int) -> LogisticState:
-        """The state to_bytes wrote; also reads the whole matrix row by row, as states were stored
-        before the triangle."""
         values = np.frombuffer(data, dtype="<f8").astype(np.float64)
-        d = dimension
-        mean, rest = values[:d].copy(), values[d:]
-        if rest.shape[0] == d * (d + 1) // 2:
-            cov = np.zeros((d, d))
-            cov[_upper(d)] = rest
-            cov += np.triu(cov, 1).T
-        elif rest.shape[0] == d * d:
-            cov = rest.reshape(d, d).copy()
-        else:
+        if values.shape[0] != dimension + dimension * dimension:
             raise ValueError(f"stored state has {values.shape[0]} values, expected d={dimension}")
-        return LogisticState(mean, cov, count)
-
-
-@cache
-def _upper(dimension: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """Indices of the upper triangle, diagonal included, row by row."""
-    return np.triu_indices(dimension)
+        return LogisticState(
+            values[:dimension].copy(), values[dimension:].reshape(dimension, dimension).copy(), count
+        )
 
 
 def prior(dimension: int, variance: float | Array, mean: Array | None = None) -> LogisticState:
@@ -118,7 +104,8 @@ class Updater:
 
     def __init__(self, state: LogisticState) -> None:
         self.mean = state.mean.copy()
-        self.cov = np.array(state.cov, dtype=np.float64, order="F")  # a copy; only its upper triangle is kept
+        # A copy; only its upper triangle is kept current (the lower one is stale until state()).
+        self._cov = np.array(state.cov, dtype=np.float64, order="F")
         self.count = state.count
         self._handed_over = False
 
@@ -127,18 +114,19 @@ class Updater:
             raise RuntimeError("this updater's state was handed over; make a new Updater from it")
         p = sigmoid(offset + float(blas.ddot(self.mean, x)))
         h = max(p * (1.0 - p), 1e-6)
-        cx = blas.dsymv(1.0, self.cov, x)
+        cx = blas.dsymv(1.0, self._cov, x)
         denom = 1.0 + h * float(blas.ddot(x, cx))
         # In place when scipy can (it can for the Fortran-ordered copy made above); the results
         # are taken either way, so a copy it had to make would not be lost.
-        self.cov = blas.dsyr(-h / denom, cx, a=self.cov, overwrite_a=True)
+        self._cov = blas.dsyr(-h / denom, cx, a=self._cov, overwrite_a=True)
         self.mean = blas.daxpy(cx, self.mean, a=((1.0 if y else 0.0) - p) / denom)
         self.count += 1
 
     def state(self) -> LogisticState:
         self._handed_over = True
-        upper = np.triu(self.cov)
-        return LogisticState(self.mean, upper + np.triu(upper, 1).T, self.count)
+        cov = np.triu(self._cov)
+        cov += np.triu(cov, 1).T
+        return LogisticState(self.mean, cov, self.count)
 
 
 def update(state: LogisticState, x: Array, y: bool, offset: float = 0.0) -> LogisticState:

@@ -162,7 +162,8 @@ async def _measure(
                 conn, embedder, workload.history(history),
                 hnsw_m=settings.hnsw_m, hnsw_ef_construction=settings.hnsw_ef_construction,
                 on_progress=lambda done: progress.update(bar, completed=done),
-                features=layer_inputs(BenchWorkload.arms()) if settings.learned_enabled else (),
+                arms=BenchWorkload.arms(),
+                features=layer_inputs() if settings.learned_enabled else None,
             )  # fmt: skip
         report["preload"] = {k: getattr(preload, k) for k in preload.__slots__}
         report["run"]["embedding_model"] = embedder.model_name
@@ -201,11 +202,13 @@ async def _measure(
                 # Every preloaded task carries the layer's inputs (preload.layer_inputs), so each
                 # outcome of the measured phases teaches the layer, as in production.
                 # The preload's own outcomes carry inputs but were loaded, not learned from.
-                with_inputs = await bench_store.outcomes_with_layer_inputs(conn) - preload.outcomes
+                with_inputs = 0
+                if settings.learned_enabled:
+                    with_inputs = await bench_store.outcomes_with_layer_inputs(conn) - preload.outcomes
                 report["learned_layer"] = {
                     "enabled": settings.learned_enabled,
                     "outcomes_learned": await bench_store.learned_outcomes(conn),
-                    "outcomes_with_inputs": with_inputs if settings.learned_enabled else 0,
+                    "outcomes_with_inputs": with_inputs,
                 }
             report["worker"] = _worker_figures(report, worker)
             report["embedding"]["share_of_full_phase"] = _embedding_share(report)

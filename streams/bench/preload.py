@@ -24,12 +24,12 @@ from processors.scheduling.types import Arm
 CHUNK = 5000
 
 
-def layer_inputs(arms: Sequence[Arm]) -> list[tuple[str, str, tuple[float, ...]]]:
+def layer_inputs() -> tuple[float, ...]:
     """What a schedule decided with the learned layer on stores for each arm it weighed: here the
     inputs of the preload prediction, the base rate and no other evidence (the values do not
     change what an outcome costs the layer, only that it teaches it)."""
     p = bulk_load.PRELOAD_SUCCESS
-    return [(arm.agent, arm.model, learned.features(p, p, p, p, 0.0, 0.0)) for arm in arms]
+    return learned.features(p, p, p, p, 0.0, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +50,12 @@ async def load_history(
     hnsw_m: int,
     hnsw_ef_construction: int,
     on_progress: Callable[[int], None] | None = None,
-    features: Sequence[tuple[str, str, Sequence[float]]] = (),
+    arms: Sequence[Arm] = (),
+    features: Sequence[float] | None = None,
 ) -> PreloadReport:
     """COPY tasks, vectors and outcomes in chunks, then aggregate and build the vector index.
-    `features`: the learned layer's inputs stored with each task's preload prediction, per arm
-    (bulk_load.copy_history)."""
+    `arms` and `features`: the arms each task's preload schedule weighed and the learned layer's
+    inputs it stored for each (bulk_load.copy_history)."""
     loaded = outcomes = 0
     load_s = embed_s = 0.0
     chunk: list[HistoryTask] = []
@@ -66,7 +67,9 @@ async def load_history(
         embed_s += time.perf_counter() - started
         started = time.perf_counter()
         hashes = [content_hash(t.description) for t in chunk]
-        written = await bulk_load.copy_history(conn, embedder.model_name, chunk, hashes, vectors, features)
+        written = await bulk_load.copy_history(
+            conn, embedder.model_name, chunk, hashes, vectors, [(a.agent, a.model) for a in arms], features
+        )
         load_s += time.perf_counter() - started
         loaded += len(chunk)
         outcomes += written

@@ -44,6 +44,9 @@ class BenchWorkload:
         self.words = vocabulary()
         self.clock = start or datetime(2025, 6, 1, tzinfo=UTC)
         self.count = 0
+        # The arm each preloaded task's schedule chose (its first outcome's): upstream runs the
+        # arm tasksage scheduled, so the outcomes published for preloaded tasks come from it.
+        self.scheduled: dict[str, Arm] = {}
 
     def _description(self, family: Family) -> str:
         template = self.rng.choice(family.templates)
@@ -81,6 +84,7 @@ class BenchWorkload:
             at = self._tick()
             task_id = f"{self.label}-h{self.count}"
             arms = self.rng.sample(MODELS, self.rng.choice((1, 1, 2)))
+            self.scheduled[task_id] = Arm(family.agent, arms[0])
             outcomes = tuple(
                 self._outcome(task_id, family, Arm(family.agent, model), at, self.count * 4 + i)
                 for i, model in enumerate(arms)
@@ -113,7 +117,7 @@ class BenchWorkload:
         """An outcome for a task of the preloaded history, or the first outcome of a new task."""
         task_id = first_outcome_of or f"{self.label}-h{self.rng.randint(1, max(1, history_size))}"
         family = self.rng.choice(FAMILIES)
-        arm = Arm(family.agent, self.rng.choice(MODELS))
+        arm = self.scheduled.get(task_id) or Arm(family.agent, self.rng.choice(MODELS))
         result = self._outcome(task_id, family, arm, self._tick(), i)
         return ExecutionResult(
             event_id=f"{self.label}-{phase}-r{i}",
