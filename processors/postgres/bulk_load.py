@@ -5,12 +5,13 @@ path: the pipeline writes the same tables row by row (task_store, outcomes, mess
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
-from processors.contracts import ExecutionResult
+from processors.contracts import ExecutionResult, encode
+from processors.contracts.events import ArmAlternative
 from processors.embedders.base import Vector
 from processors.postgres.embedding_models import ensure_indexes
 from processors.postgres.pool import Conn
@@ -128,17 +129,26 @@ async def copy_history(
 
 
 def _alternatives(task: HistoryTask, arms: Sequence[tuple[str, str]]) -> str:
-    """The preload schedule's alternatives as JSON: the chosen arm first, then the others."""
+    """The preload schedule's alternatives, encoded as the pipeline stores a decision's: the
+    chosen arm first, then the others."""
     chosen = (task.outcomes[0].agent, task.outcomes[0].model)
+    return _alternatives_json(chosen, tuple(arms))
+
+
+@cache
+def _alternatives_json(chosen: tuple[str, str], arms: tuple[tuple[str, str], ...]) -> str:
+    """One encoding per chosen arm (a handful), not one per preloaded task."""
     ordered = [chosen, *(arm for arm in arms if arm != chosen)] if arms else []
-    return json.dumps(
+    return encode(
         [
-            {"agent": agent, "model": model, "success_probability": PRELOAD_SUCCESS, "confidence": 0.5,
-             "predicted_duration_ms": None, "expected_cost_usd": None, "evidence": 0.0, "meets_target": True,
-             "score": 0.0}
+            ArmAlternative(
+                agent=agent, model=model, success_probability=PRELOAD_SUCCESS, confidence=0.5,
+                predicted_duration_ms=None, expected_cost_usd=None, evidence=0.0, meets_target=True,
+                score=0.0,
+            )
             for agent, model in ordered
         ]
-    )  # fmt: skip
+    ).decode()  # fmt: skip
 
 
 async def copy_messages(
