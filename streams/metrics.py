@@ -31,6 +31,8 @@ INDEX_QUEUE = Gauge("tasksage_index_queue", "Vectors queued for their HNSW index
 INDEX_MERGED = Counter(
     "tasksage_index_merged_total", "Queued vectors moved into their HNSW index", ["vectors"]
 )
+LEARNING_QUEUE = Gauge("tasksage_learning_queue", "Outcomes queued for the learned layer (sql/0015)")
+LEARNED_OUTCOMES = Counter("tasksage_learned_outcomes_total", "Queued outcomes the learned layer learned")
 EVENTS_OUT = Counter("tasksage_events_out_total", "Records published", ["topic"])
 RETRIES = Counter("tasksage_retries_total", "Batch retries after a retriable failure", ["topic", "error"])
 # Embedding cost, budget and coverage (README "Search, backfill and model changes").

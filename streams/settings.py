@@ -250,6 +250,9 @@ class Settings(DecisionSettings, ApiSettings):
     # merger indexes queued vectors in transactions of index_merge_batch rows.
     index_queue_limit: int = Field(2000, ge=0)  # past this many queued, results index inline
     index_merge_batch: int = Field(64, ge=1)
+    # Learning queue (sql/0015): outcomes wait there for the learned layer; the worker's learner
+    # teaches it up to learned_batch of them per transaction (one model write each).
+    learned_batch: int = Field(5000, ge=1)
 
     # Embeddings.
     embedder: ProviderName = "hash"

@@ -3,12 +3,13 @@
 - Task batches: the layer's inputs per task (stacking weights, text logits of the projected task
   vector) from the current state, the decision's per-arm features remembered, then stored with
   the predictions in their transaction (sql/0014 learned_features).
-- Outcomes: in the transaction that claims them and applies them to the statistics, so exactly
-  once: the features stored with the task's latest schedule are read (the schedules and the task
-  vectors come from the caller, read once per batch for the live accuracy and the profiles too),
-  the layer's head row is locked (workers serialise here), each outcome updates the state in
-  batch order with the pure `apply_outcomes`, and the changed models are written back under a
-  new version.
+- Outcomes: the transaction that claims them and applies them to the statistics copies each one,
+  with the features its task's latest schedule stored for the arm that ran, to the learning queue
+  (sql/0015); that is all the consume path pays. The worker's learner (streams/worker/upkeep.py)
+  then takes queued outcomes oldest first under the layer's head-row lock (learners serialise
+  here), updates the state in queue order with the pure `apply_outcomes`, writes the changed
+  models back under a new version and deletes what it learned, in one transaction: exactly once,
+  one model write per pass, and the layer lags the statistics by a pass.
 
 Each worker keeps the state it last saw with that version; a task batch reads the version (one
 row) and reloads the models only when another worker, or a transaction of its own that rolled
@@ -18,12 +19,14 @@ decision is the chain of estimates alone.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 
 from processors.contracts import ExecutionResult
 from processors.embedders.base import Vector
 from processors.postgres import learned_models as repo
+from processors.postgres import stored_vectors
 from processors.postgres.pool import Conn, Pool
 from processors.scheduling.learned import (
     FEATURES,
@@ -31,8 +34,8 @@ from processors.scheduling.learned import (
     LearnedInput,
     LearnedState,
     StoredRows,
-    apply_outcomes,
     initial_state,
+    learn_lessons,
     learned_input,
     project,
     restore,
@@ -44,6 +47,8 @@ OFF = LearnedConfig(enabled=False)
 # Features of schedules decided but not (yet) stored: a plan made ahead and dropped, or the
 # API's read-only recommendations, are never stored; the oldest are forgotten past this many.
 _REMEMBERED = 20_000
+# Outcomes a learner pass applies between two turns of the event loop: about 10 ms of updates.
+_SLICE = 200
 
 
 class LearnedLayer:
@@ -120,40 +125,63 @@ class LearnedLayer:
         if self.enabled:
             await repo.store_features(conn, [row for s in schedule_ids for row in self._features.pop(s, ())])
 
-    async def apply(
-        self,
-        conn: Conn,
-        results: Sequence[ExecutionResult],
-        schedules: Mapping[int, str],
-        vectors: Mapping[str, Vector],
+    async def queue(
+        self, conn: Conn, results: Sequence[ExecutionResult], schedules: Mapping[int, str]
     ) -> int:
-        """Learn from these outcomes, in batch order, inside the caller's transaction (the one
-        that claimed them). `schedules`: the latest schedule of each result's task by position,
-        where it weighed the arm that ran; `vectors`: the task vectors the caller loaded (both
-        read once per batch for everything that needs them). Outcomes without features stored for
-        the arm that ran (no schedule, or the layer was off when it was scheduled) teach nothing.
-        Returns how many did."""
-        if not self.enabled or not results:
+        """Queue these outcomes for the learner, in batch order, inside the caller's transaction
+        (the one that claimed them), so each is queued exactly once. `schedules`: the latest
+        schedule of each result's task by position, where it weighed the arm that ran (read once
+        per batch, for the live accuracy too). Outcomes without features stored for the arm that
+        ran (no schedule, or the layer was off when it was scheduled) teach nothing and are not
+        queued. Returns how many were."""
+        if not self.enabled or not schedules:
             return 0
-        found = await repo.features_of(
-            conn, [(i, schedules[i], results[i].agent, results[i].model) for i in sorted(schedules)]
-        )
-        usable = [(results[i], f) for i, f in sorted(found.items()) if len(f) == len(FEATURES)]
-        if not usable:
-            return 0
-        state = await self._refresh(conn, await repo.lock(conn, self.embedding_model))
-        projected = {
-            task_id: project(vectors[task_id], self.config)
-            for task_id in sorted({r.task_id for r, _ in usable})
-            if task_id in vectors
-        }
-        outcomes = [
-            (Arm(r.agent, r.model), feats, projected.get(r.task_id), r.success) for r, feats in usable
+        rows = [
+            (schedules[i], r.task_id, r.agent, r.model, r.success)
+            for i in sorted(schedules)
+            for r in [results[i]]
         ]
-        state = apply_outcomes(state, outcomes, self.config)
-        rows = store(state, {arm for arm, _, phi, _ in outcomes if phi is not None})
-        # The cache moves now; should this transaction roll back, the version it drew is never
-        # committed, so the next batch finds another one in the database and reloads.
-        self._version = await repo.save(conn, self.embedding_model, rows)
-        self._state = state
-        return len(usable)
+        return await repo.enqueue(conn, self.embedding_model, rows, len(FEATURES))
+
+    async def catch_up(self, pool: Pool, limit: int) -> int:
+        """Learn every outcome queued so far, `limit` per transaction; returns how many. For the
+        callers that must see the layer current: a replay before it returns, an evaluation before
+        it publishes the next tasks (a pass another learner holds is waited for, by the lock)."""
+        total = 0
+        while learned := await self.learn(pool, limit):
+            total += learned
+        return total
+
+    async def learn(self, pool: Pool, limit: int) -> int:
+        """Learn from up to `limit` queued outcomes, oldest first, in a transaction of its own:
+        the layer's head row is locked (learners of all workers serialise here), the outcomes
+        are taken off the queue, each updates the state in queue order with the pure
+        `apply_outcomes`, and the changed models are written back under a new version before the
+        transaction commits, so each outcome teaches the layer exactly once. Returns how many
+        were learned."""
+        if not self.enabled:
+            return 0
+        async with pool.acquire() as conn:
+            if not await repo.has_queued(conn, self.embedding_model):
+                return 0  # idle: no lock taken
+            async with conn.transaction():
+                state = await self._refresh(conn, await repo.lock(conn, self.embedding_model))
+                queued = await repo.take_queued(conn, self.embedding_model, limit)
+                if not queued:
+                    return 0  # another worker's learner took them first
+                task_ids = sorted({q.task_id for q in queued})
+                vectors = await stored_vectors.vectors_for(conn, "task", self.embedding_model, task_ids)
+                lessons = [(q.task_id, q.arm, q.features, q.success) for q in queued]
+                taught: set[Arm] = set()
+                # Thousands of updates per pass, on the event loop a slice at a time: between
+                # slices the consume loop runs its batches (a thread would contend with it for the
+                # interpreter at every switch; the state is not shared meanwhile either way).
+                for start in range(0, len(lessons), _SLICE):
+                    state, arms = learn_lessons(state, lessons[start : start + _SLICE], vectors, self.config)
+                    taught |= arms
+                    await asyncio.sleep(0)
+                # The cache moves now; should this transaction roll back, the version it drew is
+                # never committed, so the next read finds another one in the database and reloads.
+                self._version = await repo.save(conn, self.embedding_model, store(state, taught))
+                self._state = state
+        return len(queued)

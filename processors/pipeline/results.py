@@ -12,7 +12,6 @@ from typing import Any
 from processors.adaptation import update_profile
 from processors.contracts import ExecutionResult
 from processors.contracts.codec import decode_execution_result
-from processors.embedders.base import Vector
 from processors.pipeline.batch_steps import finish_batch, first_of_each_event
 from processors.pipeline.config import PipelineConfig
 from processors.pipeline.learned_updates import OFF, LearnedLayer
@@ -195,22 +194,18 @@ class ResultApplier:
         # query compares queued vectors exactly until the merger has indexed them.
         await index_queue.enqueue(conn, sorted(per_status), self.index_queue_limit)
         # Live accuracy: scored here, in the transaction that claimed the events, so exactly once.
-        # Each task's latest schedule and its vector are read once, for everything that needs them.
+        # Each task's latest schedule is read once, for the accuracy and the learning queue.
         latest = await accuracy.latest_predictions(conn, results)
         await accuracy.record(conn, results, kinds, latest)
-        vectors: dict[str, Vector] = {}
-        if self.learning_rate > 0 or self.learned.enabled:
-            vectors = await stored_vectors.vectors_for(
-                conn, "task", self.embedding_model, sorted({r.task_id for r in results})
-            )
-        await self._adapt_profiles(conn, results, vectors)
-        await self.learned.apply(conn, results, {i: p.schedule_id for i, p in latest.items()}, vectors)
+        await self._adapt_profiles(conn, results)
+        await self.learned.queue(conn, results, {i: p.schedule_id for i, p in latest.items()})
 
-    async def _adapt_profiles(
-        self, conn: Conn, results: Sequence[ExecutionResult], vectors: Mapping[str, Vector]
-    ) -> None:
+    async def _adapt_profiles(self, conn: Conn, results: Sequence[ExecutionResult]) -> None:
         if self.learning_rate <= 0:
             return
+        vectors = await stored_vectors.vectors_for(
+            conn, "task", self.embedding_model, sorted({r.task_id for r in results})
+        )
         usable = [r for r in results if r.task_id in vectors]
         if not usable:
             return

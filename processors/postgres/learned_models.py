@@ -1,12 +1,15 @@
-"""learned_layers, learned_models, learned_features (sql/0014): the learned layer's state per
-embedding model, and the layer's inputs stored with each schedule."""
+"""learned_layers, learned_models, learned_features (sql/0014) and learned_queue (sql/0015): the
+learned layer's state per embedding model, the layer's inputs stored with each schedule, and the
+outcomes waiting to teach it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from processors.postgres.pool import Conn
 from processors.scheduling.learned import StoredRows
+from processors.scheduling.types import Arm
 
 # The layer's models and its version, read in one statement (one snapshot): a worker never sees
 # the models of one write with the version of another.
@@ -33,7 +36,36 @@ _BUMP = """
     UPDATE learned_layers SET version = nextval('learned_layer_versions'), updated_at = now()
     WHERE embedding_model = $1 RETURNING version"""
 
+# An outcome's features are those its task's latest schedule stored for the arm that ran; one of
+# another width (a release with other features wrote it) teaches nothing and is not queued.
+_ENQUEUE = """
+    INSERT INTO learned_queue (embedding_model, task_id, agent, model, success, features)
+    SELECT $1, r.task_id, r.agent, r.model, r.success, f.features
+    FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bool[]) WITH ORDINALITY
+         AS r(schedule_id, task_id, agent, model, success, i)
+    JOIN learned_features f USING (schedule_id, agent, model)
+    WHERE cardinality(f.features) = $7
+    ORDER BY r.i"""
+
+# Oldest first; the caller holds the layer's lock, so no other learner takes the same rows.
+_TAKE = """
+    DELETE FROM learned_queue WHERE position IN (
+        SELECT position FROM learned_queue WHERE embedding_model = $1 ORDER BY position LIMIT $2)
+    RETURNING position, task_id, agent, model, success, features"""
+
 FeatureRow = tuple[str, str, str, Sequence[float]]  # schedule_id, agent, model, features
+# An outcome to queue: schedule_id (its task's latest schedule), task_id, agent, model, success.
+OutcomeRow = tuple[str, str, str, str, bool]
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedOutcome:
+    """An outcome waiting for the layer, with the inputs its schedule stored for the arm that ran."""
+
+    task_id: str
+    arm: Arm
+    features: tuple[float, ...]
+    success: bool
 
 
 async def version(conn: Conn, embedding_model: str) -> int:
@@ -95,19 +127,37 @@ async def store_features(conn: Conn, rows: Sequence[FeatureRow]) -> None:
     )
 
 
-async def features_of(conn: Conn, keys: Sequence[tuple[int, str, str, str]]) -> dict[int, tuple[float, ...]]:
-    """For each (position, schedule_id, agent, model): the features that schedule stored for that
-    arm, by position (positions without any are missing). A primary-key lookup per key: the
-    caller found the schedules already (accuracy.latest_predictions)."""
-    if not keys:
-        return {}
-    rows = await conn.fetch(
-        """SELECT r.i, f.features
-           FROM unnest($1::int[], $2::text[], $3::text[], $4::text[]) AS r(i, schedule_id, agent, model)
-           JOIN learned_features f USING (schedule_id, agent, model)""",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [k[2] for k in keys],
-        [k[3] for k in keys],
+async def enqueue(conn: Conn, embedding_model: str, outcomes: Sequence[OutcomeRow], width: int) -> int:
+    """Queue, in this order, the outcomes whose schedule stored `width` features for the arm that
+    ran (in the transaction that claims them); returns how many were queued."""
+    if not outcomes:
+        return 0
+    status = await conn.execute(
+        _ENQUEUE,
+        embedding_model,
+        *([o[k] for o in outcomes] for k in range(5)),
+        width,
     )
-    return {int(r["i"]): tuple(float(v) for v in r["features"]) for r in rows}
+    return int(status.rsplit(" ", 1)[-1])  # "INSERT 0 <rows>"
+
+
+async def has_queued(conn: Conn, embedding_model: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM learned_queue WHERE embedding_model = $1)", embedding_model
+        )
+    )
+
+
+async def take_queued(conn: Conn, embedding_model: str, limit: int) -> list[QueuedOutcome]:
+    """Remove up to `limit` queued outcomes, oldest first, and return them in queue order (call
+    under `lock`, in the transaction that saves what they taught)."""
+    rows = sorted(await conn.fetch(_TAKE, embedding_model, limit), key=lambda r: r["position"])
+    return [
+        QueuedOutcome(r["task_id"], Arm(r["agent"], r["model"]), tuple(r["features"]), r["success"])
+        for r in rows
+    ]
+
+
+async def queue_length(conn: Conn) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM learned_queue"))

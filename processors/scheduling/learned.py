@@ -47,7 +47,7 @@ prediction of it, before their update. Every update is a deterministic function 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -226,6 +226,28 @@ def apply_outcomes(state: LearnedState, outcomes: Iterable[Outcome], config: Lea
         state.text_all if text_all is None else text_all.state(),
         {**state.text_arm, **{arm: updater.state() for arm, updater in arms.items()}},
     )
+
+
+# A queued outcome: its task's id, the arm that ran, the features its schedule stored, success.
+Lesson = tuple[str, Arm, tuple[float, ...], bool]
+
+
+def learn_lessons(
+    state: LearnedState,
+    lessons: Sequence[Lesson],
+    vectors: Mapping[str, Iterable[float] | ol.Array],
+    config: LearnedConfig,
+) -> tuple[LearnedState, set[Arm]]:
+    """`apply_outcomes` over queued outcomes, each task's vector projected once; also the arms whose
+    text models they taught (an outcome whose task vector is missing, pruned or never stored,
+    teaches the stacker alone)."""
+    tasks = sorted({task_id for task_id, _, _, _ in lessons if task_id in vectors})
+    projected = {task_id: project(vectors[task_id], config) for task_id in tasks}
+    outcomes = [
+        (arm, features, projected.get(task_id), success) for task_id, arm, features, success in lessons
+    ]
+    taught = {arm for task_id, arm, _, _ in lessons if projected.get(task_id) is not None}
+    return apply_outcomes(state, outcomes, config), taught
 
 
 # Storage rows: (component, agent, model) -> (dimension, count, state bytes). Components: "stacker"

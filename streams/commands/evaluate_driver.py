@@ -239,6 +239,8 @@ async def _drive(
     visible = [0] * n
     revealed: list[tuple[Arm, ...]] = [()] * n
 
+    learned = worker.runtime.pipeline.results.applier.learned
+
     def applied() -> int:
         s = worker.stats
         return s.processed[results_topic] + s.duplicates[results_topic] + s.dead_lettered[results_topic]
@@ -257,7 +259,12 @@ async def _drive(
             worker_task.result()
             raise ReplayStalled("the worker stopped during the replay")
         sends = []
-        target = ledger.publishable(applied())
+        seen = applied()
+        target = ledger.publishable(seen)
+        if target > ledger.published:
+            # Prequential: the next tasks are decided with every outcome counted in `seen`, the
+            # learned layer's included (the worker's learner would take them a pass later).
+            await learned.catch_up(worker.runtime.pool, settings.learned_batch)
         while ledger.published < target:
             task = dataset.tasks[ledger.published].task
             sends.append(

@@ -69,6 +69,7 @@ def replay(ctx: click.Context, topics: tuple[str, ...], from_beginning: bool, si
         f"replayed {report.records} records in {report.seconds:.1f}s: {report.processed} applied, "
         f"{report.duplicates} already applied, {report.dead_lettered} dead-lettered"
         + (f"; {report.outside_window} older than the replay window skipped" if report.outside_window else "")
+        + (f"; the learned layer learned {report.learned} queued outcomes" if report.learned else "")
     )
 
 

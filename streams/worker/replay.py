@@ -31,6 +31,9 @@ class ReplayReport:
     # inbox keeps event ids only that long (not counted in `records`).
     outside_window: int = 0
     seconds: float = 0.0
+    # Queued outcomes the learned layer learned when the replay ended (sql/0015): a backfill
+    # leaves the layer caught up, whether or not a worker runs beside it.
+    learned: int = 0
     per_topic: dict[str, int] = field(default_factory=dict)
 
 
@@ -78,6 +81,9 @@ async def replay(
         if on_progress:
             on_progress(0, span.total)
         await _read_to_the_end(consumer, runtime, publisher, span, report, idle_timeout_s, on_progress)
+        report.learned = await runtime.pipeline.results.applier.learned.catch_up(
+            runtime.pool, s.learned_batch
+        )
         if report.outside_window:
             log.warning(
                 "replay skipped %d records older than the replay window (%g days): their event ids "

@@ -1,5 +1,5 @@
 """A worker's duties besides consuming: expire held results, index queued task and message
-vectors, probe dependencies for /healthz, publish schedule snapshots, sweep the outbox.
+vectors, teach the learned layer its queued outcomes, probe dependencies for /healthz, publish schedule snapshots, sweep the outbox.
 
 Each loop takes the collaborators it uses (pool, processor, publisher, health), not the worker,
 so that it can be read and tested on its own and the worker module is the only one that wires
@@ -16,9 +16,10 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from processors.contracts import encode
+from processors.pipeline.learned_updates import LearnedLayer
 from processors.pipeline.results import ExecutionResultProcessor
 from processors.pipeline.snapshots import SnapshotBuilder
-from processors.postgres import index_queue, ledger, overview
+from processors.postgres import index_queue, learned_models, ledger, overview
 from processors.postgres.pool import Pool, ping
 from streams import metrics
 from streams.runtime import Runtime
@@ -103,6 +104,28 @@ async def index_merge_loop(pool: Pool, batch: int, stopping: asyncio.Event, idle
             except Exception as exc:  # PostgreSQL away: the queue waits, searches still find it
                 log.warning("%s index merge failed: %s", vectors, exc)
         if not busy and await _pause(stopping, idle_s):
+            break
+
+
+async def learning_loop(
+    pool: Pool, layer: LearnedLayer, batch: int, stopping: asyncio.Event, idle_s: float = 0.2
+) -> None:
+    """Teach the learned layer the outcomes the execution-result stream queued (sql/0015), up to
+    `batch` per transaction: drains while there is a queue, naps when there is none. Under load
+    the queue grows between passes, so a pass learns more outcomes for its one model write."""
+    gauge_at = 0.0
+    while layer.enabled and not stopping.is_set():
+        learned = 0
+        try:
+            learned = await layer.learn(pool, batch)
+            metrics.LEARNED_OUTCOMES.inc(learned)
+            if learned < batch or time.monotonic() - gauge_at > 1.0:
+                async with pool.acquire() as conn:
+                    metrics.LEARNING_QUEUE.set(await learned_models.queue_length(conn))
+                gauge_at = time.monotonic()
+        except Exception as exc:  # PostgreSQL away: the outcomes wait in the queue
+            log.warning("learning from queued outcomes failed: %s", exc)
+        if learned < batch and await _pause(stopping, idle_s):
             break
 
 
@@ -194,6 +217,7 @@ def start(
             interval_s=s.held_result_check_interval_s,
         ),
         "index-merge": index_merge_loop(pool, s.index_merge_batch, stopping),
+        "learning": learning_loop(pool, runtime.pipeline.results.applier.learned, s.learned_batch, stopping),
         "health-probes": probe_loop(pool, consumer, health, stopping, s.health_probe_interval_s),
         "insights": insights_loop(runtime, producer, stopping),
         "retention": retention_loop(s, pool, stopping),

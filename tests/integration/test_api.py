@@ -13,10 +13,10 @@ import orjson
 import pytest
 
 from processors.contracts.codec import validate_output
-from processors.postgres import index_queue
 from streams.runtime import Endpoints
 from streams.settings import Settings
 from tests.support.api import BOTH, READ, TOKENS, WRITE, bearer, running_api
+from tests.support.tables import learning_caught_up
 from tests.support.topics import read_topic
 from tests.support.waiting import eventually
 
@@ -63,13 +63,12 @@ async def _applied(client: httpx.AsyncClient, attempts: int) -> None:
     await eventually(total, lambda t: t == attempts, timeout_s=60)
 
 
-async def _index_settled(endpoints: Endpoints) -> None:
-    """Wait until the worker merged every queued vector into its index: a vector still queued
-    is compared exactly in Python, an indexed one by pgvector (in float32), so the same
-    neighbours would weigh a few ulps apart before and after a merge."""
+async def _settled(endpoints: Endpoints) -> None:
+    """Wait until the worker's learner has taught the learned layer every queued outcome: until
+    then the worker and the API may decide with layers a pass apart."""
     conn = await asyncpg.connect(endpoints.dsn)
     try:
-        await eventually(lambda: index_queue.queues_empty(conn), bool, timeout_s=60)
+        await learning_caught_up(conn)
     finally:
         await conn.close()
 
@@ -100,6 +99,7 @@ async def test_recommendation_equals_the_schedule_the_worker_publishes(
     ):
         await _history(client, 8)
         await _applied(client, 8 * len(MODELS))
+        await _settled(endpoints)
         new = task_doc("new-1", "compare store 3 with store 9 for caching")
         r = await client.post("/v1/recommendations", json=new, headers=bearer(READ))
         assert r.status_code == 200, r.text

@@ -1,6 +1,7 @@
-"""Two workers' copies of the learned layer on one database: updates serialise on the layer's row
-lock, a copy that another worker (or its own rolled-back transaction) left stale reloads, and the
-stored state is the pure layer over the committed outcomes in commit order."""
+"""Two workers' copies of the learned layer on one database: outcomes queued by the consume path
+are learned by one learner at a time (they serialise on the layer's row lock), a copy that another
+worker moved reloads, a pass that fails leaves its outcomes queued for the next, and the stored
+state is the pure layer over the queued outcomes in queue order, each once."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import asyncio
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
 
 from processors.contracts import ExecutionResult
 from processors.pipeline.learned_updates import LearnedLayer
 from processors.postgres import learned_models
+from processors.postgres.pool import Pool
 from processors.scheduling import learned as ln
 from processors.scheduling.types import Arm
 from streams.runtime import open_pool, prepare_database
@@ -23,24 +26,36 @@ FEATURES = (1.0, 0.4, 0.3, 0.1, -0.8, 0.0, 0.0)
 SCHEDULE = {0: "T1:e1"}  # each one-result batch: its task's latest schedule (no task vector)
 
 
-def _result(n: int, success: bool) -> ExecutionResult:
+def _result(n: int, success: bool, model: str = ARM.model) -> ExecutionResult:
     at = datetime(2026, 1, 1, tzinfo=UTC)
     return ExecutionResult(
         event_id=f"r{n}",
         occurred_at=at,
         task_id="T1",
         agent=ARM.agent,
-        model=ARM.model,
+        model=model,
         success=success,
         finished_at=at,
     )
 
 
-class Rollback(Exception):
+class Failed(Exception):
     pass
 
 
-async def test_workers_serialise_updates_and_reload_what_others_changed(make_settings, endpoints) -> None:
+async def _queue(pool: Pool, layer: LearnedLayer, n: int, success: bool) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        assert await layer.queue(conn, [_result(n, success)], SCHEDULE) == 1
+
+
+async def _queued(pool: Pool) -> int:
+    async with pool.acquire() as conn:
+        return await learned_models.queue_length(conn)
+
+
+async def test_learners_serialise_reload_what_others_changed_and_lose_nothing(
+    make_settings, endpoints, monkeypatch
+) -> None:
     settings = make_settings()
     await prepare_database(settings, endpoints.dsn)
     pool = await open_pool(settings, endpoints.dsn)
@@ -58,36 +73,51 @@ async def test_workers_serialise_updates_and_reload_what_others_changed(make_set
         a, b = LearnedLayer(CONFIG, MODEL), LearnedLayer(CONFIG, MODEL)
         vector = np.ones(16, dtype=np.float32)
         before = await b.inputs(pool, [vector], [ARM])
+        # An outcome of an arm its schedule did not weigh is not queued.
+        async with pool.acquire() as conn, conn.transaction():
+            assert await a.queue(conn, [_result(0, True, model="large")], SCHEDULE) == 0
 
-        # Worker a learns from r1 while worker b waits for the layer's lock to learn from r2.
-        first = pool.acquire()
-        conn_a = await first.__aenter__()
-        tx_a = conn_a.transaction()
-        await tx_a.start()
-        assert await a.apply(conn_a, [_result(1, False)], SCHEDULE, {}) == 1
-
-        async def b_learns() -> int:
-            async with pool.acquire() as conn, conn.transaction():
-                return await b.apply(conn, [_result(2, True)], SCHEDULE, {})
-
-        waiting = asyncio.create_task(b_learns())
-        await asyncio.sleep(0.5)
-        assert not waiting.done(), "b must wait for a's transaction"
-        await tx_a.commit()
-        await first.__aexit__(None, None, None)
+        # Another learner is mid-pass (it holds the layer's lock): b waits for it to commit.
+        await _queue(pool, a, 1, False)
+        async with pool.acquire() as holder:
+            tx = holder.transaction()
+            await tx.start()
+            await learned_models.lock(holder, MODEL)
+            waiting = asyncio.create_task(b.learn(pool, 10))
+            await asyncio.sleep(0.5)
+            assert not waiting.done(), "b must wait for the lock"
+            await tx.commit()
         assert await waiting == 1
 
-        # a's transaction that rolls back leaves its copy ahead of the database.
-        try:
-            async with pool.acquire() as conn, conn.transaction():
-                await a.apply(conn, [_result(3, True)], SCHEDULE, {})
-                raise Rollback
-        except Rollback:
-            pass
+        # a learns r2 from the state b left (it reloads first).
+        await _queue(pool, a, 2, True)
+        assert await a.learn(pool, 10) == 1
 
-        expected = ln.initial_state(CONFIG)
-        for success in (False, True):  # r1 then r2: the commit order
-            expected = ln.apply_outcomes(expected, [(ARM, FEATURES, None, success)], CONFIG)
+        # A pass that fails after writing the models rolls back: r3 stays queued, nothing moved.
+        await _queue(pool, b, 3, True)
+        save = learned_models.save
+
+        async def save_then_fail(*args: object) -> int:
+            await save(*args)  # type: ignore[arg-type]
+            raise Failed
+
+        monkeypatch.setattr(learned_models, "save", save_then_fail)
+        with pytest.raises(Failed):
+            await a.learn(pool, 10)
+        monkeypatch.setattr(learned_models, "save", save)
+        assert await _queued(pool) == 1
+        async with pool.acquire() as conn:
+            _, stored = await learned_models.load(conn, MODEL)
+        after_two = ln.initial_state(CONFIG)
+        for success in (False, True):  # r1 then r2: the queue order
+            after_two = ln.apply_outcomes(after_two, [(ARM, FEATURES, None, success)], CONFIG)
+        assert ln.store(ln.restore(stored, CONFIG)) == ln.store(after_two)
+
+        # The next pass (b's: it reloads, a had moved the layer) learns r3, once.
+        assert await b.learn(pool, 10) == 1
+        assert await b.learn(pool, 10) == 0
+        assert await _queued(pool) == 0
+        expected = ln.apply_outcomes(after_two, [(ARM, FEATURES, None, True)], CONFIG)
         async with pool.acquire() as conn:
             _, stored = await learned_models.load(conn, MODEL)
         # The outcomes had no task vector, so they taught the stacker alone and only its row was
@@ -101,7 +131,8 @@ async def test_workers_serialise_updates_and_reload_what_others_changed(make_set
         assert after[0] is not None and before[0] is not None
         assert after[0].weights == tuple(float(w) for w in expected.stacker.mean)
         assert before[0].weights == tuple(float(w) for w in ln.initial_state(CONFIG).stacker.mean)
-        # b reloaded once (a had committed r1); a twice (b had committed r2; its own r3 rolled back).
+        # b: once, when learning r3 (a had committed r2). a: when learning r2 (b had committed r1)
+        # and for these inputs (b had committed r3); its failed pass moved nothing.
         assert (a.reloads, b.reloads) == (2, 1)
     finally:
         await pool.close()

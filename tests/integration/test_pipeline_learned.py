@@ -18,7 +18,7 @@ from processors.scheduling import learned as ln
 from processors.scheduling.types import Arm
 from streams.runtime import Endpoints, open_runtime
 from streams.worker.replay import replay
-from tests.support.tables import differences, learned_state
+from tests.support.tables import differences, learned_state, learning_caught_up
 from tests.support.topics import send_raw, wait_consumed
 
 UNKNOWN = Arm("someone", "unlisted")
@@ -82,6 +82,7 @@ async def test_stored_state_is_the_pure_layer_over_the_same_outcomes_once(
             await send_raw(settings, results_topic, result_records[:7])  # a producer's retry
             sent.update({results_topic: len(result_records) + 7})
             await wait_consumed(conn, settings, sent)
+            await learning_caught_up(conn)
             after_outcomes = await _stored(conn, model)
             await send_raw(settings, tasks_topic, [(s.task.task_id.encode(), encode(s.task)) for s in second])
             sent.update({tasks_topic: len(second)})

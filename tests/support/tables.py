@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.support.waiting import eventually
+
 # Every column, vectors as text, so a changed bit anywhere shows up (timestamps included: an
 # effect applied twice rewrites them even when it writes the same numbers).
 LEARNED_STATE = {
@@ -23,6 +25,7 @@ LEARNED_STATE = {
     "learned_layers": "SELECT * FROM learned_layers ORDER BY embedding_model",
     "learned_models": "SELECT * FROM learned_models ORDER BY embedding_model, component, agent, model",
     "learned_features": "SELECT * FROM learned_features ORDER BY schedule_id, agent, model",
+    "learned_queue": "SELECT * FROM learned_queue ORDER BY position",
     "inbox": "SELECT * FROM inbox ORDER BY stream, event_id",
     "positions": """SELECT group_id, topic, partition, next_offset FROM consumer_positions
                     ORDER BY group_id, topic, partition""",
@@ -32,7 +35,14 @@ LEARNED_STATE = {
 State = dict[str, list[dict[str, Any]]]
 
 
+async def learning_caught_up(conn: Any, timeout_s: float = 60.0) -> None:
+    """Wait until the worker's learner has taught the learned layer every queued outcome (sql/0015)."""
+    await eventually(lambda: conn.fetchval("SELECT count(*) FROM learned_queue"), lambda n: n == 0, timeout_s)
+
+
 async def learned_state(conn: Any) -> State:
+    """Everything learned, once the learner has caught up (the layer lags the statistics by a pass)."""
+    await learning_caught_up(conn)
     return {name: [dict(r) for r in await conn.fetch(sql)] for name, sql in LEARNED_STATE.items()}
 
 
