@@ -222,6 +222,14 @@ ROWS: list[tuple[str, list[Panel]]] = [
                     (f"sum by (vectors) (rate(tasksage_index_merged_total[{RATE}]))", "merged/s {{vectors}}"),
                 ],
             ),
+            Panel(
+                "Learning queue",
+                "Outcomes waiting for the learned layer, and learned per second.",
+                [
+                    ("max(tasksage_learning_queue)", "queued"),
+                    (f"sum(rate(tasksage_learned_outcomes_total[{RATE}]))", "learned/s"),
+                ],
+            ),
         ],
     ),
     (

@@ -21,7 +21,7 @@ from typing import Any
 from processors.contracts import encode
 from processors.contracts.inputs import BY_NAME
 from processors.embedders.base import Embedder
-from processors.postgres import bench_store, index_queue
+from processors.postgres import bench_store, index_queue, learned_models
 from processors.postgres.pool import Pool
 from streams.bench.probes import (
     OutputCollector,
@@ -118,6 +118,7 @@ class PhaseResult:
     wall_s: float
     cpu_s: dict[str, float]
     index_drained_s: float | None = None  # from the first send until the index queue was empty
+    learning_drained_s: float | None = None  # ... until the learned layer had learned every outcome
 
     def as_dict(self) -> dict[str, Any]:
         n = len(self.sent)
@@ -149,6 +150,11 @@ class PhaseResult:
             out["index_queue_drained_s"] = None if drained is None else round(drained, 3)
             # Effects visible is the throughput; this one also waits for the queued index inserts.
             out["throughput_incl_index_eps"] = rate(len(done), drained) if drained and done else None
+        if self.stream == "execution-result":
+            learned = self.learning_drained_s
+            out["learning_queue_drained_s"] = None if learned is None else round(learned, 3)
+            # And this one for the learner (sql/0015): outcomes learned per second, sustained.
+            out["throughput_incl_learning_eps"] = rate(len(done), learned) if learned and done else None
         if self.stream == "task-created":
             out["schedule_latency_ms"] = _summary(schedule)
             out["schedules_seen"] = len(schedule)
@@ -207,9 +213,10 @@ class Phases:
             await self.schedules.wait_for([s.event_id for s in sent], 30.0)
         wall = time.time() - started
         # First outcomes queue task vectors for the neighbour index (sql/0006), messages their
-        # own (sql/0008): the phase ends when the merger has indexed them, so their CPU counts
-        # here and not in the next phase.
-        drained_at = await self._index_queue_drained(self.timeout_s) if ok else None
+        # own (sql/0008), outcomes themselves wait for the learned layer (sql/0015): the phase
+        # ends when the merger and the learner have caught up, so their CPU counts here and not
+        # in the next phase.
+        drained_at, learned_at = await self._queues_drained(self.timeout_s) if ok else (None, None)
         after = cpu_by_component((self.worker.pid,), self.broker_pid, self.postmaster_pid)
         if not self.worker.alive():
             raise RuntimeError(f"the worker exited during {stream}/{phase}:\n{self.worker.log_tail()}")
@@ -226,17 +233,23 @@ class Phases:
             wall,
             cpu_delta(before, after),
             None if drained_at is None else drained_at - started,
+            None if learned_at is None else learned_at - started,
         )
 
-    async def _index_queue_drained(self, timeout_s: float) -> float | None:
-        """Time at which both index queues were empty (None: not within timeout_s)."""
+    async def _queues_drained(self, timeout_s: float) -> tuple[float | None, float | None]:
+        """Times at which both index queues, and the learning queue, were empty (None: not within
+        timeout_s)."""
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        index_at: float | None = None
+        learning_at: float | None = None
+        while time.monotonic() < deadline and (index_at is None or learning_at is None):
             async with self.pool.acquire() as conn:
-                if await index_queue.queues_empty(conn):
-                    return time.time()
+                if index_at is None and await index_queue.queues_empty(conn):
+                    index_at = time.time()
+                if learning_at is None and not await learned_models.queue_length(conn):
+                    learning_at = time.time()
             await asyncio.sleep(0.02)
-        return None
+        return index_at, learning_at
 
     async def warm_up(self, n: int = 20) -> None:
         sent: list[Sent] = []

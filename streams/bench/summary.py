@@ -40,6 +40,12 @@ def print_summary(report: dict[str, Any]) -> None:
                 f"after the first send ({_fmt(full.get('throughput_incl_index_eps'))} ev/s including the "
                 "queued index inserts)"
             )
+    learning = report.get("streams", {}).get("execution-result", {}).get("full", {})
+    if learning.get("learning_queue_drained_s") is not None:
+        out.print(
+            f"execution-result full speed: the learned layer caught up {_fmt(learning['learning_queue_drained_s'])} s "
+            f"after the first send ({_fmt(learning.get('throughput_incl_learning_eps'))} ev/s including learning)"
+        )
     refs = report.get("references", {})
     out.print(
         f"raw aiokafka {_fmt(refs.get('raw_kafka_eps'))} ev/s, no-op pipeline {_fmt(refs.get('noop_pipeline_eps'))} ev/s "
