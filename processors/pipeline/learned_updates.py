@@ -166,12 +166,11 @@ class LearnedLayer:
                 return 0  # idle: no lock taken
             async with conn.transaction():
                 state = await self._refresh(conn, await repo.lock(conn, self.embedding_model))
-                queued = await repo.take_queued(conn, self.embedding_model, limit)
-                if not queued:
+                lessons = await repo.take_queued(conn, self.embedding_model, limit)
+                if not lessons:
                     return 0  # another worker's learner took them first
-                task_ids = sorted({q.task_id for q in queued})
+                task_ids = sorted({task_id for task_id, _, _, _ in lessons})
                 vectors = await stored_vectors.vectors_for(conn, "task", self.embedding_model, task_ids)
-                lessons = [(q.task_id, q.arm, q.features, q.success) for q in queued]
                 taught: set[Arm] = set()
                 # Thousands of updates per pass, on the event loop a slice at a time: between
                 # slices the consume loop runs its batches (a thread would contend with it for the
@@ -184,4 +183,4 @@ class LearnedLayer:
                 # never committed, so the next read finds another one in the database and reloads.
                 self._version = await repo.save(conn, self.embedding_model, store(state, taught))
                 self._state = state
-        return len(queued)
+        return len(lessons)

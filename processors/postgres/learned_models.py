@@ -5,10 +5,9 @@ outcomes waiting to teach it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from processors.postgres.pool import Conn
-from processors.scheduling.learned import StoredRows
+from processors.scheduling.learned import Lesson, StoredRows
 from processors.scheduling.types import Arm
 
 # The layer's models and its version, read in one statement (one snapshot): a worker never sees
@@ -56,16 +55,6 @@ _TAKE = """
 FeatureRow = tuple[str, str, str, Sequence[float]]  # schedule_id, agent, model, features
 # An outcome to queue: schedule_id (its task's latest schedule), task_id, agent, model, success.
 OutcomeRow = tuple[str, str, str, str, bool]
-
-
-@dataclass(frozen=True, slots=True)
-class QueuedOutcome:
-    """An outcome waiting for the layer, with the inputs its schedule stored for the arm that ran."""
-
-    task_id: str
-    arm: Arm
-    features: tuple[float, ...]
-    success: bool
 
 
 async def version(conn: Conn, embedding_model: str) -> int:
@@ -149,14 +138,11 @@ async def has_queued(conn: Conn, embedding_model: str) -> bool:
     )
 
 
-async def take_queued(conn: Conn, embedding_model: str, limit: int) -> list[QueuedOutcome]:
+async def take_queued(conn: Conn, embedding_model: str, limit: int) -> list[Lesson]:
     """Remove up to `limit` queued outcomes, oldest first, and return them in queue order (call
     under `lock`, in the transaction that saves what they taught)."""
     rows = sorted(await conn.fetch(_TAKE, embedding_model, limit), key=lambda r: r["position"])
-    return [
-        QueuedOutcome(r["task_id"], Arm(r["agent"], r["model"]), tuple(r["features"]), r["success"])
-        for r in rows
-    ]
+    return [(r["task_id"], Arm(r["agent"], r["model"]), tuple(r["features"]), r["success"]) for r in rows]
 
 
 async def queue_length(conn: Conn) -> int:
