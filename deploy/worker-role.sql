@@ -32,7 +32,8 @@ CREATE ROLE :"owner" LOGIN PASSWORD :'owner_password';
 CREATE ROLE :"worker" LOGIN PASSWORD :'worker_password';
 -- A worker killed mid-transaction over TCP keeps its locks (inbox rows, task locks) until the
 -- server notices the dead connection; this bounds that. A batch transaction never idles: the
--- embedding calls happen before it opens.
+-- embedding calls happen before it opens. (The learner's pass yields to the event loop between
+-- slices of updates, for milliseconds.)
 ALTER ROLE :"worker" SET idle_in_transaction_session_timeout = '60s';
 
 GRANT CONNECT, TEMPORARY ON DATABASE :"db" TO :"owner";

@@ -9,7 +9,10 @@
 -- exactly once, and the models are written once per pass instead of once per batch.
 --
 -- The features are copied, not referenced: a prediction pruned by retention before the learner
--- ran must not take its outcome's lesson with it.
+-- ran must not take its outcome's lesson with it. The task's vector is read when the outcome is
+-- learned (it is the task's, kept until the task is pruned; without it the outcome teaches the
+-- stacker alone). Positions are drawn at insert, so two workers' outcomes may be learned in an
+-- order a little different from their commits: each is still learned once.
 CREATE TABLE learned_queue (
     position         bigserial PRIMARY KEY,
     embedding_model  text NOT NULL,

@@ -47,7 +47,8 @@ OFF = LearnedConfig(enabled=False)
 # Features of schedules decided but not (yet) stored: a plan made ahead and dropped, or the
 # API's read-only recommendations, are never stored; the oldest are forgotten past this many.
 _REMEMBERED = 20_000
-# Outcomes a learner pass applies between two turns of the event loop: about 10 ms of updates.
+# Outcomes a learner pass applies between two turns of the event loop: about 10 ms of updates at
+# the default text dimension (128).
 _SLICE = 200
 
 
@@ -66,6 +67,12 @@ class LearnedLayer:
     @property
     def state(self) -> LearnedState | None:
         return self._state
+
+    @property
+    def version_held(self) -> int:
+        """The version of the state this worker holds (moves when its learner commits a pass or it
+        reloads another worker's)."""
+        return self._version
 
     async def _refresh(self, conn: Conn, version: int) -> LearnedState:
         assert self._state is not None
@@ -144,43 +151,51 @@ class LearnedLayer:
         return await repo.enqueue(conn, self.embedding_model, rows, len(FEATURES))
 
     async def catch_up(self, pool: Pool, limit: int) -> int:
-        """Learn every outcome queued so far, `limit` per transaction; returns how many. For the
-        callers that must see the layer current: a replay before it returns, an evaluation before
-        it publishes the next tasks (a pass another learner holds is waited for, by the lock)."""
+        """Learn every outcome queued before the call, `limit` per transaction, waiting for the
+        lock if another learner holds it; returns how many. For the callers that must see the
+        layer current: a replay before it returns, an evaluation before it publishes the next
+        tasks. Outcomes queued meanwhile are left to the learners (a worker consuming beside a
+        replay could otherwise keep it here)."""
+        async with pool.acquire() as conn:
+            up_to = await repo.last_queued(conn, self.embedding_model)
         total = 0
-        while learned := await self.learn(pool, limit):
+        while up_to is not None and (learned := await self.learn(pool, limit, up_to=up_to, wait=True)):
             total += learned
         return total
 
-    async def learn(self, pool: Pool, limit: int) -> int:
-        """Learn from up to `limit` queued outcomes, oldest first, in a transaction of its own:
-        the layer's head row is locked (learners of all workers serialise here), the outcomes
-        are taken off the queue, each updates the state in queue order with the pure
-        `apply_outcomes`, and the changed models are written back under a new version before the
-        transaction commits, so each outcome teaches the layer exactly once. Returns how many
-        were learned."""
+    async def learn(self, pool: Pool, limit: int, *, up_to: int | None = None, wait: bool = False) -> int:
+        """Learn from up to `limit` queued outcomes (at or before position `up_to`), oldest first,
+        in a transaction of its own: the layer's head row is locked (learners of all workers
+        serialise here; without `wait`, a pass that finds it taken leaves the queue to the learner
+        holding it), the outcomes are taken off the queue, each updates the state in queue order
+        with the pure `apply_outcomes`, and the changed models are written back under a new
+        version in the same transaction, so each outcome teaches the layer exactly once. Returns
+        how many were learned."""
         if not self.enabled:
             return 0
         async with pool.acquire() as conn:
-            if not await repo.has_queued(conn, self.embedding_model):
+            up_to = up_to if up_to is not None else await repo.last_queued(conn, self.embedding_model)
+            if up_to is None:
                 return 0  # idle: no lock taken
             async with conn.transaction():
-                state = await self._refresh(conn, await repo.lock(conn, self.embedding_model))
-                lessons = await repo.take_queued(conn, self.embedding_model, limit)
+                version = await (repo.lock if wait else repo.try_lock)(conn, self.embedding_model)
+                if version is None:
+                    return 0  # another learner is mid-pass: it takes the queue
+                state = await self._refresh(conn, version)
+                lessons = await repo.take_queued(conn, self.embedding_model, limit, up_to)
                 if not lessons:
-                    return 0  # another worker's learner took them first
+                    return 0  # another learner took them first
                 task_ids = sorted({task_id for task_id, _, _, _ in lessons})
                 vectors = await stored_vectors.vectors_for(conn, "task", self.embedding_model, task_ids)
                 taught: set[Arm] = set()
                 # Thousands of updates per pass, on the event loop a slice at a time: between
-                # slices the consume loop runs its batches (a thread would contend with it for the
-                # interpreter at every switch; the state is not shared meanwhile either way).
+                # slices the consume loop runs its batches. (A thread contends with it for the
+                # interpreter at every switch; each slice copies the models it touches once.)
                 for start in range(0, len(lessons), _SLICE):
                     state, arms = learn_lessons(state, lessons[start : start + _SLICE], vectors, self.config)
                     taught |= arms
                     await asyncio.sleep(0)
-                # The cache moves now; should this transaction roll back, the version it drew is
-                # never committed, so the next read finds another one in the database and reloads.
-                self._version = await repo.save(conn, self.embedding_model, store(state, taught))
-                self._state = state
+                saved = await repo.save(conn, self.embedding_model, store(state, taught))
+        # Committed: only now does the cache move, so a pass that fails anywhere leaves it as it was.
+        self._state, self._version = state, saved
         return len(lessons)

@@ -75,6 +75,7 @@ class _Ahead:
 
     events: dict[str, str]  # task_id -> the event_id planned for it
     history_version: int  # ResultApplier.history_version when planning started
+    learned_version: int  # the learned layer's version this worker held then (its learner moves it)
     job: asyncio.Task[tuple[dict[str, Embedded], list[TaskSchedule]]]
 
 
@@ -223,14 +224,15 @@ class TaskCreatedProcessor:
         """Start planning a batch that runs next while the current one commits, so that its
         embedding and neighbour searches (PostgreSQL) overlap the current batch's decisions and
         commit. The caller only does this while no batch that applies outcomes is running; the
-        plan is used only if no outcome was applied since it started (the history it read is
-        the history the batch would read), and its vectors are used in any case."""
+        plan is used only if no outcome was applied, nor learned by this worker's learner, since
+        it started (the history it read is the history the batch would read), and its vectors
+        are used in any case."""
         latest = _latest(first_of_each_event(items))
         if not latest:
             return
         job = asyncio.create_task(self.plan([i.event for i in latest.values()]), name="plan-ahead")
         events = {task_id: i.event.event_id for task_id, i in latest.items()}
-        self._ahead.append(_Ahead(events, self.results.history_version, job))
+        self._ahead.append(_Ahead(events, self.results.history_version, self.learned.version_held, job))
         while len(self._ahead) > MAX_PLANS_AHEAD:
             self._ahead.pop(0).job.cancel()
 
@@ -271,8 +273,11 @@ class TaskCreatedProcessor:
             return await self.plan(tasks)
         wanted = {t.task_id for t in tasks}
         embedded = {k: v for k, v in embedded.items() if k in wanted}
-        if ahead.history_version != self.results.history_version:
-            # Outcomes were applied meanwhile: decide again on them, with the same vectors.
+        if (ahead.history_version, ahead.learned_version) != (
+            self.results.history_version,
+            self.learned.version_held,
+        ):
+            # Outcomes were applied, or learned, meanwhile: decide again on them, with the same vectors.
             self.plans_ahead.decided_again += 1
             return await self.plan(tasks, embedded)
         self.plans_ahead.used += 1

@@ -103,7 +103,7 @@ async def learned_outcomes(conn: Conn) -> int:
 async def outcomes_with_layer_inputs(conn: Conn) -> int:
     """Executions the learned layer can learn from, found independently of its own lookup: the
     task's latest schedule weighed the arm that ran (chosen, or among its alternatives) and stored
-    the layer's inputs for it (learned_updates.LearnedLayer.apply)."""
+    the layer's inputs for it (learned_updates.LearnedLayer.queue)."""
     value = await conn.fetchval(
         """SELECT count(*) FROM executions e
            JOIN LATERAL (SELECT p.schedule_id, p.agent, p.model, p.alternatives FROM predictions p

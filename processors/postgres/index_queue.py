@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from processors.embedders.base import Vector
-from processors.postgres.pool import Conn
+from processors.postgres.pool import Conn, rows_affected
 from processors.postgres.stored_vectors import as_array
 from processors.search.nearest import unit_rows
 
@@ -74,7 +74,7 @@ async def merge(conn: Conn, limit: int) -> int:
                WHERE e.task_id = p.task_id AND e.model = p.model AND NOT e.has_outcome""",
             limit,
         )
-    return _row_count(status)
+    return rows_affected(status)
 
 
 async def queued_vectors(conn: Conn, model: str, dimension: int) -> QueuedVectors:
@@ -104,7 +104,7 @@ async def merge_messages(conn: Conn, limit: int) -> int:
                    ORDER BY embedded_at LIMIT $1 FOR UPDATE SKIP LOCKED)""",
             limit,
         )
-    return _row_count(status)
+    return rows_affected(status)
 
 
 class QueuedMessages:
@@ -168,8 +168,3 @@ async def queues_empty(conn: Conn) -> bool:
         """SELECT EXISTS (SELECT 1 FROM task_index_queue)
                OR EXISTS (SELECT 1 FROM message_embeddings WHERE NOT indexed)"""
     )
-
-
-def _row_count(status: str) -> int:
-    """Rows a command touched, from its status tag ("INSERT 0 12", "UPDATE 3")."""
-    return int(status.rsplit(" ", 1)[-1])

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from processors.postgres.pool import Conn
+from processors.postgres.pool import Conn, rows_affected
 from processors.scheduling.learned import Lesson, StoredRows
 from processors.scheduling.types import Arm
 
@@ -46,11 +46,20 @@ _ENQUEUE = """
     WHERE cardinality(f.features) = $7
     ORDER BY r.i"""
 
-# Oldest first; the caller holds the layer's lock, so no other learner takes the same rows.
+# Oldest first, up to a position; the caller holds the layer's lock, so no other learner takes
+# the same rows.
 _TAKE = """
     DELETE FROM learned_queue WHERE position IN (
-        SELECT position FROM learned_queue WHERE embedding_model = $1 ORDER BY position LIMIT $2)
+        SELECT position FROM learned_queue WHERE embedding_model = $1 AND position <= $3
+        ORDER BY position LIMIT $2)
     RETURNING position, task_id, agent, model, success, features"""
+
+# The head row locked if no other transaction holds it; whether it exists either way.
+_TRY_LOCK = """
+    WITH locked AS (
+        SELECT version FROM learned_layers WHERE embedding_model = $1 FOR UPDATE SKIP LOCKED)
+    SELECT (SELECT version FROM locked) AS version,
+           EXISTS (SELECT 1 FROM learned_layers WHERE embedding_model = $1) AS present"""
 
 FeatureRow = tuple[str, str, str, Sequence[float]]  # schedule_id, agent, model, features
 # An outcome to queue: schedule_id (its task's latest schedule), task_id, agent, model, success.
@@ -81,6 +90,17 @@ async def load(conn: Conn, embedding_model: str) -> tuple[int, StoredRows]:
 async def lock(conn: Conn, embedding_model: str) -> int:
     """Lock the layer's head row for the rest of the transaction; returns its version."""
     return int(await conn.fetchval(_LOCK, embedding_model))
+
+
+async def try_lock(conn: Conn, embedding_model: str) -> int | None:
+    """`lock`, unless another transaction holds the head row: then None at once, without waiting.
+    A head row not there yet is created by `lock` (which waits for a learner creating it at the
+    same moment: once per embedding model)."""
+    row = await conn.fetchrow(_TRY_LOCK, embedding_model)
+    assert row is not None  # scalar subqueries: always one row
+    if row["version"] is not None:
+        return int(row["version"])
+    return None if row["present"] else await lock(conn, embedding_model)
 
 
 async def save(conn: Conn, embedding_model: str, rows: StoredRows) -> int:
@@ -127,23 +147,27 @@ async def enqueue(conn: Conn, embedding_model: str, outcomes: Sequence[OutcomeRo
         *([o[k] for o in outcomes] for k in range(5)),
         width,
     )
-    return int(status.rsplit(" ", 1)[-1])  # "INSERT 0 <rows>"
+    return rows_affected(status)
 
 
-async def has_queued(conn: Conn, embedding_model: str) -> bool:
-    return bool(
-        await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM learned_queue WHERE embedding_model = $1)", embedding_model
-        )
+async def last_queued(conn: Conn, embedding_model: str) -> int | None:
+    """The position of the newest queued outcome of this model (None: the queue is empty)."""
+    value = await conn.fetchval(
+        "SELECT max(position) FROM learned_queue WHERE embedding_model = $1", embedding_model
     )
+    return None if value is None else int(value)
 
 
-async def take_queued(conn: Conn, embedding_model: str, limit: int) -> list[Lesson]:
-    """Remove up to `limit` queued outcomes, oldest first, and return them in queue order (call
-    under `lock`, in the transaction that saves what they taught)."""
-    rows = sorted(await conn.fetch(_TAKE, embedding_model, limit), key=lambda r: r["position"])
+async def take_queued(conn: Conn, embedding_model: str, limit: int, up_to: int) -> list[Lesson]:
+    """Remove up to `limit` queued outcomes at or before position `up_to`, oldest first, and
+    return them in queue order (call under the lock, in the transaction that saves what they
+    taught)."""
+    rows = sorted(await conn.fetch(_TAKE, embedding_model, limit, up_to), key=lambda r: r["position"])
     return [(r["task_id"], Arm(r["agent"], r["model"]), tuple(r["features"]), r["success"]) for r in rows]
 
 
-async def queue_length(conn: Conn) -> int:
-    return int(await conn.fetchval("SELECT count(*) FROM learned_queue"))
+async def queue_length(conn: Conn, embedding_model: str) -> int:
+    """Outcomes of this model waiting for its layer."""
+    return int(
+        await conn.fetchval("SELECT count(*) FROM learned_queue WHERE embedding_model = $1", embedding_model)
+    )

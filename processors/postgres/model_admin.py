@@ -185,4 +185,8 @@ async def drop_model_vectors(
             if count < _DELETE_CHUNK:
                 break
     profiles = await conn.execute("DELETE FROM arm_profiles WHERE embedding_model = $1", name)
+    # The model's learned layer lives in its vector space: its models (by cascade) and the
+    # outcomes still queued for it go with the vectors.
+    await conn.execute("DELETE FROM learned_queue WHERE embedding_model = $1", name)
+    await conn.execute("DELETE FROM learned_layers WHERE embedding_model = $1", name)
     return DropOutcome(name, deleted, int(profiles.split()[-1]), tuple(dropped))

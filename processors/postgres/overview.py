@@ -20,6 +20,7 @@ COUNTED_TABLES = {
     "inbox": "count(*)",
     "partition_anchors": "count(*)",
     "task_index_queue": "count(*)",  # task vectors waiting for the neighbour index (sql/0006)
+    "learned_queue": "count(*)",  # outcomes waiting for the learned layer (sql/0015)
 }
 
 

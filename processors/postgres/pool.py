@@ -88,3 +88,8 @@ async def connect(dsn: str) -> Connection:
             f"cannot connect to PostgreSQL: {exc}", hint="check DATABASE_URL and that the server is up"
         ) from exc
     return conn
+
+
+def rows_affected(status: str) -> int:
+    """Rows a command touched, from its status tag ("INSERT 0 12", "UPDATE 3", "DELETE 5")."""
+    return int(status.rsplit(" ", 1)[-1])

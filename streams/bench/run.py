@@ -21,7 +21,7 @@ from typing import Any
 from processors.contracts import encode
 from processors.contracts.inputs import BY_NAME
 from processors.embedders.base import Embedder
-from processors.postgres import bench_store, index_queue, learned_models
+from processors.postgres import bench_store, index_queue, overview
 from processors.postgres.pool import Pool
 from streams.bench.probes import (
     OutputCollector,
@@ -246,7 +246,7 @@ class Phases:
             async with self.pool.acquire() as conn:
                 if index_at is None and await index_queue.queues_empty(conn):
                     index_at = time.time()
-                if learning_at is None and not await learned_models.queue_length(conn):
+                if learning_at is None and not await overview.row_count(conn, "learned_queue"):
                     learning_at = time.time()
             await asyncio.sleep(0.02)
         return index_at, learning_at

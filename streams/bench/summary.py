@@ -40,11 +40,11 @@ def print_summary(report: dict[str, Any]) -> None:
                 f"after the first send ({_fmt(full.get('throughput_incl_index_eps'))} ev/s including the "
                 "queued index inserts)"
             )
-    learning = report.get("streams", {}).get("execution-result", {}).get("full", {})
-    if learning.get("learning_queue_drained_s") is not None:
+    results_full = report.get("streams", {}).get("execution-result", {}).get("full", {})
+    if results_full.get("learning_queue_drained_s") is not None:
         out.print(
-            f"execution-result full speed: the learned layer caught up {_fmt(learning['learning_queue_drained_s'])} s "
-            f"after the first send ({_fmt(learning.get('throughput_incl_learning_eps'))} ev/s including learning)"
+            f"execution-result full speed: the learned layer caught up {_fmt(results_full['learning_queue_drained_s'])} s "
+            f"after the first send ({_fmt(results_full.get('throughput_incl_learning_eps'))} ev/s including learning)"
         )
     refs = report.get("references", {})
     out.print(

@@ -239,7 +239,7 @@ async def _drive(
     visible = [0] * n
     revealed: list[tuple[Arm, ...]] = [()] * n
 
-    learned = worker.runtime.pipeline.results.applier.learned
+    layer = worker.runtime.pipeline.results.applier.learned
 
     def applied() -> int:
         s = worker.stats
@@ -264,7 +264,7 @@ async def _drive(
         if target > ledger.published:
             # Prequential: the next tasks are decided with every outcome counted in `seen`, the
             # learned layer's included (the worker's learner would take them a pass later).
-            await learned.catch_up(worker.runtime.pool, settings.learned_batch)
+            await layer.catch_up(worker.runtime.pool, settings.learned_batch)
         while ledger.published < target:
             task = dataset.tasks[ledger.published].task
             sends.append(

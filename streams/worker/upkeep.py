@@ -1,5 +1,6 @@
 """A worker's duties besides consuming: expire held results, index queued task and message
-vectors, teach the learned layer its queued outcomes, probe dependencies for /healthz, publish schedule snapshots, sweep the outbox.
+vectors, teach the learned layer its queued outcomes, probe dependencies for /healthz, publish
+schedule snapshots, sweep the outbox.
 
 Each loop takes the collaborators it uses (pool, processor, publisher, health), not the worker,
 so that it can be read and tested on its own and the worker module is the only one that wires
@@ -111,17 +112,19 @@ async def learning_loop(
     pool: Pool, layer: LearnedLayer, batch: int, stopping: asyncio.Event, idle_s: float = 0.2
 ) -> None:
     """Teach the learned layer the outcomes the execution-result stream queued (sql/0015), up to
-    `batch` per transaction: drains while there is a queue, naps when there is none. Under load
-    the queue grows between passes, so a pass learns more outcomes for its one model write."""
+    `batch` per transaction: drains while there is a queue, naps when there is none or when
+    another worker's learner is mid-pass (it takes the queue; learners serialise on the layer's
+    lock, so more of them waiting would only hold connections). Under load the queue grows
+    between passes, so a pass learns more outcomes for its one model write."""
     gauge_at = 0.0
     while layer.enabled and not stopping.is_set():
         learned = 0
         try:
             learned = await layer.learn(pool, batch)
             metrics.LEARNED_OUTCOMES.inc(learned)
-            if learned < batch or time.monotonic() - gauge_at > 1.0:
+            if time.monotonic() - gauge_at > 1.0:  # at most every second, busy or idle
                 async with pool.acquire() as conn:
-                    metrics.LEARNING_QUEUE.set(await learned_models.queue_length(conn))
+                    metrics.LEARNING_QUEUE.set(await learned_models.queue_length(conn, layer.embedding_model))
                 gauge_at = time.monotonic()
         except Exception as exc:  # PostgreSQL away: the outcomes wait in the queue
             log.warning("learning from queued outcomes failed: %s", exc)

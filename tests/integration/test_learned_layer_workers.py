@@ -1,7 +1,8 @@
 """Two workers' copies of the learned layer on one database: outcomes queued by the consume path
-are learned by one learner at a time (they serialise on the layer's row lock), a copy that another
-worker moved reloads, a pass that fails leaves its outcomes queued for the next, and the stored
-state is the pure layer over the queued outcomes in queue order, each once."""
+are learned by one learner at a time (they serialise on the layer's row lock; a learner that finds
+it taken moves on, catching up waits), a copy that another worker moved reloads, a pass that fails
+leaves its outcomes queued for the next and its copy untouched, and the stored state is the pure
+layer over the queued outcomes in queue order, each once."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ async def _queue(pool: Pool, layer: LearnedLayer, n: int, success: bool) -> None
 
 async def _queued(pool: Pool) -> int:
     async with pool.acquire() as conn:
-        return await learned_models.queue_length(conn)
+        return await learned_models.queue_length(conn, MODEL)
 
 
 async def test_learners_serialise_reload_what_others_changed_and_lose_nothing(
@@ -77,15 +78,19 @@ async def test_learners_serialise_reload_what_others_changed_and_lose_nothing(
         async with pool.acquire() as conn, conn.transaction():
             assert await a.queue(conn, [_result(0, True, model="large")], SCHEDULE) == 0
 
-        # Another learner is mid-pass (it holds the layer's lock): b waits for it to commit.
+        # Another learner is mid-pass (it holds the layer's lock): b's learner leaves the queue to
+        # it at once, while catching up (a replay, an evaluation) waits for it to commit.
         await _queue(pool, a, 1, False)
+        async with pool.acquire() as conn, conn.transaction():
+            await learned_models.lock(conn, MODEL)  # the head row exists (a first learner made it)
         async with pool.acquire() as holder:
             tx = holder.transaction()
             await tx.start()
             await learned_models.lock(holder, MODEL)
-            waiting = asyncio.create_task(b.learn(pool, 10))
+            assert await b.learn(pool, 10) == 0
+            waiting = asyncio.create_task(b.catch_up(pool, 10))
             await asyncio.sleep(0.5)
-            assert not waiting.done(), "b must wait for the lock"
+            assert not waiting.done(), "catching up must wait for the lock"
             await tx.commit()
         assert await waiting == 1
 

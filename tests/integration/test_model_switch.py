@@ -210,7 +210,22 @@ async def test_model_switch_keeps_search_answering_and_ends_with_only_the_new_ve
                     await drop_model_vectors(conn, NEW)
                 with pytest.raises(ModelChangeRefused, match="still embeds"):
                     await drop_model_vectors(conn, OLD)  # the old worker wrote it moments ago
+                # The old model's learned layer and an outcome still queued for it: they live in
+                # its vector space, so they go with its vectors.
+                await conn.execute(
+                    "INSERT INTO learned_layers (embedding_model, version) VALUES ($1, 1)", OLD
+                )
+                await conn.execute(
+                    """INSERT INTO learned_queue (embedding_model, task_id, agent, model, success, features)
+                       VALUES ($1, 't', 'a', 'm', true, '{0}')""",
+                    OLD,
+                )
                 dropped = await drop_model_vectors(conn, OLD, force=True)
+                for table in ("learned_layers", "learned_queue"):
+                    left = await conn.fetchval(
+                        f"SELECT count(*) FROM {table} WHERE embedding_model = $1", OLD
+                    )
+                    assert left == 0, table
                 assert dropped.vectors_deleted >= 150 + 40 + 40 + 20
                 assert len(dropped.indexes_dropped) == 2
                 assert {i.models for i in await vector_indexes(conn)} == {(NEW,)}

@@ -101,3 +101,22 @@ async def test_a_plan_made_for_other_events_is_not_used(make_settings, endpoints
     assert result.processed == 1
     assert len(left) == 1, "the unused plan waits for its own batch until discarded"
     assert left[0].job.cancelled() or left[0].job.done()
+
+
+async def test_a_learner_pass_meanwhile_makes_the_batch_decide_again(make_settings, endpoints) -> None:
+    runtime = await open_runtime(make_settings(), endpoints)
+    layer = runtime.pipeline.results.applier.learned
+    try:
+        agent, model, *_ = _decisions(await _run(runtime, [task("A")], 0))["A"]
+        ran = replace(outcome("A"), agent=agent, model=model)  # the arm its schedule chose
+        await runtime.pipeline.results.process(
+            [Incoming(ran, SourceRef("res", 0, 0), b"")], [], [SourceRef("res", 0, 0)]
+        )  # queued for the learned layer, not learned yet
+        probe = task("P5", NEAR)
+        _ahead(runtime, [probe], 10)
+        await asyncio.sleep(0.2)  # let the plan made ahead finish, with the layer as it was
+        assert await layer.catch_up(runtime.pool, 100) == 1
+        await _run(runtime, [probe], 10)
+    finally:
+        await runtime.close()
+    assert runtime.pipeline.tasks.plans_ahead == PlanAheadStats(used=0, decided_again=1)

@@ -25,7 +25,6 @@ LEARNED_STATE = {
     "learned_layers": "SELECT * FROM learned_layers ORDER BY embedding_model",
     "learned_models": "SELECT * FROM learned_models ORDER BY embedding_model, component, agent, model",
     "learned_features": "SELECT * FROM learned_features ORDER BY schedule_id, agent, model",
-    "learned_queue": "SELECT * FROM learned_queue ORDER BY position",
     "inbox": "SELECT * FROM inbox ORDER BY stream, event_id",
     "positions": """SELECT group_id, topic, partition, next_offset FROM consumer_positions
                     ORDER BY group_id, topic, partition""",
