@@ -273,10 +273,8 @@ class TaskCreatedProcessor:
             return await self.plan(tasks)
         wanted = {t.task_id for t in tasks}
         embedded = {k: v for k, v in embedded.items() if k in wanted}
-        if (ahead.history_version, ahead.learned_version) != (
-            self.results.history_version,
-            self.learned.version_held,
-        ):
+        now = (self.results.history_version, self.learned.version_held)
+        if (ahead.history_version, ahead.learned_version) != now:
             # Outcomes were applied, or learned, meanwhile: decide again on them, with the same vectors.
             self.plans_ahead.decided_again += 1
             return await self.plan(tasks, embedded)
