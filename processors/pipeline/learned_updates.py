@@ -12,9 +12,9 @@
   one model write per pass, and the layer lags the statistics by a pass.
 
 Each worker keeps the state it last saw with that version; a task batch reads the version (one
-row) and reloads the models only when another worker, or a transaction of its own that rolled
-back, moved it. Switched off (TASKSAGE_LEARNED_ENABLED=false), every method does nothing and the
-decision is the chain of estimates alone.
+row) and reloads the models only when another worker moved it (its own learner moves the cache
+only after its pass committed). Switched off (TASKSAGE_LEARNED_ENABLED=false), every method does
+nothing and the decision is the chain of estimates alone.
 """
 
 from __future__ import annotations
@@ -143,11 +143,8 @@ class LearnedLayer:
         queued. Returns how many were."""
         if not self.enabled or not schedules:
             return 0
-        rows = [
-            (schedules[i], r.task_id, r.agent, r.model, r.success)
-            for i in sorted(schedules)
-            for r in [results[i]]
-        ]
+        ran = [(schedules[i], results[i]) for i in sorted(schedules)]
+        rows = [(schedule_id, r.task_id, r.agent, r.model, r.success) for schedule_id, r in ran]
         return await repo.enqueue(conn, self.embedding_model, rows, len(FEATURES))
 
     async def catch_up(self, pool: Pool, limit: int) -> int:
