@@ -7,7 +7,7 @@
   with the features its task's latest schedule stored for the arm that ran, to the learning queue
   (sql/0015); that is all the consume path pays. The worker's learner (streams/worker/upkeep.py)
   then takes queued outcomes oldest first under the layer's head-row lock (learners serialise
-  here), updates the state in queue order with the pure `apply_outcomes`, writes the changed
+  here), updates the state in queue order with the pure `StateUpdate`, writes the changed
   models back under a new version and deletes what it learned, in one transaction: exactly once,
   one model write per pass, and the layer lags the statistics by a pass.
 
@@ -33,9 +33,9 @@ from processors.scheduling.learned import (
     LearnedConfig,
     LearnedInput,
     LearnedState,
+    StateUpdate,
     StoredRows,
     initial_state,
-    learn_lessons,
     learned_input,
     project,
     restore,
@@ -47,9 +47,11 @@ OFF = LearnedConfig(enabled=False)
 # Features of schedules decided but not (yet) stored: a plan made ahead and dropped, or the
 # API's read-only recommendations, are never stored; the oldest are forgotten past this many.
 _REMEMBERED = 20_000
-# Outcomes a learner pass applies between two turns of the event loop: about 10 ms of updates at
-# the default text dimension (128).
-_SLICE = 200
+# Outcomes a learner pass applies between two turns of the event loop: about 1.5 ms of updates at
+# the default text dimension (128), so a consume batch whose statement returned waits at most that
+# long for the loop. The models are copied once per pass (StateUpdate), so a small slice costs only
+# the turns of the loop.
+_SLICE = 50
 
 
 class LearnedLayer:
@@ -165,7 +167,7 @@ class LearnedLayer:
         in a transaction of its own: the layer's head row is locked (learners of all workers
         serialise here; without `wait`, a pass that finds it taken leaves the queue to the learner
         holding it), the outcomes are taken off the queue, each updates the state in queue order
-        with the pure `apply_outcomes`, and the changed models are written back under a new
+        with the pure `StateUpdate`, and the changed models are written back under a new
         version in the same transaction, so each outcome teaches the layer exactly once. Returns
         how many were learned."""
         if not self.enabled:
@@ -184,15 +186,15 @@ class LearnedLayer:
                     return 0  # another learner took them first
                 task_ids = sorted({task_id for task_id, _, _, _ in lessons})
                 vectors = await stored_vectors.vectors_for(conn, "task", self.embedding_model, task_ids)
-                taught: set[Arm] = set()
                 # Thousands of updates per pass, on the event loop a slice at a time: between
                 # slices the consume loop runs its batches. (A thread contends with it for the
-                # interpreter at every switch; each slice copies the models it touches once.)
+                # interpreter at every switch.) The models are copied once per pass, not per slice.
+                update = StateUpdate(state, self.config)
                 for start in range(0, len(lessons), _SLICE):
-                    state, arms = learn_lessons(state, lessons[start : start + _SLICE], vectors, self.config)
-                    taught |= arms
+                    update.learn(lessons[start : start + _SLICE], vectors)
                     await asyncio.sleep(0)
-                saved = await repo.save(conn, self.embedding_model, store(state, taught))
+                state = update.state()
+                saved = await repo.save(conn, self.embedding_model, store(state, update.taught))
         # Committed: only now does the cache move, so a pass that fails anywhere leaves it as it was.
         self._state, self._version = state, saved
         return len(lessons)

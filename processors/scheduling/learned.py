@@ -199,55 +199,71 @@ def stacked_probability(weights: tuple[float, ...], feats: tuple[float, ...]) ->
 # projected task vector (None: the text models learn nothing from it) and whether it succeeded.
 Outcome = tuple[Arm, tuple[float, ...], ol.Array | None, bool]
 
-
-def apply_outcomes(state: LearnedState, outcomes: Iterable[Outcome], config: LearnedConfig) -> LearnedState:
-    """The state after these outcomes, in order (`state` itself is untouched). Each model the batch
-    touches is copied once and updated in place (ol.Updater), so a batch costs one copy per model,
-    not one per outcome; the result equals applying them one batch of one at a time. An outcome
-    whose `phi` is None (no task vector, or text models off) teaches the stacker alone."""
-    stacker = ol.Updater(state.stacker)
-    text_all: ol.Updater | None = None
-    arms: dict[Arm, ol.Updater] = {}
-    for arm, feats, phi, success in outcomes:
-        stacker.add(np.asarray(feats, dtype=np.float64), success, offset=feats[1])
-        if phi is None or state.text_all is None:
-            continue
-        kind = feats[1] + feats[2]  # the text models learn what the text adds beyond the kind rate
-        if text_all is None:
-            text_all = ol.Updater(state.text_all)
-        text_all.add(phi, success, kind)
-        own = arms.get(arm)
-        if own is None:
-            start = state.text_arm.get(arm) or ol.prior(config.text_dimension, config.text_prior_variance)
-            own = arms[arm] = ol.Updater(start)
-        own.add(phi, success, kind)
-    return LearnedState(
-        stacker.state(),
-        state.text_all if text_all is None else text_all.state(),
-        {**state.text_arm, **{arm: updater.state() for arm, updater in arms.items()}},
-    )
-
-
 # A queued outcome: its task's id, the arm that ran, the features its schedule stored, success.
 Lesson = tuple[str, Arm, tuple[float, ...], bool]
 
 
-def learn_lessons(
-    state: LearnedState,
-    lessons: Sequence[Lesson],
-    vectors: Mapping[str, Iterable[float] | ol.Array],
-    config: LearnedConfig,
-) -> tuple[LearnedState, set[Arm]]:
-    """`apply_outcomes` over queued outcomes, each task's vector projected once; also the arms whose
-    text models they taught (an outcome whose task vector is missing, pruned or never stored,
-    teaches the stacker alone)."""
-    tasks = sorted({task_id for task_id, _, _, _ in lessons if task_id in vectors})
-    projected = {task_id: project(vectors[task_id], config) for task_id in tasks}
-    outcomes = [
-        (arm, features, projected.get(task_id), success) for task_id, arm, features, success in lessons
-    ]
-    taught = {arm for task_id, arm, _, _ in lessons if projected.get(task_id) is not None}
-    return apply_outcomes(state, outcomes, config), taught
+class StateUpdate:
+    """A state being taught outcomes in place: each model the outcomes touch is copied once, when
+    the first of them reaches it (ol.Updater), however many calls bring them, and `state()` hands
+    the result over. The result equals applying the outcomes one batch of one at a time. A learner
+    pass teaches thousands of outcomes a slice at a time between turns of the event loop; this is
+    what keeps the slices from copying every model again. The state it came from is untouched."""
+
+    def __init__(self, state: LearnedState, config: LearnedConfig) -> None:
+        self._start = state
+        self._config = config
+        self._stacker = ol.Updater(state.stacker)
+        self._text_all: ol.Updater | None = None
+        self._arms: dict[Arm, ol.Updater] = {}
+
+    @property
+    def taught(self) -> set[Arm]:
+        """The arms whose text models an outcome has taught so far."""
+        return set(self._arms)
+
+    def add(self, outcomes: Iterable[Outcome]) -> None:
+        """Teach these outcomes, in order. An outcome whose `phi` is None (no task vector, or text
+        models off) teaches the stacker alone."""
+        for arm, feats, phi, success in outcomes:
+            self._stacker.add(np.asarray(feats, dtype=np.float64), success, offset=feats[1])
+            if phi is None or self._start.text_all is None:
+                continue
+            kind = feats[1] + feats[2]  # the text models learn what the text adds beyond the kind rate
+            if self._text_all is None:
+                self._text_all = ol.Updater(self._start.text_all)
+            self._text_all.add(phi, success, kind)
+            own = self._arms.get(arm)
+            if own is None:
+                start = self._start.text_arm.get(arm)
+                if start is None:
+                    start = ol.prior(self._config.text_dimension, self._config.text_prior_variance)
+                own = self._arms[arm] = ol.Updater(start)
+            own.add(phi, success, kind)
+
+    def learn(self, lessons: Sequence[Lesson], vectors: Mapping[str, Iterable[float] | ol.Array]) -> None:
+        """Teach queued outcomes, each task's vector projected once (an outcome whose task vector
+        is missing, pruned or never stored teaches the stacker alone)."""
+        tasks = sorted({task_id for task_id, _, _, _ in lessons if task_id in vectors})
+        projected = {task_id: project(vectors[task_id], self._config) for task_id in tasks}
+        self.add(
+            (arm, features, projected.get(task_id), success) for task_id, arm, features, success in lessons
+        )
+
+    def state(self) -> LearnedState:
+        """The state taught so far (this update takes no outcome after it)."""
+        return LearnedState(
+            self._stacker.state(),
+            self._start.text_all if self._text_all is None else self._text_all.state(),
+            {**self._start.text_arm, **{arm: updater.state() for arm, updater in self._arms.items()}},
+        )
+
+
+def apply_outcomes(state: LearnedState, outcomes: Iterable[Outcome], config: LearnedConfig) -> LearnedState:
+    """The state after these outcomes, in order (`state` itself is untouched; see StateUpdate)."""
+    update = StateUpdate(state, config)
+    update.add(outcomes)
+    return update.state()
 
 
 # Storage rows: (component, agent, model) -> (dimension, count, state bytes). Components: "stacker"

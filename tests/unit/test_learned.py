@@ -206,6 +206,41 @@ def test_a_batch_of_outcomes_ends_where_one_by_one_ends_and_leaves_its_start_unt
     assert ln.store(start) == before
 
 
+def test_queued_outcomes_taught_a_slice_at_a_time_end_where_one_batch_ends() -> None:
+    """The learner teaches a pass's queued outcomes in slices between turns of the event loop; the
+    slices must reach the one-batch state bit for bit, project each task's stored vector, leave the
+    start untouched, and name as taught exactly the arms whose outcomes had a vector."""
+    config = ln.LearnedConfig(text_dimension=4)
+    rng = np.random.default_rng(11)
+    arms = [Arm("a", "x"), Arm("b", "y"), Arm("c", "z")]
+    vectors = {f"t{i}": rng.standard_normal(8) for i in range(9)}  # t9 and t10 have no vector
+    lessons = [
+        (
+            f"t{i % 11}",
+            arms[i % 3] if i % 11 < 9 else Arm("d", "w"),
+            ln.features(0.5, 0.5, 0.5, 0.5, 0.2, 0.1),
+            bool(i % 2),
+        )
+        for i in range(40)
+    ]
+    start = ln.apply_outcomes(
+        ln.initial_state(config),
+        [(arms[0], ln.features(0.4, 0.4, 0.4, 0.4, 0, 0), ln.project([1.0] * 8, config), True)],
+        config,
+    )
+    before = ln.store(start)
+    update = ln.StateUpdate(start, config)
+    for first in range(0, len(lessons), 7):
+        update.learn(lessons[first : first + 7], vectors)
+    outcomes = [
+        (arm, feats, ln.project(vectors[task_id], config) if task_id in vectors else None, y)
+        for task_id, arm, feats, y in lessons
+    ]
+    assert ln.store(update.state()) == ln.store(ln.apply_outcomes(start, outcomes, config))
+    assert update.taught == set(arms)  # Arm("d", "w") ran only tasks without a vector
+    assert ln.store(start) == before
+
+
 def test_the_updater_takes_the_textbook_step_and_nothing_after_handing_over() -> None:
     rng = np.random.default_rng(6)
     start = ol.prior(5, 0.7, rng.standard_normal(5))
