@@ -10,6 +10,7 @@ from processors.embedders.base import Embedder
 from processors.failures import Backoff, Verdict
 from processors.pipeline.config import PipelineConfig
 from processors.pipeline.handler import BatchProcessor, StreamHandler
+from processors.pipeline.learned_updates import LearnedLayer
 from processors.pipeline.messages import MessageIngestedProcessor
 from processors.pipeline.results import ExecutionResultProcessor, ResultApplier
 from processors.pipeline.snapshots import SnapshotBuilder
@@ -25,6 +26,12 @@ class Pipeline:
     results: ExecutionResultProcessor
     messages: MessageIngestedProcessor
     snapshots: SnapshotBuilder
+
+    @property
+    def learned(self) -> LearnedLayer:
+        """The learned layer this worker decides with and learns into (one per pipeline: task
+        batches read it, the result applier queues outcomes for it, the learner teaches it)."""
+        return self.results.applier.learned
 
 
 def build_pipeline(

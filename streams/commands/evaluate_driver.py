@@ -239,7 +239,7 @@ async def _drive(
     visible = [0] * n
     revealed: list[tuple[Arm, ...]] = [()] * n
 
-    layer = worker.runtime.pipeline.results.applier.learned
+    layer = worker.runtime.pipeline.learned
 
     def applied() -> int:
         s = worker.stats

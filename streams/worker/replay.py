@@ -81,9 +81,7 @@ async def replay(
         if on_progress:
             on_progress(0, span.total)
         await _read_to_the_end(consumer, runtime, publisher, span, report, idle_timeout_s, on_progress)
-        report.learned = await runtime.pipeline.results.applier.learned.catch_up(
-            runtime.pool, s.learned_batch
-        )
+        report.learned = await runtime.pipeline.learned.catch_up(runtime.pool, s.learned_batch)
         if report.outside_window:
             log.warning(
                 "replay skipped %d records older than the replay window (%g days): their event ids "

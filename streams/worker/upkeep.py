@@ -220,7 +220,7 @@ def start(
             interval_s=s.held_result_check_interval_s,
         ),
         "index-merge": index_merge_loop(pool, s.index_merge_batch, stopping),
-        "learning": learning_loop(pool, runtime.pipeline.results.applier.learned, s.learned_batch, stopping),
+        "learning": learning_loop(pool, runtime.pipeline.learned, s.learned_batch, stopping),
         "health-probes": probe_loop(pool, consumer, health, stopping, s.health_probe_interval_s),
         "insights": insights_loop(runtime, producer, stopping),
         "retention": retention_loop(s, pool, stopping),

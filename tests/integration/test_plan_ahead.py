@@ -105,7 +105,7 @@ async def test_a_plan_made_for_other_events_is_not_used(make_settings, endpoints
 
 async def test_a_learner_pass_meanwhile_makes_the_batch_decide_again(make_settings, endpoints) -> None:
     runtime = await open_runtime(make_settings(), endpoints)
-    layer = runtime.pipeline.results.applier.learned
+    layer = runtime.pipeline.learned
     try:
         agent, model, *_ = _decisions(await _run(runtime, [task("A")], 0))["A"]
         ran = replace(outcome("A"), agent=agent, model=model)  # the arm its schedule chose
