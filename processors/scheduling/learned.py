@@ -138,8 +138,8 @@ def project(vector: Iterable[float] | ol.Array, config: LearnedConfig) -> ol.Arr
     Gaussian matrix would keep every direction but stretch some and squash others (its singular
     values spread from near 0 to 2), which turns the isotropic prior on the weights into a lopsided
     one and costs a matrix product for nothing. Below it, one BLAS call projects and normalises
-    (P v / |v|): every outcome and every decision projects its task's vector, so this is on the
-    execution-result stream's path."""
+    (P v / |v|): every decision and every outcome the learner learns projects its task's vector,
+    so this is on the task-created stream's path and the worker's learner's."""
     if config.text_dimension <= 0:
         return None
     v = np.asarray(vector, dtype=np.float64)
