@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from processors.contracts import encode
+from processors.failures import Backoff
 from processors.pipeline.learned_updates import LearnedLayer
 from processors.pipeline.results import ExecutionResultProcessor
 from processors.pipeline.snapshots import SnapshotBuilder
@@ -85,11 +86,43 @@ _MERGES = (
 )
 
 
-async def index_merge_loop(pool: Pool, batch: int, stopping: asyncio.Event, idle_s: float = 0.2) -> None:
+class FailureStreak:
+    """The failures in a row of one upkeep loop's step, and how long the loop waits before trying
+    again: the worker's retry backoff (TASKSAGE_RETRY_INITIAL_S, TASKSAGE_RETRY_MAX_S) rather than
+    its idle nap, so a loop whose database is away retries ever more slowly instead of five times
+    a second, and logs once per try with the wait, and once when the step works again."""
+
+    def __init__(self, step: str, backoff: Backoff) -> None:
+        self.step = step
+        self.backoff = backoff
+        self.count = 0
+        self.wait_s = 0.0
+
+    def failed(self, exc: Exception) -> None:
+        self.count += 1
+        self.wait_s = self.backoff.delay(self.count - 1)
+        log.warning(
+            "%s failed (%d in a row, next try in %.2f s): %s", self.step, self.count, self.wait_s, exc
+        )
+
+    def succeeded(self) -> None:
+        if self.count:
+            log.info("%s works again after %d failures in a row", self.step, self.count)
+        self.count = 0
+
+    def nap_s(self, idle_s: float) -> float:
+        """How long to wait before the next step: the backoff while failing, else `idle_s`."""
+        return self.wait_s if self.count else idle_s
+
+
+async def index_merge_loop(
+    pool: Pool, batch: int, stopping: asyncio.Event, backoff: Backoff, idle_s: float = 0.2
+) -> None:
     """Move queued task and message vectors into their HNSW indexes (sql/0006, sql/0008), a
     small transaction at a time, so a batch never waits for HNSW inserts. Drains while there
-    is a queue, naps when there is none."""
+    is a queue, naps when there is none, backs off while merging fails."""
     gauge_at = 0.0
+    streaks = {vectors: FailureStreak(f"{vectors} index merge", backoff) for vectors, _, _ in _MERGES}
     while not stopping.is_set():
         busy = False
         for vectors, merge, length in _MERGES:
@@ -102,21 +135,31 @@ async def index_merge_loop(pool: Pool, batch: int, stopping: asyncio.Event, idle
                         gauge_at = time.monotonic()
                 metrics.INDEX_MERGED.labels(vectors).inc(merged)
                 busy = busy or merged >= batch
+                streaks[vectors].succeeded()
             except Exception as exc:  # PostgreSQL away: the queue waits, searches still find it
-                log.warning("%s index merge failed: %s", vectors, exc)
-        if not busy and await _pause(stopping, idle_s):
+                streaks[vectors].failed(exc)
+        failing = any(streak.count for streak in streaks.values())
+        nap_s = max(streak.nap_s(idle_s) for streak in streaks.values())
+        if (failing or not busy) and await _pause(stopping, nap_s):
             break
 
 
 async def learning_loop(
-    pool: Pool, layer: LearnedLayer, batch: int, stopping: asyncio.Event, idle_s: float = 0.2
+    pool: Pool,
+    layer: LearnedLayer,
+    batch: int,
+    stopping: asyncio.Event,
+    backoff: Backoff,
+    idle_s: float = 0.2,
 ) -> None:
     """Teach the learned layer the outcomes the execution-result stream queued (sql/0015), up to
     `batch` per transaction: drains while there is a queue, naps when there is none or when
     another worker's learner is mid-pass (it takes the queue; learners serialise on the layer's
-    lock, so more of them waiting would only hold connections). Under load the queue grows
-    between passes, so a pass learns more outcomes for its one model write."""
+    lock, so more of them waiting would only hold connections), backs off while learning fails.
+    Under load the queue grows between passes, so a pass learns more outcomes for its one model
+    write."""
     gauge_at = 0.0
+    streak = FailureStreak("learning from queued outcomes", backoff)
     while layer.enabled and not stopping.is_set():
         learned = 0
         try:
@@ -126,9 +169,10 @@ async def learning_loop(
                 async with pool.acquire() as conn:
                     metrics.LEARNING_QUEUE.set(await learned_models.queue_length(conn, layer.embedding_model))
                 gauge_at = time.monotonic()
+            streak.succeeded()
         except Exception as exc:  # PostgreSQL away: the outcomes wait in the queue
-            log.warning("learning from queued outcomes failed: %s", exc)
-        if learned < batch and await _pause(stopping, idle_s):
+            streak.failed(exc)
+        if (streak.count or learned < batch) and await _pause(stopping, streak.nap_s(idle_s)):
             break
 
 
@@ -205,6 +249,7 @@ def start(
 ) -> list[asyncio.Task[None]]:
     """Start every upkeep loop of a worker; each ends when `stopping` is set."""
     s, pool = runtime.settings, runtime.pool
+    backoff = Backoff(s.retry_initial_s, s.retry_max_s)
     loops = {
         "snapshots": snapshot_loop(
             runtime.pipeline.snapshots, producer, s.topic_schedule_snapshots, s.snapshot_interval_s, stopping
@@ -219,8 +264,8 @@ def start(
             timeout_s=s.held_result_timeout_s,
             interval_s=s.held_result_check_interval_s,
         ),
-        "index-merge": index_merge_loop(pool, s.index_merge_batch, stopping),
-        "learning": learning_loop(pool, runtime.pipeline.learned, s.learned_batch, stopping),
+        "index-merge": index_merge_loop(pool, s.index_merge_batch, stopping, backoff),
+        "learning": learning_loop(pool, runtime.pipeline.learned, s.learned_batch, stopping, backoff),
         "health-probes": probe_loop(pool, consumer, health, stopping, s.health_probe_interval_s),
         "insights": insights_loop(runtime, producer, stopping),
         "retention": retention_loop(s, pool, stopping),
