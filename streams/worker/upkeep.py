@@ -87,32 +87,36 @@ _MERGES = (
 
 
 class FailureStreak:
-    """The failures in a row of one upkeep loop's step, and how long the loop waits before trying
-    again: the worker's retry backoff (TASKSAGE_RETRY_INITIAL_S, TASKSAGE_RETRY_MAX_S) rather than
-    its idle nap, so a loop whose database is away retries ever more slowly instead of five times
-    a second, and logs once per try with the wait, and once when the step works again."""
+    """The failures in a row of one upkeep loop's step, and when it may be tried again: after the
+    worker's retry backoff (TASKSAGE_RETRY_INITIAL_S, TASKSAGE_RETRY_MAX_S) rather than its idle
+    nap, so a loop whose database is away retries ever more slowly instead of five times a second.
+    It logs once per try with the wait, and once when the step works again."""
 
     def __init__(self, step: str, backoff: Backoff) -> None:
         self.step = step
         self.backoff = backoff
         self.count = 0
-        self.wait_s = 0.0
+        self._retry_at = 0.0
 
     def failed(self, exc: Exception) -> None:
         self.count += 1
-        self.wait_s = self.backoff.delay(self.count - 1)
-        log.warning(
-            "%s failed (%d in a row, next try in %.2f s): %s", self.step, self.count, self.wait_s, exc
-        )
+        wait_s = self.backoff.delay(self.count - 1)
+        self._retry_at = time.monotonic() + wait_s
+        log.warning("%s failed (%d in a row, next try in %.2f s): %s", self.step, self.count, wait_s, exc)
 
     def succeeded(self) -> None:
         if self.count:
             log.info("%s works again after %d failures in a row", self.step, self.count)
         self.count = 0
 
+    def ready(self) -> bool:
+        """Whether the step may run now (it is not failing, or its wait is over)."""
+        return self.count == 0 or time.monotonic() >= self._retry_at
+
     def nap_s(self, idle_s: float) -> float:
-        """How long to wait before the next step: the backoff while failing, else `idle_s`."""
-        return self.wait_s if self.count else idle_s
+        """How long to wait before the step's next try: the rest of its backoff while failing,
+        else `idle_s`."""
+        return max(0.0, self._retry_at - time.monotonic()) if self.count else idle_s
 
 
 async def index_merge_loop(
@@ -126,6 +130,8 @@ async def index_merge_loop(
     while not stopping.is_set():
         busy = False
         for vectors, merge, length in _MERGES:
+            if not streaks[vectors].ready():
+                continue  # failing: its wait is not over (the other index still drains meanwhile)
             try:
                 async with pool.acquire() as conn:
                     merged = await merge(conn, batch)
@@ -138,9 +144,7 @@ async def index_merge_loop(
                 streaks[vectors].succeeded()
             except Exception as exc:  # PostgreSQL away: the queue waits, searches still find it
                 streaks[vectors].failed(exc)
-        failing = any(streak.count for streak in streaks.values())
-        nap_s = max(streak.nap_s(idle_s) for streak in streaks.values())
-        if (failing or not busy) and await _pause(stopping, nap_s):
+        if not busy and await _pause(stopping, min(streak.nap_s(idle_s) for streak in streaks.values())):
             break
 
 
