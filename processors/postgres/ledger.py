@@ -83,15 +83,6 @@ async def set_positions(conn: Conn, group_id: str, positions: Sequence[Position]
     )
 
 
-async def delete_positions(conn: Conn, group_id: str, topics: Sequence[str]) -> int:
-    result = await conn.execute(
-        "DELETE FROM consumer_positions WHERE group_id = $1 AND topic = ANY($2::text[])",
-        group_id,
-        list(topics),
-    )
-    return int(result.split()[-1])
-
-
 def _row(
     records: Sequence[OutgoingRecord],
 ) -> tuple[list[str], list[bytes | None], list[bytes], str | None]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from processors.errors import TasksageError
 from processors.postgres.coverage import Coverage, coverage
 from processors.postgres.embedding_models import VECTOR_TABLES, model_literal
-from processors.postgres.pool import Conn
+from processors.postgres.pool import Conn, rows_affected
 from processors.search.types import SEARCH_KINDS
 
 _PREDICATE_MODELS = re.compile(r"model = '((?:[^']|'')*)'::text")
@@ -180,7 +180,7 @@ async def drop_model_vectors(
                 f"""DELETE FROM {table} WHERE model = {literal} AND {key} IN (
                         SELECT {key} FROM {table} WHERE model = {literal} LIMIT {_DELETE_CHUNK})"""
             )
-            count = int(status.split()[-1])
+            count = rows_affected(status)
             deleted += count
             if count < _DELETE_CHUNK:
                 break
@@ -189,4 +189,4 @@ async def drop_model_vectors(
     # outcomes still queued for it go with the vectors.
     await conn.execute("DELETE FROM learned_queue WHERE embedding_model = $1", name)
     await conn.execute("DELETE FROM learned_layers WHERE embedding_model = $1", name)
-    return DropOutcome(name, deleted, int(profiles.split()[-1]), tuple(dropped))
+    return DropOutcome(name, deleted, rows_affected(profiles), tuple(dropped))

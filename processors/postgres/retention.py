@@ -4,7 +4,7 @@ time so no transaction holds many locks or a long snapshot (sql/0010)."""
 from __future__ import annotations
 
 from processors.postgres import ledger
-from processors.postgres.pool import Conn
+from processors.postgres.pool import Conn, rows_affected
 
 # Rows of each bookkeeping table, for `status` and the tasksage_bookkeeping_rows gauge.
 BOOKKEEPING_COUNTS = {
@@ -30,7 +30,7 @@ _PRUNE = {
 async def prune(conn: Conn, table: str, older_than_s: float, limit: int) -> int:
     """Delete up to `limit` rows of `table` older than `older_than_s`; returns how many went."""
     status = await conn.execute(_PRUNE[table], older_than_s, limit)
-    return int(status.split()[-1])
+    return rows_affected(status)
 
 
 async def bookkeeping_rows(conn: Conn) -> dict[str, int]:
