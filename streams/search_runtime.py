@@ -3,8 +3,6 @@ every embedder, the coverage gauges. Used by the worker (runtime.py), the CLI an
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, replace
 from typing import get_args
@@ -165,14 +163,3 @@ async def refresh_coverage(pool: Pool) -> None:
     for cov, active in readings:
         metrics.EMBEDDING_COVERAGE.labels(cov.table, cov.model, active).set(cov.ratio)
         metrics.EMBEDDING_MISSING.labels(cov.table, cov.model, active).set(cov.missing)
-
-
-async def coverage_loop(pool: Pool, stopping: asyncio.Event, interval_s: float) -> None:
-    """The worker's coverage gauges: refreshed every `interval_s` until `stopping`."""
-    while not stopping.is_set():
-        try:
-            await refresh_coverage(pool)
-        except Exception as exc:
-            log.warning("embedding coverage not refreshed: %s", exc)
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stopping.wait(), interval_s)

@@ -9,13 +9,14 @@ their sizes are reported here too. Belongs with the worker's upkeep (streams/wor
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
+from processors.failures import Backoff
 from processors.postgres import retention
 from processors.postgres.pool import Pool
 from streams import metrics
 from streams.settings import Settings
+from streams.worker.periodic import every
 
 log = logging.getLogger(__name__)
 DAY_S = 86_400.0
@@ -52,11 +53,12 @@ async def run_retention(settings: Settings, pool: Pool) -> dict[str, int]:
     return deleted
 
 
-async def retention_loop(settings: Settings, pool: Pool, stopping: asyncio.Event) -> None:
-    while not stopping.is_set():
-        try:
-            await run_retention(settings, pool)
-        except Exception as exc:  # the next pass tries again; nothing depends on one pass
-            log.warning("retention pass failed: %s", exc)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), settings.retention_interval_s)
+async def retention_loop(settings: Settings, pool: Pool, stopping: asyncio.Event, backoff: Backoff) -> None:
+    """A pass at start and every TASKSAGE_RETENTION_INTERVAL_S; nothing depends on one pass."""
+
+    async def prune() -> None:
+        await run_retention(settings, pool)
+
+    await every(
+        "retention pass", prune, settings.retention_interval_s, stopping, backoff, first_at_start=True
+    )

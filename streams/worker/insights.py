@@ -5,18 +5,17 @@ not per event, so keeping accuracy live costs the event path only its bucket ups
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 
 from aiokafka import AIOKafkaProducer
 
 from processors.contracts import InsightsSnapshot, encode
+from processors.failures import Backoff
 from processors.insights.accuracy import Breakdown
 from processors.pipeline.insights import InsightsBuilder
 from streams import metrics
 from streams.runtime import Runtime
+from streams.worker.periodic import every
 
-log = logging.getLogger(__name__)
 FLAGS = ("unused", "dominated", "overloaded")
 
 
@@ -49,19 +48,19 @@ def set_snapshot_gauges(snapshot: InsightsSnapshot) -> None:
             metrics.ARM_FLAGGED.labels(arm.agent, arm.model, flag).set(int(flag in arm.flags))
 
 
-async def insights_loop(runtime: Runtime, producer: AIOKafkaProducer, stopping: asyncio.Event) -> None:
+async def insights_loop(
+    runtime: Runtime, producer: AIOKafkaProducer, stopping: asyncio.Event, backoff: Backoff
+) -> None:
+    """Insights are advisory: a failed pass is tried again after the backoff, and the gauges keep
+    the last pass' values meanwhile."""
     s = runtime.settings
     builder = InsightsBuilder(runtime.pool, runtime.embedder, s.insights_config())
-    while not stopping.is_set():
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stopping.wait(), s.insights_interval_s)
-        if stopping.is_set():
-            return
-        try:
-            snapshot = await builder.snapshot()
-            set_accuracy_gauges(builder.last_accuracy)
-            set_snapshot_gauges(snapshot)
-            await producer.send_and_wait(s.topic_insights, encode(snapshot), key=b"all")
-            metrics.EVENTS_OUT.labels(s.topic_insights).inc()
-        except Exception as exc:  # insights are advisory: a failed pass is retried next interval
-            log.warning("insights refresh failed: %s", exc)
+
+    async def refresh() -> None:
+        snapshot = await builder.snapshot()
+        set_accuracy_gauges(builder.last_accuracy)
+        set_snapshot_gauges(snapshot)
+        await producer.send_and_wait(s.topic_insights, encode(snapshot), key=b"all")
+        metrics.EVENTS_OUT.labels(s.topic_insights).inc()
+
+    await every("insights refresh", refresh, s.insights_interval_s, stopping, backoff, first_at_start=False)

@@ -9,7 +9,6 @@ them together."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -25,19 +24,13 @@ from processors.postgres import index_queue, learned_models, ledger, overview
 from processors.postgres.pool import Pool, ping
 from streams import metrics
 from streams.runtime import Runtime
-from streams.search_runtime import coverage_loop
+from streams.search_runtime import refresh_coverage
 from streams.worker.bookkeeping import retention_loop
 from streams.worker.insights import insights_loop
+from streams.worker.periodic import FailureStreak, every, pause
 from streams.worker.publisher import Publisher
 
 log = logging.getLogger(__name__)
-
-
-async def _pause(stopping: asyncio.Event, seconds: float) -> bool:
-    """Sleep unless stopping; True when the worker is stopping."""
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(stopping.wait(), seconds)
-    return stopping.is_set()
 
 
 async def expire_held_results(
@@ -68,55 +61,22 @@ async def held_results_loop(
     processor: ExecutionResultProcessor,
     publisher: Publisher,
     stopping: asyncio.Event,
+    backoff: Backoff,
     *,
     timeout_s: float,
     interval_s: float,
 ) -> None:
-    while not await _pause(stopping, interval_s):
-        try:
-            while await expire_held_results(pool, processor, timeout_s, publisher) and not stopping.is_set():
-                pass  # more than one pass' worth expired at once
-        except Exception as exc:
-            log.warning("held results check failed: %s", exc)
+    async def expire_all() -> None:
+        while await expire_held_results(pool, processor, timeout_s, publisher) and not stopping.is_set():
+            pass  # more than one pass' worth expired at once
+
+    await every("held results check", expire_all, interval_s, stopping, backoff, first_at_start=False)
 
 
 _MERGES = (
     ("tasks", index_queue.merge, index_queue.queue_length),
     ("messages", index_queue.merge_messages, index_queue.message_queue_length),
 )
-
-
-class FailureStreak:
-    """The failures in a row of one upkeep loop's step, and when it may be tried again: after the
-    worker's retry backoff (TASKSAGE_RETRY_INITIAL_S, TASKSAGE_RETRY_MAX_S) rather than its idle
-    nap, so a loop whose database is away retries ever more slowly instead of five times a second.
-    It logs once per try with the wait, and once when the step works again."""
-
-    def __init__(self, step: str, backoff: Backoff) -> None:
-        self.step = step
-        self.backoff = backoff
-        self.count = 0
-        self._retry_at = 0.0
-
-    def failed(self, exc: Exception) -> None:
-        self.count += 1
-        wait_s = self.backoff.delay(self.count - 1)
-        self._retry_at = time.monotonic() + wait_s
-        log.warning("%s failed (%d in a row, next try in %.2f s): %s", self.step, self.count, wait_s, exc)
-
-    def succeeded(self) -> None:
-        if self.count:
-            log.info("%s works again after %d failures in a row", self.step, self.count)
-        self.count = 0
-
-    def ready(self) -> bool:
-        """Whether the step may run now (it is not failing, or its wait is over)."""
-        return self.count == 0 or time.monotonic() >= self._retry_at
-
-    def nap_s(self, idle_s: float) -> float:
-        """How long to wait before the step's next try: the rest of its backoff while failing,
-        else `idle_s`."""
-        return max(0.0, self._retry_at - time.monotonic()) if self.count else idle_s
 
 
 async def index_merge_loop(
@@ -144,7 +104,7 @@ async def index_merge_loop(
                 streaks[vectors].succeeded()
             except Exception as exc:  # PostgreSQL away: the queue waits, searches still find it
                 streaks[vectors].failed(exc)
-        if not busy and await _pause(stopping, min(streak.nap_s(idle_s) for streak in streaks.values())):
+        if not busy and await pause(stopping, min(streak.nap_s(idle_s) for streak in streaks.values())):
             break
 
 
@@ -176,7 +136,7 @@ async def learning_loop(
             streak.succeeded()
         except Exception as exc:  # PostgreSQL away: the outcomes wait in the queue
             streak.failed(exc)
-        if (streak.count or learned < batch) and await _pause(stopping, streak.nap_s(idle_s)):
+        if (streak.count or learned < batch) and await pause(stopping, streak.nap_s(idle_s)):
             break
 
 
@@ -196,7 +156,7 @@ async def probe_loop(
     while not stopping.is_set():
         await _probe(health, "postgresql", ping_database, timeout)
         await _probe(health, "broker", ping_broker, timeout)
-        if await _pause(stopping, interval):
+        if await pause(stopping, interval):
             break
 
 
@@ -220,27 +180,30 @@ async def snapshot_loop(
     topic: str,
     interval_s: float,
     stopping: asyncio.Event,
+    backoff: Backoff,
 ) -> None:
     """Deadlines move even when no event arrives, so re-rank every tick; the builder only
     returns a snapshot when the order actually changed."""
-    while not await _pause(stopping, interval_s):
-        try:
-            snapshot = await builder.build_if_changed()
-            if snapshot is not None:
-                await producer.send_and_wait(topic, encode(snapshot), key=b"all")
-                metrics.EVENTS_OUT.labels(topic).inc()
-        except Exception as exc:
-            log.warning("schedule snapshot failed: %s", exc)
+
+    async def publish_if_changed() -> None:
+        snapshot = await builder.build_if_changed()
+        if snapshot is not None:
+            await producer.send_and_wait(topic, encode(snapshot), key=b"all")
+            metrics.EVENTS_OUT.labels(topic).inc()
+
+    await every("schedule snapshot", publish_if_changed, interval_s, stopping, backoff, first_at_start=False)
 
 
-async def outbox_sweep_loop(publisher: Publisher, older_than_s: float, stopping: asyncio.Event) -> None:
+async def outbox_sweep_loop(
+    publisher: Publisher, older_than_s: float, stopping: asyncio.Event, backoff: Backoff
+) -> None:
     """Publish outbox rows a failed send left behind (consumers dedupe by event_id)."""
+
+    async def sweep() -> None:
+        await publisher.sweep(older_than_s=older_than_s)
+
     interval = min(10.0, max(0.5, older_than_s / 3))
-    while not await _pause(stopping, interval):
-        try:
-            await publisher.sweep(older_than_s=older_than_s)
-        except Exception as exc:
-            log.warning("outbox sweep failed: %s", exc)
+    await every("outbox sweep", sweep, interval, stopping, backoff, first_at_start=False)
 
 
 def start(
@@ -256,22 +219,35 @@ def start(
     backoff = Backoff(s.retry_initial_s, s.retry_max_s)
     loops = {
         "snapshots": snapshot_loop(
-            runtime.pipeline.snapshots, producer, s.topic_schedule_snapshots, s.snapshot_interval_s, stopping
+            runtime.pipeline.snapshots,
+            producer,
+            s.topic_schedule_snapshots,
+            s.snapshot_interval_s,
+            stopping,
+            backoff,
         ),
-        "outbox-sweep": outbox_sweep_loop(publisher, s.outbox_sweep_after_s, stopping),
-        "coverage": coverage_loop(pool, stopping, s.coverage_interval_s),
+        "outbox-sweep": outbox_sweep_loop(publisher, s.outbox_sweep_after_s, stopping, backoff),
+        "coverage": every(
+            "embedding coverage refresh",
+            lambda: refresh_coverage(pool),
+            s.coverage_interval_s,
+            stopping,
+            backoff,
+            first_at_start=True,
+        ),
         "held-results": held_results_loop(
             pool,
             runtime.pipeline.results,
             publisher,
             stopping,
+            backoff,
             timeout_s=s.held_result_timeout_s,
             interval_s=s.held_result_check_interval_s,
         ),
         "index-merge": index_merge_loop(pool, s.index_merge_batch, stopping, backoff),
         "learning": learning_loop(pool, runtime.pipeline.learned, s.learned_batch, stopping, backoff),
         "health-probes": probe_loop(pool, consumer, health, stopping, s.health_probe_interval_s),
-        "insights": insights_loop(runtime, producer, stopping),
-        "retention": retention_loop(s, pool, stopping),
+        "insights": insights_loop(runtime, producer, stopping, backoff),
+        "retention": retention_loop(s, pool, stopping, backoff),
     }
     return [asyncio.create_task(loop, name=name) for name, loop in loops.items()]
