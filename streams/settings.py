@@ -54,6 +54,7 @@ class DecisionSettings(BaseSettings):
     learned_calibration_prior_variance: float = Field(_LEARNED.calibration_prior_variance, gt=0.0)
     learned_text_dimension: int = Field(_LEARNED.text_dimension, ge=0, le=1024)
     learned_text_prior_variance: float = Field(_LEARNED.text_prior_variance, gt=0.0)
+    learned_text_length_scale: float = Field(_LEARNED.text_length_scale, ge=0.0)
     # Ranking of pending work in the snapshots (processors/scheduling/ranking.py).
     rank_priority_weight: float = _RANKING.priority_weight
     rank_success_weight: float = _RANKING.success_weight
@@ -101,6 +102,7 @@ class DecisionSettings(BaseSettings):
             calibration_prior_variance=self.learned_calibration_prior_variance,
             text_dimension=self.learned_text_dimension,
             text_prior_variance=self.learned_text_prior_variance,
+            text_length_scale=self.learned_text_length_scale,
         )
 
     def ranking_config(self) -> RankingConfig:

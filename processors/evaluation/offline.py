@@ -186,7 +186,11 @@ def _learn(
     """The learned layer learns from task j's revealed outcomes, with the features its schedule had."""
     if state.learned is None or options.learned is None:
         return
-    phi = project(vectors[j], options.learned) if vectors is not None else None
+    phi = (
+        project(vectors[j], options.learned, len(dataset.tasks[j].task.description))
+        if vectors is not None
+        else None
+    )
     revealed = []
     for arm in arms:
         outcome = dataset.tasks[j].outcome(arm)
@@ -245,7 +249,7 @@ def _decide(
     profiles = _affinities(state, vectors[i]) if config.use_profiles and vectors is not None else {}
     learned = None
     if state.learned is not None and options.learned is not None:
-        phi = project(vectors[i], options.learned) if vectors is not None else None
+        phi = project(vectors[i], options.learned, len(task.description)) if vectors is not None else None
         learned = learned_input(state.learned, phi, {t.arm for t in state.tiers} | set(state.global_stats))
     decision = decide(
         SchedulingInput(

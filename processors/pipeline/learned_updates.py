@@ -37,6 +37,7 @@ from processors.scheduling.learned import (
     StoredRows,
     initial_state,
     learned_input,
+    model_dimension,
     project,
     restore,
     store,
@@ -85,30 +86,29 @@ class LearnedLayer:
         return self._state
 
     def _usable(self, rows: StoredRows) -> StoredRows:
-        """Models that fit the configuration: a changed text dimension starts the text models
-        afresh (their rows are overwritten at the next outcome)."""
-        wanted = {"stacker": len(FEATURES), "text_all": self.config.text_dimension}
-        return {
-            key: row
-            for key, row in rows.items()
-            if row[0] == wanted.get(key[0], self.config.text_dimension) and row[0] > 0
-        }
+        """Models that fit the configuration: a changed text dimension (or the length coordinate
+        turned on or off) starts the text models afresh (their rows are overwritten at the next
+        outcome)."""
+        wanted = {"stacker": len(FEATURES), "text_length": 1}
+        text = model_dimension(self.config)
+        return {key: row for key, row in rows.items() if row[0] > 0 and row[0] == wanted.get(key[0], text)}
 
     async def inputs(
-        self, pool: Pool, vectors: Sequence[Vector], arms: Iterable[Arm]
+        self, pool: Pool, vectors: Sequence[Vector], chars: Sequence[int], arms: Iterable[Arm]
     ) -> list[LearnedInput | None]:
-        """The layer's input to each task's decision, from the current state."""
+        """The layer's input to each task's decision, from the current state (`chars`: each task's
+        description length)."""
         if not self.enabled:
             return [None] * len(vectors)
         async with pool.acquire() as conn:
-            return await self.inputs_on(conn, vectors, arms, await self.version(conn))
+            return await self.inputs_on(conn, vectors, chars, arms, await self.version(conn))
 
     async def version(self, conn: Conn) -> int:
         """The stored layer's version (0, unread, when the layer is off)."""
         return await repo.version(conn, self.embedding_model) if self.enabled else 0
 
     async def inputs_on(
-        self, conn: Conn, vectors: Sequence[Vector], arms: Iterable[Arm], version: int
+        self, conn: Conn, vectors: Sequence[Vector], chars: Sequence[int], arms: Iterable[Arm], version: int
     ) -> list[LearnedInput | None]:
         """inputs, on a connection the caller holds, from the state of `version` (read with
         `version`; the models are reloaded only when it differs from the one held)."""
@@ -116,7 +116,10 @@ class LearnedLayer:
             return [None] * len(vectors)
         state = await self._refresh(conn, version)
         names = list(arms)
-        return [learned_input(state, project(v, self.config), names) for v in vectors]
+        return [
+            learned_input(state, project(v, self.config, n), names)
+            for v, n in zip(vectors, chars, strict=True)
+        ]
 
     def remember(self, schedule_id: str, decision: Decision) -> None:
         """Keep the decision's per-arm features until its schedule is stored."""
@@ -186,12 +189,13 @@ class LearnedLayer:
                     return 0  # another learner took them first
                 task_ids = sorted({task_id for task_id, _, _, _ in lessons})
                 vectors = await stored_vectors.vectors_for(conn, "task", self.embedding_model, task_ids)
+                chars = await repo.text_lengths(conn, task_ids) if self.config.text_length_scale > 0 else {}
                 # Thousands of updates per pass, on the event loop a slice at a time: between
                 # slices the consume loop runs its batches. (A thread contends with it for the
                 # interpreter at every switch.) The models are copied once per pass, not per slice.
                 update = StateUpdate(state, self.config)
                 for start in range(0, len(lessons), _SLICE):
-                    update.learn(lessons[start : start + _SLICE], vectors)
+                    update.learn(lessons[start : start + _SLICE], vectors, chars)
                     await asyncio.sleep(0)
                 state = update.state()
                 saved = await repo.save(conn, self.embedding_model, store(state, update.taught))

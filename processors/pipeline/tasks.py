@@ -163,7 +163,8 @@ class TaskCreatedProcessor:
                     ),
                 )
             arms = {t.arm for t in self.tiers} | set(stats[knowledge.GLOBAL_SCOPE])
-            learned = await self.learned.inputs_on(conn, vectors, arms, learned_version)
+            chars = [len(t.description) for t in tasks]
+            learned = await self.learned.inputs_on(conn, vectors, chars, arms, learned_version)
         affinities = profile_affinities(vectors, profiles)
         schedules = [
             self._schedule(task, neighbours, affinity, stats, lin)

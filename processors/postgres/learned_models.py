@@ -1,6 +1,6 @@
-"""learned_layers, learned_models, learned_features (sql/0014) and learned_queue (sql/0015): the
-learned layer's state per embedding model, the layer's inputs stored with each schedule, and the
-outcomes waiting to teach it."""
+"""learned_layers, learned_models (sql/0014; its text_length component sql/0016), learned_features
+(sql/0014) and learned_queue (sql/0015): the learned layer's state per embedding model, the layer's
+inputs stored with each schedule, and the outcomes waiting to teach it."""
 
 from __future__ import annotations
 
@@ -164,6 +164,16 @@ async def take_queued(conn: Conn, embedding_model: str, limit: int, up_to: int) 
     taught)."""
     rows = sorted(await conn.fetch(_TAKE, embedding_model, limit, up_to), key=lambda r: r["position"])
     return [(r["task_id"], Arm(r["agent"], r["model"]), tuple(r["features"]), r["success"]) for r in rows]
+
+
+async def text_lengths(conn: Conn, task_ids: Sequence[str]) -> dict[str, int]:
+    """Each task's description length in characters (what the text models' length coordinate
+    reads; Python's len() of the same text at decision time)."""
+    rows = await conn.fetch(
+        "SELECT task_id, char_length(description) AS chars FROM tasks WHERE task_id = ANY($1::text[])",
+        list(task_ids),
+    )
+    return {r["task_id"]: int(r["chars"]) for r in rows}
 
 
 async def queue_length(conn: Conn, embedding_model: str) -> int:

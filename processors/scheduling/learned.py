@@ -33,7 +33,9 @@ emitted probabilities stay calibrated whatever the sources do.
 
 phi(v) is a fixed seeded Gaussian random projection of the task vector to `text_dimension`
 dimensions (Johnson-Lindenstrauss: distances roughly kept, cost O(k^2) per outcome instead of
-O(D^2)); at the vector's own dimension phi is the unit vector itself. theta_arm and theta_all are
+O(D^2)); at the vector's own dimension phi is the unit vector itself. The text models see one more
+coordinate after it, the task text's length (text_length.py: ln(characters), centred on its running
+mean), so each arm also learns how its success moves with the length. theta_arm and theta_all are
 online logistic models with the kind_light logit as offset, so they learn only what the text adds
 beyond the kind; with kinds withheld, what it adds beyond the neighbourhood.
 
@@ -55,6 +57,7 @@ import numpy as np
 from scipy.linalg import blas
 
 from processors.scheduling import online_logistic as ol
+from processors.scheduling.text_length import LengthCentre, raw_coordinate
 from processors.scheduling.types import Arm
 
 FEATURES = ("bias", "base", "kind_light", "kind_fitted", "neighbours", "text_arm", "text_all")
@@ -84,6 +87,9 @@ class LearnedConfig:
     # "Offline results" has both measured.
     text_dimension: int = 128
     text_prior_variance: float = 1.0  # prior variance of each text-model weight
+    # The text models also see the text's length (text_length.py): text_length_scale * ln(chars),
+    # centred on its running mean; 0 leaves it out.
+    text_length_scale: float = 1.0
     # Prior mean of the stacking weights: the kind rate shrunk by the fitted strength (a kind moves
     # an arm's estimate as far as the spread of outcomes over kinds supports); every other source
     # starts at zero.
@@ -97,6 +103,7 @@ class LearnedState:
     stacker: ol.LogisticState
     text_all: ol.LogisticState | None
     text_arm: Mapping[Arm, ol.LogisticState] = field(default_factory=dict)
+    length: LengthCentre | None = None  # None: the text models see no length coordinate
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,12 +116,22 @@ class LearnedInput:
     text_arm: Mapping[Arm, float] = field(default_factory=dict)
 
 
+def model_dimension(config: LearnedConfig) -> int:
+    """The text models' dimension: the projected vector's, and one for the length when it is on."""
+    if config.text_dimension <= 0:
+        return 0
+    return config.text_dimension + (1 if config.text_length_scale > 0 else 0)
+
+
 def initial_state(config: LearnedConfig) -> LearnedState:
-    text = ol.prior(config.text_dimension, config.text_prior_variance) if config.text_dimension > 0 else None
+    text = (
+        ol.prior(model_dimension(config), config.text_prior_variance) if config.text_dimension > 0 else None
+    )
     start = np.array([config.start_weights.get(name, 0.0) for name in FEATURES])
     variances = np.full(len(FEATURES), config.stack_prior_variance)
     variances[[FEATURES.index(name) for name in _CALIBRATION]] = config.calibration_prior_variance
-    return LearnedState(ol.prior(len(FEATURES), variances, start), text, {})
+    length = LengthCentre() if text is not None and config.text_length_scale > 0 else None
+    return LearnedState(ol.prior(len(FEATURES), variances, start), text, {}, length)
 
 
 @cache
@@ -130,7 +147,19 @@ def _projection_transposed(source: int, target: int) -> ol.Array:
     return _projection(source, target).T
 
 
-def project(vector: Iterable[float] | ol.Array, config: LearnedConfig) -> ol.Array | None:
+def project(
+    vector: Iterable[float] | ol.Array, config: LearnedConfig, chars: int | None = None
+) -> ol.Array | None:
+    """What the text models are given for a task: phi(v) (`_project`), followed, when the length
+    coordinate is on, by the raw one of its text length `chars` (text_length.py; the state centres
+    it). None when the text models are off or the vector has no direction."""
+    phi = _project(vector, config)
+    if phi is None or config.text_length_scale <= 0:
+        return phi
+    return np.append(phi, raw_coordinate(chars, config.text_length_scale))
+
+
+def _project(vector: Iterable[float] | ol.Array, config: LearnedConfig) -> ol.Array | None:
     """phi(v): the task vector, unit-normalised, projected to text_dimension (None when the text
     models are off or the vector has no direction: zero or not finite).
 
@@ -157,6 +186,8 @@ def learned_input(state: LearnedState, phi: ol.Array | None, arms: Iterable[Arm]
     text_all = 0.0
     text_arm: dict[Arm, float] = {}
     if phi is not None:
+        if state.length is not None:
+            phi = state.length.apply(phi)
         if state.text_all is not None and state.text_all.count > 0:
             text_all = float(state.text_all.mean @ phi)
         for arm in arms:
@@ -216,6 +247,7 @@ class StateUpdate:
         self._stacker = ol.Updater(state.stacker)
         self._text_all: ol.Updater | None = None
         self._arms: dict[Arm, ol.Updater] = {}
+        self._length = state.length
 
     @property
     def taught(self) -> set[Arm]:
@@ -225,11 +257,15 @@ class StateUpdate:
     def add(self, outcomes: Iterable[Outcome]) -> None:
         """Teach these outcomes, in order. An outcome whose `phi` is None (no task vector, or text
         models off) teaches the stacker alone."""
-        for arm, feats, phi, success in outcomes:
+        for arm, feats, given, success in outcomes:
             self._stacker.add(np.asarray(feats, dtype=np.float64), success, offset=feats[1])
-            if phi is None or self._start.text_all is None:
+            if given is None or self._start.text_all is None:
                 continue
             kind = feats[1] + feats[2]  # the text models learn what the text adds beyond the kind rate
+            phi = given
+            if self._length is not None:  # centred on the outcomes before this one, then counted
+                phi = self._length.apply(given)
+                self._length = self._length.after(float(given[-1]))
             if self._text_all is None:
                 self._text_all = ol.Updater(self._start.text_all)
             self._text_all.add(phi, success, kind)
@@ -237,15 +273,23 @@ class StateUpdate:
             if own is None:
                 start = self._start.text_arm.get(arm)
                 if start is None:
-                    start = ol.prior(self._config.text_dimension, self._config.text_prior_variance)
+                    start = ol.prior(model_dimension(self._config), self._config.text_prior_variance)
                 own = self._arms[arm] = ol.Updater(start)
             own.add(phi, success, kind)
 
-    def learn(self, lessons: Sequence[Lesson], vectors: Mapping[str, Iterable[float] | ol.Array]) -> None:
-        """Teach queued outcomes, each task's vector projected once (an outcome whose task vector
-        is missing, pruned or never stored teaches the stacker alone)."""
+    def learn(
+        self,
+        lessons: Sequence[Lesson],
+        vectors: Mapping[str, Iterable[float] | ol.Array],
+        chars: Mapping[str, int] | None = None,
+    ) -> None:
+        """Teach queued outcomes, each task's vector (and text length, `chars`) projected once (an
+        outcome whose task vector is missing, pruned or never stored teaches the stacker alone)."""
         tasks = sorted({task_id for task_id, _, _, _ in lessons if task_id in vectors})
-        projected = {task_id: project(vectors[task_id], self._config) for task_id in tasks}
+        lengths = chars or {}
+        projected = {
+            task_id: project(vectors[task_id], self._config, lengths.get(task_id)) for task_id in tasks
+        }
         self.add(
             (arm, features, projected.get(task_id), success) for task_id, arm, features, success in lessons
         )
@@ -256,6 +300,7 @@ class StateUpdate:
             self._stacker.state(),
             self._start.text_all if self._text_all is None else self._text_all.state(),
             {**self._start.text_arm, **{arm: updater.state() for arm, updater in self._arms.items()}},
+            self._length,
         )
 
 
@@ -266,8 +311,9 @@ def apply_outcomes(state: LearnedState, outcomes: Iterable[Outcome], config: Lea
     return update.state()
 
 
-# Storage rows: (component, agent, model) -> (dimension, count, state bytes). Components: "stacker"
-# and "text_all" (agent and model empty) and "text_arm" (one row per arm).
+# Storage rows: (component, agent, model) -> (dimension, count, state bytes). Components: "stacker",
+# "text_all" and "text_length" (the length coordinate's centre; agent and model empty) and
+# "text_arm" (one row per arm).
 StoredRows = dict[tuple[str, str, str], tuple[int, int, bytes]]
 
 
@@ -281,6 +327,8 @@ def store(state: LearnedState, arms: Iterable[Arm] | None = None) -> StoredRows:
     rows: StoredRows = {("stacker", "", ""): _row(state.stacker)}
     if state.text_all is not None and (wanted is None or wanted):
         rows[("text_all", "", "")] = _row(state.text_all)
+        if state.length is not None:  # moves with every outcome that teaches the text models
+            rows[("text_length", "", "")] = state.length.to_row()
     for arm, model in sorted(state.text_arm.items()):
         if wanted is None or arm in wanted:
             rows[("text_arm", arm.agent, arm.model)] = _row(model)
@@ -300,10 +348,12 @@ def restore(rows: StoredRows, config: LearnedConfig) -> LearnedState:
     arms = {
         Arm(agent, model): ol.LogisticState.from_bytes(data, dim, count)
         for (component, agent, model), (dim, count, data) in rows.items()
-        if component == "text_arm" and dim == config.text_dimension
+        if component == "text_arm" and dim == model_dimension(config)
     }
     text_all = load(("text_all", "", ""), fresh.text_all) if config.text_dimension > 0 else None
-    return LearnedState(stacker, text_all, arms)
+    length_row = rows.get(("text_length", "", ""))
+    length = fresh.length if fresh.length is None or length_row is None else LengthCentre.from_row(length_row)
+    return LearnedState(stacker, text_all, arms, length)
 
 
 def _row(model: ol.LogisticState) -> tuple[int, int, bytes]:

@@ -73,7 +73,7 @@ async def test_learners_serialise_reload_what_others_changed_and_lose_nothing(
             await learned_models.store_features(conn, [("T1:e1", ARM.agent, ARM.model, FEATURES)])
         a, b = LearnedLayer(CONFIG, MODEL), LearnedLayer(CONFIG, MODEL)
         vector = np.ones(16, dtype=np.float32)
-        before = await b.inputs(pool, [vector], [ARM])
+        before = await b.inputs(pool, [vector], [300], [ARM])
         # An outcome of an arm its schedule did not weigh is not queued.
         async with pool.acquire() as conn, conn.transaction():
             assert await a.queue(conn, [_result(0, True, model="large")], SCHEDULE) == 0
@@ -130,7 +130,7 @@ async def test_learners_serialise_reload_what_others_changed_and_lose_nothing(
         assert set(stored) == {("stacker", "", "")}
         assert ln.store(ln.restore(stored, CONFIG)) == ln.store(expected)
 
-        after = await a.inputs(pool, [vector], [ARM])
+        after = await a.inputs(pool, [vector], [300], [ARM])
         assert a.state is not None
         assert np.array_equal(a.state.stacker.mean, expected.stacker.mean), "a reloaded the committed state"
         assert after[0] is not None and before[0] is not None

@@ -100,13 +100,15 @@ async def test_stored_state_is_the_pure_layer_over_the_same_outcomes_once(
         await conn.close()
 
     # The pure layer over the same outcomes, in the same order, from the features stored at
-    # schedule time and the stored task vectors.
+    # schedule time, the stored task vectors and the descriptions' lengths.
+    chars = {s.task.task_id: len(s.task.description) for s in (*first, *second)}
+    assert len(set(chars.values())) > 1  # the length coordinate differs between tasks
     expected = ln.initial_state(config)
     for r in results:
         arm = Arm(r.agent, r.model)
         if arm == UNKNOWN:
             continue
-        phi = ln.project(vectors[r.task_id], config)
+        phi = ln.project(vectors[r.task_id], config, chars[r.task_id])
         expected = ln.apply_outcomes(expected, [(arm, features[(r.task_id, arm)], phi, r.success)], config)
     assert expected.stacker.count == len(results) - 1 == 24
     assert after_outcomes == ln.store(expected), "stored state differs from the pure layer's"
@@ -116,7 +118,9 @@ async def test_stored_state_is_the_pure_layer_over_the_same_outcomes_once(
     # arm's probability are the pure layer's.
     for sample in second:
         task_id = sample.task.task_id
-        lin = ln.learned_input(expected, ln.project(vectors[task_id], config), list(expected.text_arm))
+        lin = ln.learned_input(
+            expected, ln.project(vectors[task_id], config, chars[task_id]), list(expected.text_arm)
+        )
         arm, probability = chosen[task_id]
         feats = features[(task_id, arm)]
         assert feats[6] == max(-ln.MAX_FEATURE, min(ln.MAX_FEATURE, lin.text_all))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import strategies as hs
 
 from processors.scheduling import learned as ln
 from processors.scheduling import online_logistic as ol
+from processors.scheduling.text_length import LengthCentre, raw_coordinate
 from processors.scheduling.types import Arm
 
 ARM = Arm("coder", "small")
@@ -79,15 +81,76 @@ def test_outcomes_separable_along_one_direction_are_learned() -> None:
 
 def test_the_vector_is_projected_below_its_dimension_and_used_as_it_is_at_it() -> None:
     vector = np.array([3.0, 0.0, 4.0, 0.0])
-    same = ln.project(vector, ln.LearnedConfig(text_dimension=4))
+    same = ln.project(vector, ln.LearnedConfig(text_dimension=4, text_length_scale=0.0))
     assert same is not None
     assert same.tolist() == [0.6, 0.0, 0.8, 0.0]
-    smaller = ln.project(vector, ln.LearnedConfig(text_dimension=2))
+    smaller = ln.project(vector, ln.LearnedConfig(text_dimension=2, text_length_scale=0.0))
     assert smaller is not None
     assert smaller.shape == (2,)
     assert np.allclose(smaller, ln._projection(4, 2) @ np.array([0.6, 0.0, 0.8, 0.0]), rtol=1e-12, atol=1e-15)
     assert ln.project(vector, ln.LearnedConfig(text_dimension=0)) is None
     assert ln.project(np.zeros(4), ln.LearnedConfig(text_dimension=4)) is None
+
+
+def test_the_length_coordinate_is_the_scaled_log_length_centred_on_the_outcomes_before() -> None:
+    config = ln.LearnedConfig(text_dimension=4, text_length_scale=0.5)
+    assert ln.model_dimension(config) == 5
+    vector = np.array([3.0, 0.0, 4.0, 0.0])
+    phi = ln.project(vector, config, 300)
+    assert phi is not None
+    assert phi[:4].tolist() == [0.6, 0.0, 0.8, 0.0]
+    assert phi[4] == 0.5 * math.log(300)
+    unknown = ln.project(vector, config, None)
+    assert unknown is not None and math.isnan(unknown[4])
+    assert ln.model_dimension(replace(config, text_length_scale=0.0)) == 4
+    assert ln.model_dimension(ln.LearnedConfig(text_dimension=0)) == 0
+
+    # Before any outcome every length is at the centre; then the centre is the mean raw coordinate
+    # of the outcomes learned (an unknown length is not counted and sits at the centre).
+    centre = LengthCentre()
+    assert centre.centred(phi[4]) == 0.0
+    for chars in (100, 1000, None, 10_000):
+        centre = centre.after(raw_coordinate(chars, 0.5))
+    assert centre.count == 3
+    assert math.isclose(centre.mean, 0.5 * math.log(1000), rel_tol=1e-12)
+    assert math.isclose(centre.centred(raw_coordinate(10, 0.5)), 0.5 * math.log(10 / 1000), rel_tol=1e-12)
+    assert centre.centred(raw_coordinate(None, 0.5)) == 0.0
+    assert LengthCentre.from_row(centre.to_row()) == centre
+
+    # The state centres as the outcomes come, one by one, whatever batches bring them.
+    feats = ln.features(0.5, 0.5, 0.5, 0.5, 0.0, 0.0)
+    outcomes = [(ARM, feats, ln.project(vector, config, n), True) for n in (100, 1000, 10_000)]
+    state = ln.apply_outcomes(ln.initial_state(config), outcomes, config)
+    assert state.length is not None and state.length.count == 3
+    assert math.isclose(state.length.mean, 0.5 * math.log(1000), rel_tol=1e-12)
+    stepwise = ln.initial_state(config)
+    for outcome in outcomes:
+        stepwise = ln.apply_outcomes(stepwise, [outcome], config)
+    assert ln.store(stepwise) == ln.store(state)
+
+
+def test_a_weak_arm_failing_on_long_texts_learns_its_own_slope_and_a_strong_one_none() -> None:
+    """Success of the weak arm falls with the text's length, the strong arm's does not; the
+    vectors say nothing. After 1,500 tasks the weak arm's text logit is well below zero on a long
+    text and above it on a short one, and the strong arm's stays near zero on both."""
+    config = ln.LearnedConfig(text_dimension=16)
+    weak, strong = Arm("llm", "weak"), Arm("llm", "strong")
+    rng = np.random.default_rng(9)
+    state = ln.initial_state(config)
+    feats = {arm: ln.features(p, p, p, p, 0.0, 0.0) for arm, p in ((weak, 0.6), (strong, 0.85))}
+    for _ in range(1500):
+        chars = int(rng.integers(60, 1500))
+        phi = ln.project(rng.standard_normal(64), config, chars)
+        weak_p = ol.sigmoid(ol.logit(0.6) - 1.2 * math.log(chars / 300))
+        outcomes = [(weak, feats[weak], phi, bool(rng.random() < weak_p))]
+        outcomes.append((strong, feats[strong], phi, bool(rng.random() < 0.85)))
+        state = ln.apply_outcomes(state, outcomes, config)
+    vector = rng.standard_normal(64)
+    short = ln.learned_input(state, ln.project(vector, config, 80), [weak, strong])
+    long = ln.learned_input(state, ln.project(vector, config, 1200), [weak, strong])
+    # The same vector, so what differs is the length's share: ln(1200 / 80) = 2.7 times the slope.
+    assert long.text_arm[weak] - short.text_arm[weak] < -2.0  # true slope -1.2: -3.2 logits
+    assert abs(long.text_arm[strong] - short.text_arm[strong]) < 0.3
 
 
 def test_pure_noise_leaves_the_text_model_at_the_base_rate() -> None:
@@ -96,12 +159,12 @@ def test_pure_noise_leaves_the_text_model_at_the_base_rate() -> None:
     state = ln.initial_state(config)
     base = 0.3
     feats = ln.features(base, base, base, base, 0.0, 0.0)
-    for _ in range(1500):
-        phi = ln.project(rng.standard_normal(64), config)
+    for _ in range(1500):  # lengths as unrelated to the outcome as the vectors
+        phi = ln.project(rng.standard_normal(64), config, int(rng.integers(20, 2000)))
         state = ln.apply_outcomes(state, [(ARM, feats, phi, bool(rng.random() < base))], config)
     probs = []
     for _ in range(200):
-        phi = ln.project(rng.standard_normal(64), config)
+        phi = ln.project(rng.standard_normal(64), config, int(rng.integers(20, 2000)))
         inp = ln.learned_input(state, phi, [ARM])
         f = ln.features(base, base, base, base, inp.text_arm[ARM], inp.text_all)
         probs.append(ln.stacked_probability(inp.weights, f))
@@ -274,6 +337,7 @@ def test_a_batch_stores_the_shared_models_and_only_the_arms_it_touched() -> None
     assert set(ln.store(state)) == {
         ("stacker", "", ""),
         ("text_all", "", ""),
+        ("text_length", "", ""),
         ("text_arm", ARM.agent, ARM.model),
         ("text_arm", other.agent, other.model),
     }
@@ -281,7 +345,13 @@ def test_a_batch_stores_the_shared_models_and_only_the_arms_it_touched() -> None
     assert set(ln.store(state, [other])) == {
         ("stacker", "", ""),
         ("text_all", "", ""),
+        ("text_length", "", ""),
         ("text_arm", other.agent, other.model),
+    }
+    assert ln.store(ln.restore(ln.store(state), config)) == ln.store(state)
+    assert set(ln.store(ln.initial_state(replace(config, text_length_scale=0.0)))) == {
+        ("stacker", "", ""),
+        ("text_all", "", ""),
     }
 
 
