@@ -9,6 +9,7 @@ its log on disk (DATA_DIR/.../log), so a restart on the same directory keeps eve
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import re
@@ -176,9 +177,9 @@ class EmbeddedKafka:
     def _format(self, config: Path) -> None:
         if (self.log_dir / "meta.properties").exists():
             return  # formatted before: keep the cluster and its logs
-        cluster_id = _cluster_id()
+        kraft_id = cluster_id()
         out = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
+            self._java("kafka.tools.StorageTool", "format", "-t", kraft_id, "-c", str(config)),
             check=False,
             capture_output=True,
             text=True,
@@ -243,8 +244,11 @@ class EmbeddedKafka:
         self.process = None
 
 
-def _cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes in URL-safe base64 without padding."""
-    import base64
-
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+def cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes in URL-safe base64 without padding, never starting with
+    '-' (Kafka's own Uuid.randomUuid draws again in that case: `kafka-storage format -t -abc...`
+    reads the id as an option and fails, one start in 64)."""
+    while True:
+        drawn = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not drawn.startswith("-"):
+            return drawn

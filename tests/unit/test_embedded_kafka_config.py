@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
-from streams.embedded_kafka import POM, EmbeddedKafka, jars_dir, jars_ready, kafka_version
+import pytest
+
+from streams import embedded_kafka
+from streams.embedded_kafka import POM, EmbeddedKafka, cluster_id, jars_dir, jars_ready, kafka_version
 
 
 def test_one_node_kraft_properties_listen_where_asked_and_keep_the_log_in_the_data_dir(
@@ -33,3 +37,13 @@ def test_the_jar_cache_is_per_version_and_stamped_with_the_pom(tmp_path: Path) -
     target.mkdir(parents=True)
     (target / ".pom-sha256").write_text("not the pom's hash\n")
     assert not jars_ready(tmp_path), "a changed pom must fetch again"
+
+
+def test_a_cluster_id_never_starts_with_a_dash_which_the_format_tool_would_read_as_an_option(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 0xf8 encodes to '-' in URL-safe base64: the first draw would start with it.
+    draws = iter([uuid.UUID(bytes=bytes([0xF8]) + bytes(15)), uuid.UUID(bytes=bytes([0x04]) + bytes(15))])
+    monkeypatch.setattr(embedded_kafka.uuid, "uuid4", lambda: next(draws))
+    assert cluster_id() == "BAAAAAAAAAAAAAAAAAAAAA"
+    assert next(draws, None) is None  # drew again once, no more
