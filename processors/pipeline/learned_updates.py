@@ -26,7 +26,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from processors.contracts import ExecutionResult
 from processors.embedders.base import Vector
 from processors.postgres import learned_models as repo
-from processors.postgres import stored_vectors
 from processors.postgres.pool import Conn, Pool
 from processors.scheduling.learned import (
     FEATURES,
@@ -188,8 +187,7 @@ class LearnedLayer:
                 if not lessons:
                     return 0  # another learner took them first
                 task_ids = sorted({task_id for task_id, _, _, _ in lessons})
-                vectors = await stored_vectors.vectors_for(conn, "task", self.embedding_model, task_ids)
-                chars = await repo.text_lengths(conn, task_ids) if self.config.text_length_scale > 0 else {}
+                vectors, chars = await repo.task_inputs(conn, self.embedding_model, task_ids)
                 # Thousands of updates per pass, on the event loop a slice at a time: between
                 # slices the consume loop runs its batches. (A thread contends with it for the
                 # interpreter at every switch.) The models are copied once per pass, not per slice.

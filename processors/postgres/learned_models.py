@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from processors.embedders.base import Vector
 from processors.postgres.pool import Conn, rows_affected
+from processors.postgres.stored_vectors import as_array
 from processors.scheduling.learned import Lesson, StoredRows
 from processors.scheduling.types import Arm
 
@@ -166,14 +168,22 @@ async def take_queued(conn: Conn, embedding_model: str, limit: int, up_to: int) 
     return [(r["task_id"], Arm(r["agent"], r["model"]), tuple(r["features"]), r["success"]) for r in rows]
 
 
-async def text_lengths(conn: Conn, task_ids: Sequence[str]) -> dict[str, int]:
-    """Each task's description length in characters (what the text models' length coordinate
-    reads; Python's len() of the same text at decision time)."""
+async def task_inputs(
+    conn: Conn, embedding_model: str, task_ids: Sequence[str]
+) -> tuple[dict[str, Vector], dict[str, int]]:
+    """What the text models read of these tasks, in one statement: each stored vector of this
+    model, and its task's description length in characters (Python's len() of the same text at
+    decision time). A task without a vector of this model is in neither."""
     rows = await conn.fetch(
-        "SELECT task_id, char_length(description) AS chars FROM tasks WHERE task_id = ANY($1::text[])",
+        """SELECT e.task_id, e.embedding, char_length(t.description) AS chars
+           FROM task_embeddings e JOIN tasks t USING (task_id)
+           WHERE e.model = $1 AND e.task_id = ANY($2::text[])""",
+        embedding_model,
         list(task_ids),
     )
-    return {r["task_id"]: int(r["chars"]) for r in rows}
+    return {r["task_id"]: as_array(r["embedding"]) for r in rows}, {
+        r["task_id"]: int(r["chars"]) for r in rows
+    }
 
 
 async def queue_length(conn: Conn, embedding_model: str) -> int:
