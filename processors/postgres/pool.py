@@ -59,16 +59,21 @@ Connection = asyncpg.Connection
 
 
 @contextlib.asynccontextmanager
-async def tuned_transaction(conn: Conn, settings: str) -> AsyncIterator[None]:
+async def tuned_transaction(conn: Conn, settings: str, *, snapshot: bool = False) -> AsyncIterator[None]:
     """A transaction whose `SET LOCAL` statements (`settings`, `;`-separated) travel with its
     BEGIN: one round trip where `conn.transaction()` and an execute cost two. Inside a
-    transaction already: a savepoint, as `conn.transaction()` would nest."""
+    transaction already: a savepoint, as `conn.transaction()` would nest.
+
+    `snapshot`: a read-only transaction whose statements all see one snapshot (REPEATABLE
+    READ). Under READ COMMITTED each statement sees the commits made before it started, so
+    two reads that split a table by a flag another transaction flips can both miss a row."""
     if conn.is_in_transaction():
         async with conn.transaction():
             await conn.execute(settings)
             yield
         return
-    await conn.execute(f"BEGIN; {settings}")
+    begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if snapshot else "BEGIN"
+    await conn.execute(f"{begin}; {settings}")
     try:
         yield
     except BaseException:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 
@@ -233,16 +233,16 @@ class SearchRepository:
         self, conn: Conn, spec: KindSpec, queries: Sequence[Query], wanted: int, strategy: Strategy
     ) -> list[list[tuple[str, float]]]:
         """Each query's (id, distance) rows, all in one transaction tuned for the first."""
-        async with tuned_transaction(conn, await self._tuning(conn, spec, wanted, strategy)):
-            found = [await conn.fetch(query.sql, *query.args) for query in queries]
-        return [[(r["id"], float(r["distance"])) for r in rows] for rows in found]
+        tuning = await self._tuning(conn, spec, wanted, strategy)
+        return [_pairs(rows) for rows in await _read_together(conn, tuning, queries)]
 
     async def _nearest(
         self, conn: Conn, spec: KindSpec, vector: Vector, wanted: int, filters: Filters
     ) -> _Ranked:
         """The index's nearest rows, merged with an exact ranking of the rows not indexed yet
-        (the queue, sql/0006 and sql/0008). That exact ranking cannot use the partial index, so
-        it shares the index search's transaction when that search is a single statement."""
+        (the queue, sql/0006 and sql/0008). That exact ranking cannot use the partial index. It
+        is read in the index read's transaction, on the same snapshot: the merger moving rows
+        from the queue to the index between two separate reads would hide them from both."""
         predicate = self._predicate(spec)
         rest_query = (
             unindexed_rest_query(
@@ -252,10 +252,8 @@ class SearchRepository:
             else None
         )
         ranked, rest = await self._nearest_indexed(conn, spec, vector, wanted, filters, rest_query)
-        if rest_query is None:
+        if not rest:
             return ranked
-        if rest is None:
-            rest = (await self._run(conn, spec, [rest_query], wanted, "exact"))[0]
         merged = sorted(ranked.ids + rest, key=lambda pair: (pair[1], pair[0]))[:wanted]
         return _Ranked(merged, ranked.scanned + len(rest), ranked.exact)
 
@@ -283,31 +281,29 @@ class SearchRepository:
         wanted: int,
         filters: Filters,
         rest_query: Query | None,
-    ) -> tuple[_Ranked, list[tuple[str, float]] | None]:
-        """The index's ranking, and `rest_query`'s rows when they were read with it."""
+    ) -> tuple[_Ranked, list[tuple[str, float]]]:
+        """The index's ranking, and `rest_query`'s rows read on the same snapshot."""
         dim = self.model.dimension
         predicate = self._predicate(spec)
+        rest = [rest_query] if rest_query else []
         strategy, plan = await self._strategy(conn, spec, wanted, filters)
         if strategy != "index" or not plan:
             query = vector_query(spec, self._literal, dim, vector, filters, wanted, strategy, predicate)
-            found, *rest = await self._run(
-                conn, spec, [query, *([rest_query] if rest_query else [])], wanted, strategy
-            )
-            return _Ranked(found, len(found), strategy == "exact"), rest[0] if rest else None
+            found, *queued = await self._run(conn, spec, [query, *rest], wanted, strategy)
+            return _Ranked(found, len(found), strategy == "exact"), queued[0] if queued else []
         for candidates in plan:  # oversampling: grow the pool while too few rows pass the filter
             query = vector_query(spec, self._literal, dim, vector, filters, candidates, "index", predicate)
             tuning = await self._tuning(conn, spec, candidates, "index", oversampled=True)
-            async with tuned_transaction(conn, tuning):
-                rows = await conn.fetch(query.sql, *query.args)
-            found = [(r["id"], float(r["distance"])) for r in rows]
+            rows, *queued_rows = await _read_together(conn, tuning, [query, *rest])
+            found = _pairs(rows)
             if len(found) >= wanted:
-                return _Ranked(found[:wanted], candidates, False), None
+                return _Ranked(found[:wanted], candidates, False), _pairs(*queued_rows[:1])
             if rows and rows[0]["scanned"] < candidates:
                 break  # the index has no more rows to offer
         # Still short (the estimate was off): rank the filtered rows exactly.
         query = vector_query(spec, self._literal, dim, vector, filters, wanted, "exact", predicate)
-        found = (await self._run(conn, spec, [query], wanted, "exact"))[0]
-        return _Ranked(found, len(found), True), None
+        found, *queued = await self._run(conn, spec, [query, *rest], wanted, "exact")
+        return _Ranked(found, len(found), True), queued[0] if queued else []
 
     async def _filter_estimate(self, conn: Conn, spec: KindSpec, filters: Filters) -> tuple[float, float]:
         """(rows the filter keeps, rows in all) as the planner estimates them: planning only."""
@@ -318,6 +314,16 @@ class SearchRepository:
         matching = float(orjson.loads(plans)[0]["Plan"]["Plan Rows"])
         total = float(await self._rows(conn, spec.source))
         return matching, max(total, matching)
+
+
+async def _read_together(conn: Conn, tuning: str, queries: Sequence[Query]) -> list[list[Any]]:
+    """Each query's rows, all in one read-only transaction on one snapshot, tuned by `tuning`."""
+    async with tuned_transaction(conn, tuning, snapshot=True):
+        return [await conn.fetch(query.sql, *query.args) for query in queries]
+
+
+def _pairs(rows: Sequence[Any] = ()) -> list[tuple[str, float]]:
+    return [(r["id"], float(r["distance"])) for r in rows]
 
 
 async def _details(conn: Conn, spec: KindSpec, ids: Sequence[str]) -> dict[str, SearchHit]:

@@ -4,8 +4,11 @@ them before and after it has indexed them, on this worker and on any other."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -105,6 +108,56 @@ async def test_a_queued_message_is_found_by_search(make_settings, endpoints) -> 
         for text, expected in ((NEWSLETTER, "n1"), (CERTIFICATES, "m1")):
             found = await repository.search("messages", (await embedder.embed([text]))[0], limit=2)
             assert found.hits[0].id == expected
+    finally:
+        await conn.close()
+        await runtime.close()
+
+
+class _MergeAfterFirstRead:
+    """A pool whose connections let the index merger commit all queued messages right after a
+    search's first read: the moment between its index read and its read of the queue."""
+
+    def __init__(self, pool: asyncpg.Pool, merger: asyncpg.Connection) -> None:
+        self.pool = pool
+        self.merger = merger
+        self.merged = 0
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[Any]:
+        async with self.pool.acquire() as conn:
+            yield _Interleaved(conn, self)
+
+
+class _Interleaved:
+    def __init__(self, conn: Any, pool: _MergeAfterFirstRead) -> None:
+        self._conn = conn
+        self._pool = pool
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    async def fetch(self, sql: str, *args: Any) -> Any:
+        rows = await self._conn.fetch(sql, *args)
+        if self._pool.merged == 0 and "distance" in sql:
+            self._pool.merged = await index_queue.merge_messages(self._pool.merger, 100)
+        return rows
+
+
+async def test_a_merge_during_a_search_loses_no_message(make_settings, endpoints) -> None:
+    runtime = await open_runtime(make_settings(), endpoints)
+    conn = await asyncpg.connect(endpoints.dsn)
+    try:
+        texts = [f"{CERTIFICATES} Reminder number {i}." for i in range(5)]
+        await _process(runtime, [message(f"m{i}", text, i) for i, text in enumerate(texts)], 0)
+        model = await embedding_models.active_model(conn)
+        assert model is not None
+        caps = VectorCapabilities(await embedding_models.pgvector_version(conn))
+        interleaved = _MergeAfterFirstRead(runtime.pool, conn)
+        repository = SearchRepository(interleaved, model, caps, SearchTuning())  # type: ignore[arg-type]
+        vector = (await runtime.pipeline.messages.embedder.embed([CERTIFICATES]))[0]
+        found = await repository.search("messages", vector, limit=10)
+        assert interleaved.merged == 5  # all five moved from the queue to the index mid-search
+        assert sorted(h.id for h in found.hits) == [f"m{i}" for i in range(5)]
     finally:
         await conn.close()
         await runtime.close()
