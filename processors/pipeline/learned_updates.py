@@ -33,14 +33,11 @@ from processors.scheduling.learned import (
     LearnedInput,
     LearnedState,
     StateUpdate,
-    StoredRows,
     initial_state,
     learned_input,
-    model_dimension,
     project,
-    restore,
-    store,
 )
+from processors.scheduling.learned_rows import StoredRows, restore, store
 from processors.scheduling.types import Arm, Decision
 
 OFF = LearnedConfig(enabled=False)
@@ -85,12 +82,16 @@ class LearnedLayer:
         return self._state
 
     def _usable(self, rows: StoredRows) -> StoredRows:
-        """Models that fit the configuration: a changed text dimension (or the length coordinate
-        turned on or off) starts the text models afresh (their rows are overwritten at the next
-        outcome)."""
-        wanted = {"stacker": len(FEATURES), "text_length": 1}
-        text = model_dimension(self.config)
-        return {key: row for key, row in rows.items() if row[0] > 0 and row[0] == wanted.get(key[0], text)}
+        """Models that fit the configuration: a changed text dimension starts the text models
+        afresh (their rows are overwritten at the next outcome). A stacker of a release with fewer
+        sources is grown by restore."""
+        wanted = {"stacker": len(FEATURES), "text_length": 1, "length_arm": 1}
+        text = self.config.text_dimension
+        return {
+            key: row
+            for key, row in rows.items()
+            if 0 < row[0] == wanted.get(key[0], text) or (key[0] == "stacker" and 0 < row[0] < len(FEATURES))
+        }
 
     async def inputs(
         self, pool: Pool, vectors: Sequence[Vector], chars: Sequence[int], arms: Iterable[Arm]

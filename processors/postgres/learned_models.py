@@ -1,4 +1,4 @@
-"""learned_layers, learned_models (sql/0014; its text_length component sql/0016), learned_features
+"""learned_layers, learned_models (sql/0014; components text_length sql/0016, length_arm sql/0017), learned_features
 (sql/0014) and learned_queue (sql/0015): the learned layer's state per embedding model, the layer's
 inputs stored with each schedule, and the outcomes waiting to teach it."""
 
@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from processors.embedders.base import Vector
 from processors.postgres.pool import Conn, rows_affected
 from processors.postgres.stored_vectors import as_array
-from processors.scheduling.learned import Lesson, StoredRows
+from processors.scheduling.learned import Lesson
+from processors.scheduling.learned_rows import StoredRows
 from processors.scheduling.types import Arm
 
 # The layer's models and its version, read in one statement (one snapshot): a worker never sees

@@ -367,7 +367,8 @@ def estimate_arms(
             p_g = global_rates[arm]
             p_fitted = st.shrunk_rate(k.successes, k.attempts, p_g, kind_strength)
             lin = inp.learned
-            feats = learned.features(p_g, p_k, p_fitted, p, lin.text_arm.get(arm, 0.0), lin.text_all)
+            text_arm, length_arm = lin.text_arm.get(arm, 0.0), lin.length_arm.get(arm, 0.0)
+            feats = learned.features(p_g, p_k, p_fitted, p, text_arm, lin.text_all, length_arm)
             p = learned.stacked_probability(lin.weights, feats)
         pooled = k.attempts if inp.kind else g.attempts  # "" is no kind, as in the statistics
         evidence = max(n.attempts, 0.0) + max(pooled, 0.0)

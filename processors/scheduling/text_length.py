@@ -1,16 +1,17 @@
-"""The text models' length coordinate: how long a task's text is, as the text models see it. Pure.
+"""The length coordinate of the learned layer: how long a task's text is, as the per-arm length
+slopes see it (learned.py, "length_arm"). Pure.
 
 A longer prompt is a harder task for a weak model far more than for a strong one (RouteLLM's
 GSM8K: the length alone ranks the two arms at APGR 0.60, correlating -0.18 with Mixtral's success
 and -0.02 with GPT-4's; on MMLU -0.08 and 0.00), and a sentence vector, normalised, does not carry
-it. So each text model sees one more coordinate beside the projected vector: scale * ln(characters),
-centred on the mean over the outcomes the layer has learned so far.
+it. So each arm learns a slope in scale * ln(characters), centred on the mean over the outcomes
+the layer has learned so far.
 
-Centred because the text models have no intercept of their own (their offset is the kind rate):
-an uncentred length, nearly constant where texts are alike, would act as one per arm and move
-each arm's estimate by the noise of its first outcomes (measured on the agent-work simulation,
-whose texts are 31-74 characters: its value rule at 95% went from $647 to $935 with a fixed centre
-of 300 characters, and back to $643 centred on its own median). The running mean is part of the
+Centred because the slopes have no intercept of their own (their offset is the kind rate): an
+uncentred length, nearly constant where texts are alike, would act as one per arm and move each
+arm's estimate by the noise of its first outcomes (measured on the agent-work simulation, whose
+texts are 31-74 characters: its value rule at 95% went from $647 to $935 with a fixed centre of
+300 characters, and back to $643 centred on its own median). The running mean is part of the
 learned state, updated per outcome in queue order, so a replay of the same outcomes in the same
 order still reproduces the state bit for bit."""
 
@@ -20,8 +21,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
-from processors.scheduling import online_logistic as ol
 
 UNKNOWN = math.nan  # the raw coordinate of a task whose length is not known: centred to 0
 
@@ -39,8 +38,8 @@ class LengthCentre:
     count: int = 0
 
     def centred(self, raw: float) -> float:
-        """The coordinate as the text models see it: 0 for an unknown length, and for every length
-        until the first outcome gives the mean."""
+        """The coordinate as the slopes see it: 0 for an unknown length, and for every length until
+        the first outcome gives the mean."""
         if math.isnan(raw) or self.count == 0:
             return 0.0
         return raw - self.mean
@@ -51,12 +50,6 @@ class LengthCentre:
             return self
         count = self.count + 1
         return LengthCentre(self.mean + (raw - self.mean) / count, count)
-
-    def apply(self, phi: ol.Array) -> ol.Array:
-        """phi with its last (raw length) coordinate centred, as a new array."""
-        out = np.array(phi, dtype=np.float64)
-        out[-1] = self.centred(float(phi[-1]))
-        return out
 
     def to_row(self) -> tuple[int, int, bytes]:
         """As a stored row: dimension 1, the count, the mean as little-endian float64."""

@@ -29,7 +29,7 @@ def layer_inputs() -> tuple[float, ...]:
     inputs of the preload prediction, the base rate and no other evidence (the values do not
     change what an outcome costs the layer, only that it teaches it)."""
     p = bulk_load.PRELOAD_SUCCESS
-    return learned.features(p, p, p, p, 0.0, 0.0)
+    return learned.features(p, p, p, p, 0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,13 +17,14 @@ from processors.pipeline.learned_updates import LearnedLayer
 from processors.postgres import learned_models
 from processors.postgres.pool import Pool
 from processors.scheduling import learned as ln
+from processors.scheduling import learned_rows
 from processors.scheduling.types import Arm
 from streams.runtime import open_pool, prepare_database
 
 ARM = Arm("coder", "small")
 MODEL = "test-model"
 CONFIG = ln.LearnedConfig(text_dimension=8)
-FEATURES = (1.0, 0.4, 0.3, 0.1, -0.8, 0.0, 0.0)
+FEATURES = (1.0, 0.4, 0.3, 0.1, -0.8, 0.0, 0.0, 0.0)
 SCHEDULE = {0: "T1:e1"}  # each one-result batch: its task's latest schedule (no task vector)
 
 
@@ -116,7 +117,7 @@ async def test_learners_serialise_reload_what_others_changed_and_lose_nothing(
         after_two = ln.initial_state(CONFIG)
         for success in (False, True):  # r1 then r2: the queue order
             after_two = ln.apply_outcomes(after_two, [(ARM, FEATURES, None, success)], CONFIG)
-        assert ln.store(ln.restore(stored, CONFIG)) == ln.store(after_two)
+        assert learned_rows.store(learned_rows.restore(stored, CONFIG)) == learned_rows.store(after_two)
 
         # The next pass (b's: it reloads, a had moved the layer) learns r3, once.
         assert await b.learn(pool, 10) == 1
@@ -128,7 +129,7 @@ async def test_learners_serialise_reload_what_others_changed_and_lose_nothing(
         # The outcomes had no task vector, so they taught the stacker alone and only its row was
         # written; the text models restore from their priors, as the pure layer still has them.
         assert set(stored) == {("stacker", "", "")}
-        assert ln.store(ln.restore(stored, CONFIG)) == ln.store(expected)
+        assert learned_rows.store(learned_rows.restore(stored, CONFIG)) == learned_rows.store(expected)
 
         after = await a.inputs(pool, [vector], [300], [ARM])
         assert a.state is not None

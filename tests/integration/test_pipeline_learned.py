@@ -15,6 +15,7 @@ from processors.contracts import encode
 from processors.demo_workload import SampleWorkload
 from processors.postgres.stored_vectors import as_array
 from processors.scheduling import learned as ln
+from processors.scheduling import learned_rows
 from processors.scheduling.types import Arm
 from streams.runtime import Endpoints, open_runtime
 from streams.worker.replay import replay
@@ -37,7 +38,7 @@ async def _vectors(conn: Any) -> dict[str, np.ndarray]:
     return {r["task_id"]: as_array(r["embedding"]) for r in rows}
 
 
-async def _stored(conn: Any, embedding_model: str) -> ln.StoredRows:
+async def _stored(conn: Any, embedding_model: str) -> learned_rows.StoredRows:
     rows = await conn.fetch(
         "SELECT component, agent, model, dimension, outcomes, state FROM learned_models WHERE embedding_model = $1",
         embedding_model,
@@ -111,7 +112,7 @@ async def test_stored_state_is_the_pure_layer_over_the_same_outcomes_once(
         phi = ln.project(vectors[r.task_id], config, chars[r.task_id])
         expected = ln.apply_outcomes(expected, [(arm, features[(r.task_id, arm)], phi, r.success)], config)
     assert expected.stacker.count == len(results) - 1 == 24
-    assert after_outcomes == ln.store(expected), "stored state differs from the pure layer's"
+    assert after_outcomes == learned_rows.store(expected), "stored state differs from the pure layer's"
     assert one_pass["learned_models"] and len(one_pass["learned_layers"]) == 1
 
     # Tasks scheduled after the outcomes decided with that state: their text logits and the chosen
@@ -125,6 +126,7 @@ async def test_stored_state_is_the_pure_layer_over_the_same_outcomes_once(
         feats = features[(task_id, arm)]
         assert feats[6] == max(-ln.MAX_FEATURE, min(ln.MAX_FEATURE, lin.text_all))
         assert feats[5] == max(-ln.MAX_FEATURE, min(ln.MAX_FEATURE, lin.text_arm.get(arm, 0.0)))
+        assert feats[7] == max(-ln.MAX_FEATURE, min(ln.MAX_FEATURE, lin.length_arm.get(arm, 0.0)))
         assert probability == ln.stacked_probability(lin.weights, feats)
 
     # Replaying every topic twice applies nothing again.

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 from processors.scheduling import learned as ln
+from processors.scheduling import learned_rows
 from processors.scheduling import online_logistic as ol
 from processors.scheduling.text_length import LengthCentre, raw_coordinate
 from processors.scheduling.types import Arm
@@ -27,7 +28,7 @@ def _stack_after(samples: list[tuple[tuple[float, ...], bool]], variance: float 
 
 
 def _feats(base: float, source: float, index: int) -> tuple[float, ...]:
-    values = [1.0, ol.logit(base), 0.0, 0.0, 0.0, 0.0, 0.0]
+    values = [1.0, ol.logit(base), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     values[index] = source
     return tuple(values)
 
@@ -94,7 +95,6 @@ def test_the_vector_is_projected_below_its_dimension_and_used_as_it_is_at_it() -
 
 def test_the_length_coordinate_is_the_scaled_log_length_centred_on_the_outcomes_before() -> None:
     config = ln.LearnedConfig(text_dimension=4, text_length_scale=0.5)
-    assert ln.model_dimension(config) == 5
     vector = np.array([3.0, 0.0, 4.0, 0.0])
     phi = ln.project(vector, config, 300)
     assert phi is not None
@@ -102,8 +102,7 @@ def test_the_length_coordinate_is_the_scaled_log_length_centred_on_the_outcomes_
     assert phi[4] == 0.5 * math.log(300)
     unknown = ln.project(vector, config, None)
     assert unknown is not None and math.isnan(unknown[4])
-    assert ln.model_dimension(replace(config, text_length_scale=0.0)) == 4
-    assert ln.model_dimension(ln.LearnedConfig(text_dimension=0)) == 0
+    assert ln.project(vector, replace(config, text_length_scale=0.0), 300).tolist() == [0.6, 0.0, 0.8, 0.0]
 
     # Before any outcome every length is at the centre; then the centre is the mean raw coordinate
     # of the outcomes learned (an unknown length is not counted and sits at the centre).
@@ -118,7 +117,7 @@ def test_the_length_coordinate_is_the_scaled_log_length_centred_on_the_outcomes_
     assert LengthCentre.from_row(centre.to_row()) == centre
 
     # The state centres as the outcomes come, one by one, whatever batches bring them.
-    feats = ln.features(0.5, 0.5, 0.5, 0.5, 0.0, 0.0)
+    feats = ln.features(0.5, 0.5, 0.5, 0.5, 0.0, 0.0, 0.0)
     outcomes = [(ARM, feats, ln.project(vector, config, n), True) for n in (100, 1000, 10_000)]
     state = ln.apply_outcomes(ln.initial_state(config), outcomes, config)
     assert state.length is not None and state.length.count == 3
@@ -126,18 +125,18 @@ def test_the_length_coordinate_is_the_scaled_log_length_centred_on_the_outcomes_
     stepwise = ln.initial_state(config)
     for outcome in outcomes:
         stepwise = ln.apply_outcomes(stepwise, [outcome], config)
-    assert ln.store(stepwise) == ln.store(state)
+    assert learned_rows.store(stepwise) == learned_rows.store(state)
 
 
 def test_a_weak_arm_failing_on_long_texts_learns_its_own_slope_and_a_strong_one_none() -> None:
     """Success of the weak arm falls with the text's length, the strong arm's does not; the
-    vectors say nothing. After 1,500 tasks the weak arm's text logit is well below zero on a long
+    vectors say nothing. After 1,500 tasks the weak arm's length logit is well below zero on a long
     text and above it on a short one, and the strong arm's stays near zero on both."""
     config = ln.LearnedConfig(text_dimension=16)
     weak, strong = Arm("llm", "weak"), Arm("llm", "strong")
     rng = np.random.default_rng(9)
     state = ln.initial_state(config)
-    feats = {arm: ln.features(p, p, p, p, 0.0, 0.0) for arm, p in ((weak, 0.6), (strong, 0.85))}
+    feats = {arm: ln.features(p, p, p, p, 0.0, 0.0, 0.0) for arm, p in ((weak, 0.6), (strong, 0.85))}
     for _ in range(1500):
         chars = int(rng.integers(60, 1500))
         phi = ln.project(rng.standard_normal(64), config, chars)
@@ -148,9 +147,10 @@ def test_a_weak_arm_failing_on_long_texts_learns_its_own_slope_and_a_strong_one_
     vector = rng.standard_normal(64)
     short = ln.learned_input(state, ln.project(vector, config, 80), [weak, strong])
     long = ln.learned_input(state, ln.project(vector, config, 1200), [weak, strong])
-    # The same vector, so what differs is the length's share: ln(1200 / 80) = 2.7 times the slope.
-    assert long.text_arm[weak] - short.text_arm[weak] < -2.0  # true slope -1.2: -3.2 logits
-    assert abs(long.text_arm[strong] - short.text_arm[strong]) < 0.3
+    # ln(1200 / 80) = 2.7 times the slope: true -1.2, so -3.2 logits apart.
+    assert -3.8 < long.length_arm[weak] - short.length_arm[weak] < -2.6
+    assert abs(long.length_arm[strong] - short.length_arm[strong]) < 0.3
+    assert long.text_arm == short.text_arm  # the text models see the vector alone
 
 
 def test_pure_noise_leaves_the_text_model_at_the_base_rate() -> None:
@@ -158,7 +158,7 @@ def test_pure_noise_leaves_the_text_model_at_the_base_rate() -> None:
     rng = np.random.default_rng(5)
     state = ln.initial_state(config)
     base = 0.3
-    feats = ln.features(base, base, base, base, 0.0, 0.0)
+    feats = ln.features(base, base, base, base, 0.0, 0.0, 0.0)
     for _ in range(1500):  # lengths as unrelated to the outcome as the vectors
         phi = ln.project(rng.standard_normal(64), config, int(rng.integers(20, 2000)))
         state = ln.apply_outcomes(state, [(ARM, feats, phi, bool(rng.random() < base))], config)
@@ -166,7 +166,7 @@ def test_pure_noise_leaves_the_text_model_at_the_base_rate() -> None:
     for _ in range(200):
         phi = ln.project(rng.standard_normal(64), config, int(rng.integers(20, 2000)))
         inp = ln.learned_input(state, phi, [ARM])
-        f = ln.features(base, base, base, base, inp.text_arm[ARM], inp.text_all)
+        f = ln.features(base, base, base, base, inp.text_arm[ARM], inp.text_all, inp.length_arm[ARM])
         probs.append(ln.stacked_probability(inp.weights, f))
     assert abs(float(np.mean(probs)) - base) < 0.03
     assert float(np.max(np.abs(np.array(probs) - base))) < 0.08
@@ -176,7 +176,7 @@ def test_with_no_outcomes_the_layer_returns_the_kind_rate_at_the_fitted_strength
     state = ln.initial_state(ln.LearnedConfig())
     inp = ln.learned_input(state, None, [ARM])
     kind_light, kind_fitted = 0.9, 0.55
-    p = ln.stacked_probability(inp.weights, ln.features(0.4, kind_light, kind_fitted, 0.95, 0.0, 0.0))
+    p = ln.stacked_probability(inp.weights, ln.features(0.4, kind_light, kind_fitted, 0.95, 0.0, 0.0, 0.0))
     assert math.isclose(p, kind_fitted, rel_tol=1e-9)
 
 
@@ -209,8 +209,9 @@ def test_a_state_stored_and_restored_mid_stream_ends_where_one_pass_ends(
 
     def step(state: ln.LearnedState, item: tuple[list[float], float, bool, Arm]) -> ln.LearnedState:
         vector, base, y, arm = item
-        feats = ln.features(base, base, base, base, vector[0], vector[1])
-        return ln.apply_outcomes(state, [(arm, feats, ln.project(vector, config), y)], config)
+        feats = ln.features(base, base, base, base, vector[0], vector[1], vector[2])
+        phi = ln.project(vector, config, 1 + int(100 * abs(vector[3])))
+        return ln.apply_outcomes(state, [(arm, feats, phi, y)], config)
 
     one = ln.initial_state(config)
     for item in outcomes:
@@ -218,10 +219,10 @@ def test_a_state_stored_and_restored_mid_stream_ends_where_one_pass_ends(
     two = ln.initial_state(config)
     for item in outcomes[:cut]:
         two = step(two, item)
-    two = ln.restore(ln.store(two), config)
+    two = learned_rows.restore(learned_rows.store(two), config)
     for item in outcomes[cut:]:
         two = step(two, item)
-    assert ln.store(one) == ln.store(two)
+    assert learned_rows.store(one) == learned_rows.store(two)
 
 
 def _read_only(state: ln.LearnedState) -> ln.LearnedState:
@@ -230,6 +231,7 @@ def _read_only(state: ln.LearnedState) -> ln.LearnedState:
         state.stacker,
         *([state.text_all] if state.text_all is not None else []),
         *state.text_arm.values(),
+        *state.length_arm.values(),
     ]
     for model in models:
         model.mean.flags.writeable = False
@@ -250,23 +252,23 @@ def test_a_batch_of_outcomes_ends_where_one_by_one_ends_and_leaves_its_start_unt
     batch = [
         (
             arm,
-            ln.features(base, base, base, base, v[0], v[1]),
-            None if i % 3 == 2 else ln.project(v, config),
+            ln.features(base, base, base, base, v[0], v[1], v[2]),
+            None if i % 3 == 2 else ln.project(v, config, 1 + int(100 * abs(v[3]))),
             y,
         )
         for i, (v, base, y, arm) in enumerate(outcomes)
     ]
-    warm = ln.features(0.4, 0.4, 0.4, 0.4, 0.0, 0.0)
+    warm = ln.features(0.4, 0.4, 0.4, 0.4, 0.0, 0.0, 0.0)
     start = ln.apply_outcomes(
         ln.initial_state(config), [(Arm("a", "x"), warm, ln.project([1.0] * 8, config), True)], config
     )
-    before = ln.store(start)
+    before = learned_rows.store(start)
     start = _read_only(start)
     one_by_one = start
     for arm, feats, phi, y in batch:
         one_by_one = ln.apply_outcomes(one_by_one, [(arm, feats, phi, y)], config)
-    assert ln.store(ln.apply_outcomes(start, batch, config)) == ln.store(one_by_one)
-    assert ln.store(start) == before
+    assert learned_rows.store(ln.apply_outcomes(start, batch, config)) == learned_rows.store(one_by_one)
+    assert learned_rows.store(start) == before
 
 
 def test_queued_outcomes_taught_a_slice_at_a_time_end_where_one_batch_ends() -> None:
@@ -281,17 +283,17 @@ def test_queued_outcomes_taught_a_slice_at_a_time_end_where_one_batch_ends() -> 
         (
             f"t{i % 11}",
             arms[i % 3] if i % 11 < 9 else Arm("d", "w"),
-            ln.features(0.5, 0.5, 0.5, 0.5, 0.2, 0.1),
+            ln.features(0.5, 0.5, 0.5, 0.5, 0.2, 0.1, -0.3),
             bool(i % 2),
         )
         for i in range(40)
     ]
     start = ln.apply_outcomes(
         ln.initial_state(config),
-        [(arms[0], ln.features(0.4, 0.4, 0.4, 0.4, 0, 0), ln.project([1.0] * 8, config), True)],
+        [(arms[0], ln.features(0.4, 0.4, 0.4, 0.4, 0, 0, 0), ln.project([1.0] * 8, config), True)],
         config,
     )
-    before = ln.store(start)
+    before = learned_rows.store(start)
     update = ln.StateUpdate(start, config)
     for first in range(0, len(lessons), 7):
         update.learn(lessons[first : first + 7], vectors)
@@ -299,9 +301,11 @@ def test_queued_outcomes_taught_a_slice_at_a_time_end_where_one_batch_ends() -> 
         (arm, feats, ln.project(vectors[task_id], config) if task_id in vectors else None, y)
         for task_id, arm, feats, y in lessons
     ]
-    assert ln.store(update.state()) == ln.store(ln.apply_outcomes(start, outcomes, config))
+    assert learned_rows.store(update.state()) == learned_rows.store(
+        ln.apply_outcomes(start, outcomes, config)
+    )
     assert update.taught == set(arms)  # Arm("d", "w") ran only tasks without a vector
-    assert ln.store(start) == before
+    assert learned_rows.store(start) == before
 
 
 def test_the_updater_takes_the_textbook_step_and_nothing_after_handing_over() -> None:
@@ -329,30 +333,51 @@ def test_the_updater_takes_the_textbook_step_and_nothing_after_handing_over() ->
 def test_a_batch_stores_the_shared_models_and_only_the_arms_it_touched() -> None:
     config = ln.LearnedConfig(text_dimension=4)
     other = Arm("reviewer", "large")
-    feats = ln.features(0.5, 0.5, 0.5, 0.5, 0.0, 0.0)
+    feats = ln.features(0.5, 0.5, 0.5, 0.5, 0.0, 0.0, 0.0)
     phi = ln.project([1.0, 2.0, 3.0, 4.0], config)
     state = ln.apply_outcomes(
         ln.initial_state(config), [(ARM, feats, phi, True), (other, feats, phi, False)], config
     )
-    assert set(ln.store(state)) == {
+    assert set(learned_rows.store(state)) == {
         ("stacker", "", ""),
         ("text_all", "", ""),
         ("text_length", "", ""),
         ("text_arm", ARM.agent, ARM.model),
         ("text_arm", other.agent, other.model),
+        ("length_arm", ARM.agent, ARM.model),
+        ("length_arm", other.agent, other.model),
     }
-    assert set(ln.store(state, [])) == {("stacker", "", "")}  # no outcome taught the text models
-    assert set(ln.store(state, [other])) == {
+    assert set(learned_rows.store(state, [])) == {("stacker", "", "")}  # no outcome taught the text models
+    assert set(learned_rows.store(state, [other])) == {
         ("stacker", "", ""),
         ("text_all", "", ""),
         ("text_length", "", ""),
         ("text_arm", other.agent, other.model),
+        ("length_arm", other.agent, other.model),
     }
-    assert ln.store(ln.restore(ln.store(state), config)) == ln.store(state)
-    assert set(ln.store(ln.initial_state(replace(config, text_length_scale=0.0)))) == {
+    assert learned_rows.store(learned_rows.restore(learned_rows.store(state), config)) == learned_rows.store(
+        state
+    )
+    assert set(learned_rows.store(ln.initial_state(replace(config, text_length_scale=0.0)))) == {
         ("stacker", "", ""),
         ("text_all", "", ""),
     }
+
+
+def test_a_stacker_stored_with_fewer_sources_keeps_its_weights_and_gains_the_new_ones_prior() -> None:
+    config = ln.LearnedConfig(text_dimension=4)
+    fresh = ln.initial_state(config).stacker
+    older = len(ln.FEATURES) - 1  # a release before the last source was added
+    rng = np.random.default_rng(4)
+    learned = ol.LogisticState(rng.standard_normal(older), np.diag(rng.uniform(0.01, 0.1, older)), 37)
+    rows = {("stacker", "", ""): (older, learned.count, learned.to_bytes())}
+    stacker = learned_rows.restore(rows, config).stacker
+    assert stacker.count == 37
+    assert np.array_equal(stacker.mean[:older], learned.mean)
+    assert np.array_equal(stacker.cov[:older, :older], learned.cov)
+    assert stacker.mean[older] == fresh.mean[older] == 1.0  # length_arm's start weight
+    assert stacker.cov[older, older] == config.stack_prior_variance
+    assert not stacker.cov[older, :older].any() and not stacker.cov[:older, older].any()
 
 
 def test_the_updater_hands_over_a_symmetric_state_that_is_stored_and_read_back_exactly() -> None:
