@@ -41,7 +41,7 @@ one. theta_arm, theta_all and s_arm are online logistic models with the kind_lig
 so they learn only what the text adds beyond the kind; with kinds withheld, what it adds beyond the
 neighbourhood. The length has a model of its own, one weight per arm, rather than a coordinate
 beside phi in theta_arm: alone it learns a slope from few outcomes, among 128 other weights the
-same slope is lost in their noise (GSM8K: APGR 0.572 against 0.563 with the stacker's prior alike).
+same slope is lost in their noise (README, "The description's length, a slope per arm").
 
 Prequential by construction: the features of every (task, arm) are computed when the task is
 scheduled and stored with the prediction; at its outcome the stacker learns from those stored
