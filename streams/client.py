@@ -29,7 +29,7 @@ from processors.contracts import (
 from processors.contracts.codec import decode_schedule_snapshot, decode_task_schedule
 from processors.contracts.inputs import BY_NAME, DECODERS
 from processors.errors import InvalidEvent
-from streams.kafka import make_consumer, make_producer
+from streams.kafka import make_consumer, start_producer
 from streams.runtime import resolve_endpoints
 from streams.settings import Settings
 
@@ -48,22 +48,34 @@ def complete_event(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class TasksagePublisher:
-    """Validates each event against its published schema before sending it."""
+    """Validates each event against its published schema before sending it, and keeps the order of
+    the events it sends to one partition: its producer is the idempotent one where the broker
+    allows it (`TASKSAGE_KAFKA_IDEMPOTENCE`, as for the worker's outputs). A plain producer that
+    retries a batch after a leader change can send a later batch of the same partition ahead of
+    it, and then a task's events reach the worker out of the order they were published in."""
 
     def __init__(self, settings: Settings, bootstrap: str | None = None) -> None:
         self.settings = settings
         self.bootstrap = bootstrap or resolve_endpoints(settings).bootstrap
-        self.producer: AIOKafkaProducer = make_producer(settings, self.bootstrap)
         self.topics = settings.input_topics
+        self._producer: AIOKafkaProducer | None = None
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("TasksagePublisher sends only inside `async with`, which starts its producer")
+        return self._producer
 
     async def __aenter__(self) -> TasksagePublisher:
-        await self.producer.start()
+        self._producer = await start_producer(self.settings, self.bootstrap)
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self.producer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
 
     async def publish_raw(self, event_type: str, payload: bytes, *, wait: bool = True) -> Any:
         """Validate and send one JSON document. Raises InvalidEvent with the reason."""
