@@ -37,7 +37,7 @@ from processors.scheduling.learned import (
     learned_input,
     project,
 )
-from processors.scheduling.learned_rows import StoredRows, restore, store
+from processors.scheduling.learned_rows import restore, store
 from processors.scheduling.types import Arm, Decision
 
 OFF = LearnedConfig(enabled=False)
@@ -77,21 +77,9 @@ class LearnedLayer:
         assert self._state is not None
         if version != self._version:
             loaded, rows = await repo.load(conn, self.embedding_model)
-            self._state, self._version = restore(self._usable(rows), self.config), loaded
+            self._state, self._version = restore(rows, self.config), loaded
             self.reloads += 1
         return self._state
-
-    def _usable(self, rows: StoredRows) -> StoredRows:
-        """Models that fit the configuration: a changed text dimension starts the text models
-        afresh (their rows are overwritten at the next outcome). A stacker of a release with fewer
-        sources is grown by restore."""
-        wanted = {"stacker": len(FEATURES), "text_length": 1, "length_arm": 1}
-        text = self.config.text_dimension
-        return {
-            key: row
-            for key, row in rows.items()
-            if 0 < row[0] == wanted.get(key[0], text) or (key[0] == "stacker" and 0 < row[0] < len(FEATURES))
-        }
 
     async def inputs(
         self, pool: Pool, vectors: Sequence[Vector], chars: Sequence[int], arms: Iterable[Arm]

@@ -297,7 +297,7 @@ class SearchRepository:
             rows, *queued_rows = await _read_together(conn, tuning, [query, *rest])
             found = _pairs(rows)
             if len(found) >= wanted:
-                return _Ranked(found[:wanted], candidates, False), _pairs(*queued_rows[:1])
+                return _Ranked(found[:wanted], candidates, False), _pairs(queued_rows[0] if rest else [])
             if rows and rows[0]["scanned"] < candidates:
                 break  # the index has no more rows to offer
         # Still short (the estimate was off): rank the filtered rows exactly.
@@ -322,7 +322,7 @@ async def _read_together(conn: Conn, tuning: str, queries: Sequence[Query]) -> l
         return [await conn.fetch(query.sql, *query.args) for query in queries]
 
 
-def _pairs(rows: Sequence[Any] = ()) -> list[tuple[str, float]]:
+def _pairs(rows: Sequence[Any]) -> list[tuple[str, float]]:
     return [(r["id"], float(r["distance"])) for r in rows]
 
 

@@ -39,30 +39,35 @@ def store(state: LearnedState, arms: Iterable[Arm] | None = None) -> StoredRows:
 
 
 def restore(rows: StoredRows, config: LearnedConfig) -> LearnedState:
-    """The state from stored rows; missing components start from their priors."""
+    """The state from stored rows. A component that does not fit the configuration starts from its
+    prior, as a missing one does: a changed text dimension starts the text models afresh (their rows
+    are overwritten at the next outcome), and a stacker of a release with fewer sources is grown."""
     fresh = initial_state(config)
 
-    def load(key: tuple[str, str, str], default: ol.LogisticState | None) -> ol.LogisticState | None:
-        row = rows.get(key)
-        return default if row is None else ol.LogisticState.from_bytes(row[2], row[0], row[1])
+    def model(row: tuple[int, int, bytes]) -> ol.LogisticState:
+        return ol.LogisticState.from_bytes(row[2], row[0], row[1])
 
-    def per_arm(wanted: str, dimension: int) -> dict[Arm, ol.LogisticState]:
+    def fitting(component: str, dimension: int) -> dict[Arm, ol.LogisticState]:
         return {
-            Arm(agent, model): ol.LogisticState.from_bytes(data, dim, count)
-            for (component, agent, model), (dim, count, data) in rows.items()
-            if component == wanted and dim == dimension
+            Arm(agent, name): model(row)
+            for (kind, agent, name), row in rows.items()
+            if kind == component and row[0] == dimension > 0
         }
 
-    stored = load(("stacker", "", ""), fresh.stacker)
-    assert stored is not None
-    stacker = _grown(stored, fresh.stacker)
-    text_all = load(("text_all", "", ""), fresh.text_all) if config.text_dimension > 0 else None
-    arms = per_arm("text_arm", config.text_dimension)
+    stacker_row = rows.get(("stacker", "", ""))
+    stacker = fresh.stacker
+    if stacker_row is not None and 0 < stacker_row[0] <= stacker.dimension:
+        stacker = _grown(model(stacker_row), fresh.stacker)
+    text_row = rows.get(("text_all", "", ""))
+    text_all = fresh.text_all
+    if text_row is not None and text_row[0] == config.text_dimension > 0:
+        text_all = model(text_row)
+    arms = fitting("text_arm", config.text_dimension)
+    length_row = rows.get(("text_length", "", ""))
     if fresh.length is None:
         return LearnedState(stacker, text_all, arms)
-    length_row = rows.get(("text_length", "", ""))
-    length = fresh.length if length_row is None else LengthCentre.from_row(length_row)
-    return LearnedState(stacker, text_all, arms, length, per_arm("length_arm", 1))
+    length = fresh.length if length_row is None or length_row[0] != 1 else LengthCentre.from_row(length_row)
+    return LearnedState(stacker, text_all, arms, length, fitting("length_arm", 1))
 
 
 def _grown(stored: ol.LogisticState, fresh: ol.LogisticState) -> ol.LogisticState:

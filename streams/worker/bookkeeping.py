@@ -55,10 +55,11 @@ async def run_retention(settings: Settings, pool: Pool) -> dict[str, int]:
 
 async def retention_loop(settings: Settings, pool: Pool, stopping: asyncio.Event, backoff: Backoff) -> None:
     """A pass at start and every TASKSAGE_RETENTION_INTERVAL_S; nothing depends on one pass."""
-
-    async def prune() -> None:
-        await run_retention(settings, pool)
-
     await every(
-        "retention pass", prune, settings.retention_interval_s, stopping, backoff, first_at_start=True
+        "retention pass",
+        lambda: run_retention(settings, pool),
+        settings.retention_interval_s,
+        stopping,
+        backoff,
+        first_at_start=True,
     )

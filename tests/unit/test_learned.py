@@ -380,6 +380,32 @@ def test_a_stacker_stored_with_fewer_sources_keeps_its_weights_and_gains_the_new
     assert not stacker.cov[older, :older].any() and not stacker.cov[:older, older].any()
 
 
+def test_stored_models_of_another_text_dimension_start_from_their_priors() -> None:
+    old = ln.LearnedConfig(text_dimension=4)
+    feats = ln.features(0.5, 0.5, 0.5, 0.5, 0.0, 0.0, 0.0)
+    taught = ln.apply_outcomes(
+        ln.initial_state(old), [(ARM, feats, ln.project([1.0, 2.0, 3.0, 4.0], old, 200), True)], old
+    )
+    rows = learned_rows.store(taught)
+    wider = replace(old, text_dimension=8)
+    state = learned_rows.restore(rows, wider)
+    fresh = ln.initial_state(wider)
+    assert state.text_all is not None and fresh.text_all is not None
+    assert state.text_all.dimension == 8 and state.text_all.count == 0
+    assert state.text_arm == {}
+    assert state.stacker.count == 1  # the stacker and the length fit whatever the text dimension
+    assert state.length == taught.length and set(state.length_arm) == {ARM}
+    assert learned_rows.restore(rows, old).text_arm[ARM].count == 1
+    oversized = {
+        ("stacker", "", ""): (
+            len(ln.FEATURES) + 1,
+            3,
+            bytes(8 * (len(ln.FEATURES) + 1) * (len(ln.FEATURES) + 2)),
+        )
+    }
+    assert learned_rows.restore(oversized, old).stacker.count == 0  # a newer release's: not read
+
+
 def test_the_updater_hands_over_a_symmetric_state_that_is_stored_and_read_back_exactly() -> None:
     rng = np.random.default_rng(3)
     updater = ol.Updater(ol.prior(5, 0.7))
